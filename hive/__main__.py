@@ -1,0 +1,5 @@
+"""Allow ``python -m hive``."""
+
+from hive.cli.app import main
+
+main()

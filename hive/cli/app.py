@@ -1,0 +1,62 @@
+"""The Typer app. Command modules are imported here, but they import nothing heavy at module
+level: httpx, pydantic and Rich's live view load only inside the command that runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import typer
+
+from hive import __version__
+from hive.cli import consensus, profiles
+
+
+@dataclass(frozen=True, slots=True)
+class AppState:
+    debug: bool
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hive {__version__}")
+        raise typer.Exit()
+
+
+app = typer.Typer(
+    name="hive",
+    help="Multi-model AI consensus: several models generate, refine, validate and curate one "
+    "answer over OpenRouter. Runs in simulation mode when no API key is set.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar="HIVE_DEBUG",
+            help="Show full tracebacks for errors (API keys stay masked).",
+        ),
+    ] = False,
+) -> None:
+    ctx.obj = AppState(debug=debug)
+
+
+app.command("consensus")(consensus.consensus)
+app.add_typer(profiles.app, name="profiles")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""The four-stage consensus pipeline: UI-free, event-emitting."""

@@ -1,0 +1,181 @@
+"""Runs generate → refine → validate → curate, emitting events; knows nothing of terminals.
+
+Stages start the moment their input exists; generators run concurrently. A failed extra
+generator is dropped with a warning as long as one draft survives; any other failure stops the
+run with a ``StageError`` naming the stage and model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import date
+
+from hive.consensus import stages
+from hive.consensus.events import (
+    CallFailed,
+    CallFinished,
+    CallPlan,
+    CallRecord,
+    CallStarted,
+    ConsensusResult,
+    PipelineEvent,
+    RunFinished,
+    RunStarted,
+    RunWarning,
+    TokenDelta,
+)
+from hive.consensus.profiles import STAGES, Profile, StageSpec
+from hive.errors import ApiFailure, HiveError, StageError
+from hive.openrouter.chat import ChatRequest, Completion, TextDelta
+from hive.openrouter.client import OpenRouterClient
+
+Emit = Callable[[PipelineEvent], None]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        client: OpenRouterClient,
+        emit: Emit,
+        *,
+        today: date,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._client = client
+        self._emit = emit
+        self._today = today
+        self._clock = clock
+        self._calls: list[CallRecord] = []
+        self._warnings: list[str] = []
+
+    async def run(self, question: str, profile: Profile, *, simulated: bool) -> ConsensusResult:
+        started = self._clock()
+        plan = [
+            CallPlan(stage, i, model)
+            for stage in STAGES
+            for i, model in enumerate(profile.stage(stage).models)
+        ]
+        self._emit(RunStarted(question, profile.name, simulated, plan))
+
+        drafts = await self._generate(question, profile.generate)
+        refined = await self._call(
+            "refine", 0, profile.refine, stages.refine_messages(question, drafts, self._today)
+        )
+        review = await self._call(
+            "validate",
+            0,
+            profile.validate,
+            stages.validate_messages(question, refined, self._today),
+        )
+        verdict = stages.parse_verdict(review)
+        if not verdict.found:
+            self._warn("the validator gave no verdict; confidence is unknown")
+        answer = await self._call(
+            "curate",
+            0,
+            profile.curate,
+            stages.curate_messages(question, refined, verdict, self._today),
+        )
+        result = ConsensusResult(
+            question=question,
+            profile=profile.name,
+            answer=answer.strip(),
+            simulated=simulated,
+            confidence=verdict.confidence,
+            issues=verdict.issues,
+            calls=list(self._calls),
+            duration_ms=(self._clock() - started) * 1000,
+            warnings=list(self._warnings),
+        )
+        self._emit(RunFinished(result))
+        return result
+
+    def _warn(self, message: str) -> None:
+        self._warnings.append(message)
+        self._emit(RunWarning(message))
+
+    async def _generate(self, question: str, spec: StageSpec) -> list[str]:
+        messages = stages.generate_messages(question, self._today)
+        outcomes = await asyncio.gather(
+            *(self._call("generate", i, spec, messages) for i in range(len(spec.models))),
+            return_exceptions=True,
+        )
+        drafts = [o for o in outcomes if isinstance(o, str)]
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, StageError):
+                raise outcome  # cancellation or a bug: never swallowed
+        if not drafts:
+            first = next(o for o in outcomes if isinstance(o, StageError))
+            raise first
+        for outcome in outcomes:
+            if isinstance(outcome, StageError):
+                self._warn(f"dropped a draft: {outcome}")
+        return drafts
+
+    async def _call(
+        self, stage: str, index: int, spec: StageSpec, messages: list[dict[str, str]]
+    ) -> str:
+        model = spec.models[index]
+        self._emit(CallStarted(stage, index, model))
+        request = ChatRequest(model, messages, spec.temperature, spec.max_tokens)
+        started = self._clock()
+        first_token: float | None = None
+        completion: Completion | None = None
+        try:
+            async for item in self._client.stream_chat(request):
+                if isinstance(item, TextDelta):
+                    if first_token is None:
+                        first_token = self._clock()
+                    self._emit(TokenDelta(stage, index, item.text))
+                elif isinstance(item, Completion):
+                    completion = item
+        except HiveError as exc:
+            failure = exc if isinstance(exc, ApiFailure) else None
+            record = CallRecord(
+                stage,
+                index,
+                model,
+                None,
+                failure.provider if failure else None,
+                failure.prompt_tokens if failure else None,
+                failure.completion_tokens if failure else None,
+                failure.cost if failure else None,
+                _ms(started, first_token),
+                (self._clock() - started) * 1000,
+                None,
+                failure.partial_text if failure else "",
+                str(exc),
+            )
+            self._calls.append(record)
+            self._emit(CallFailed(record))
+            raise StageError(stage, model, exc) from exc
+        assert completion is not None  # stream_chat always ends with one
+        record = CallRecord(
+            stage,
+            index,
+            model,
+            completion.model,
+            completion.provider,
+            completion.prompt_tokens,
+            completion.completion_tokens,
+            completion.cost,
+            _ms(started, first_token),
+            (self._clock() - started) * 1000,
+            completion.finish_reason,
+            completion.text,
+        )
+        self._calls.append(record)
+        self._emit(CallFinished(record))
+        if not completion.text.strip():
+            raise StageError(stage, model, HiveError("the model returned an empty answer"))
+        if completion.finish_reason == "length":
+            self._warn(f"{stage} ({model}) hit its max_tokens limit; its output may be cut short")
+        elif completion.finish_reason == "content_filter":
+            self._warn(f"{stage} ({model}) output was cut by a content filter")
+        return completion.text
+
+
+def _ms(started: float, at: float | None) -> float | None:
+    return None if at is None else (at - started) * 1000

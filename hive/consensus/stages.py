@@ -1,0 +1,130 @@
+"""What each stage sends, and how the validator's verdict is read back.
+
+The verdict is parsed defensively: models wrap JSON in code fences, add trailing commas, or
+forget it entirely. A confidence is reported only if the model really gave one in [0, 1] (or a
+percentage it wrote as such); otherwise it is ``None`` — hive never invents a number.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+from hive.consensus.prompts import VERDICT_TAG, system_prompt
+
+Messages = list[dict[str, str]]
+
+
+def _messages(stage: str, today: date, user: str) -> Messages:
+    return [
+        {"role": "system", "content": system_prompt(stage, today)},
+        {"role": "user", "content": user},
+    ]
+
+
+def generate_messages(question: str, today: date) -> Messages:
+    return _messages("generate", today, question)
+
+
+def refine_messages(question: str, drafts: list[str], today: date) -> Messages:
+    if len(drafts) == 1:
+        body = f"<draft>\n{drafts[0]}\n</draft>"
+    else:
+        body = "\n\n".join(
+            f'<draft id="{i}">\n{draft}\n</draft>' for i, draft in enumerate(drafts, start=1)
+        )
+    return _messages("refine", today, f"<question>\n{question}\n</question>\n\n{body}")
+
+
+def validate_messages(question: str, answer: str, today: date) -> Messages:
+    user = f"<question>\n{question}\n</question>\n\n<answer>\n{answer}\n</answer>"
+    return _messages("validate", today, user)
+
+
+def curate_messages(question: str, answer: str, verdict: Verdict, today: date) -> Messages:
+    findings = verdict.review.strip() or "The reviewer gave no findings."
+    if verdict.issues:
+        findings += "\n\nIssues listed by the reviewer:\n" + "\n".join(
+            f"- {issue}" for issue in verdict.issues
+        )
+    user = (
+        f"<question>\n{question}\n</question>\n\n<answer>\n{answer}\n</answer>\n\n"
+        f"<review>\n{findings}\n</review>"
+    )
+    return _messages("curate", today, user)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    confidence: float | None
+    issues: list[str] = field(default_factory=list)
+    review: str = ""  # the reviewer's prose, verdict block removed
+    found: bool = False  # whether a parsable verdict was present at all
+
+
+_TAGGED = re.compile(rf"<{VERDICT_TAG}>\s*(.*?)\s*</{VERDICT_TAG}>", re.S | re.I)
+_FENCED = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.S)
+_TRAILING_COMMA = re.compile(r",\s*([}\]])")
+
+
+def parse_verdict(text: str) -> Verdict:
+    for pattern in (_TAGGED, _FENCED):
+        matches = list(pattern.finditer(text))
+        for match in reversed(matches):
+            data = _loads(match.group(1))
+            if data is None or not ({"confidence", "issues"} & data.keys()):
+                continue
+            review = (text[: match.start()] + text[match.end() :]).strip()
+            return Verdict(
+                _confidence(data.get("confidence")), _issues(data.get("issues")), review, True
+            )
+    return Verdict(None, [], text.strip(), False)
+
+
+def _loads(raw: str) -> dict[str, object] | None:
+    raw = raw.strip()
+    if raw.startswith("```"):
+        raw = raw.strip("`").removeprefix("json").strip()
+    for candidate in (raw, _TRAILING_COMMA.sub(r"\1", raw)):
+        try:
+            data = json.loads(candidate)
+        except ValueError:
+            continue
+        return data if isinstance(data, dict) else None
+    return None
+
+
+def _confidence(value: object) -> float | None:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("%"):
+            try:
+                return _in_unit(float(text[:-1]) / 100)
+            except ValueError:
+                return None
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return _in_unit(float(value))
+
+
+def _in_unit(value: float) -> float | None:
+    return value if 0.0 <= value <= 1.0 else None
+
+
+def _issues(value: object) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    out = []
+    for item in value:
+        if isinstance(item, dict):
+            item = item.get("description") or item.get("issue") or json.dumps(item)
+        text = str(item).strip()
+        if text:
+            out.append(text)
+    return out

@@ -1,0 +1,112 @@
+"""The one exception hierarchy for hive; the CLI edge turns each into a line and an exit code.
+
+```
+HiveError                       exit 1 unless a subclass says otherwise
+├── UsageError                  bad input, unknown profile          → 2
+├── AuthError                   401: key missing, malformed, revoked → 3
+│   └── CreditsError            402: not enough credits             → 3
+└── ProviderError               anything OpenRouter or the network refused; carries status
+    ├── BadRequest              400 / 413 / 422
+    ├── ModerationBlocked       403
+    ├── ModelNotFound           404
+    ├── RequestTimeout          408 / 524 / client-side timeouts
+    ├── RateLimited             429
+    ├── ProviderUnavailable     500 / 502 / 503 / 529 / connection failures
+    └── StreamError             malformed, truncated or in-band-failed stream
+StageError                      a pipeline stage failed; takes its cause's exit code
+```
+Auth errors are not ProviderErrors so that nothing (a later retry layer included) ever
+treats a rejected key as transient.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+
+class HiveError(Exception):
+    """Base of every expected failure. ``str(err)`` is the one line a user sees."""
+
+    exit_code = 1
+
+
+class UsageError(HiveError):
+    exit_code = 2
+
+
+class ApiFailure(HiveError):
+    """Mixin-like base holding what OpenRouter said about a failed call."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | str | None = None,
+        provider: str | None = None,
+        partial_text: str = "",
+        cost: Decimal | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.provider = provider
+        # What a stream delivered (and billed) before it failed, so nothing paid for is lost.
+        self.partial_text = partial_text
+        self.cost = cost
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+
+
+class AuthError(ApiFailure):
+    exit_code = 3
+
+
+class CreditsError(AuthError):
+    pass
+
+
+class ProviderError(ApiFailure):
+    pass
+
+
+class BadRequest(ProviderError):
+    pass
+
+
+class ModerationBlocked(ProviderError):
+    pass
+
+
+class ModelNotFound(ProviderError):
+    pass
+
+
+class RequestTimeout(ProviderError):
+    pass
+
+
+class RateLimited(ProviderError):
+    pass
+
+
+class ProviderUnavailable(ProviderError):
+    pass
+
+
+class StreamError(ProviderError):
+    pass
+
+
+class StageError(HiveError):
+    """A stage could not produce output; keeps the cause's exit code (3 for a bad key)."""
+
+    def __init__(self, stage: str, model: str, cause: HiveError) -> None:
+        super().__init__(f"{stage} stage failed ({model}): {cause}")
+        self.stage = stage
+        self.model = model
+        self.cause = cause
+        self.exit_code = cause.exit_code

@@ -1,0 +1,1 @@
+"""OpenRouter: the client, its SSE reader, errors, simulator and prices."""

@@ -1,0 +1,161 @@
+"""Chat requests and the reducer that turns OpenRouter's streamed chunks into one completion.
+
+Layers: bytes → SSE events (sse.py) → chunk dicts → ``TextDelta`` / ``KeepAlive`` while the
+stream runs, and one ``Completion`` at the end. The reducer accepts both usage layouts (the
+docs' last chunk with ``choices: []``, and real captures' chunk with one empty-delta choice)
+and both in-band error layouts (the docs' ``finish_reason: "error"`` without ``[DONE]``, and the
+real capture's error beside ``usage`` followed by ``[DONE]``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from hive.errors import ApiFailure, StreamError
+from hive.openrouter.error_bodies import error_from_chunk
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    model: str
+    messages: list[dict[str, str]]
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "messages": self.messages, "stream": True}
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            body["max_tokens"] = self.max_tokens
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAlive:
+    """A comment or a content-free chunk: the stream is alive but has nothing to show."""
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str
+    model: str | None
+    provider: str | None
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost: Decimal | None
+    generation_id: str | None
+
+
+StreamItem = TextDelta | KeepAlive | Completion
+
+
+@dataclass
+class ChunkReducer:
+    """Accumulates chunks; ``finish()`` yields the Completion or raises the typed error."""
+
+    parts: list[str] = field(default_factory=list)
+    model: str | None = None
+    provider: str | None = None
+    generation_id: str | None = None
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+    error: ApiFailure | None = None
+    done: bool = False
+
+    def feed(self, data: str) -> TextDelta | KeepAlive:
+        if data.strip() == "[DONE]":
+            self.done = True
+            return KeepAlive()
+        try:
+            chunk = json.loads(data, parse_float=Decimal)
+        except ValueError as exc:
+            raise self.stream_error(f"malformed stream chunk: {data[:120]!r}") from exc
+        if not isinstance(chunk, dict):
+            raise self.stream_error(f"unexpected stream chunk: {data[:120]!r}")
+        self.generation_id = _str(chunk.get("id")) or self.generation_id
+        self.model = _str(chunk.get("model")) or self.model
+        self.provider = _str(chunk.get("provider")) or self.provider
+        if isinstance(chunk.get("usage"), dict):
+            self.usage = chunk["usage"]
+        text = ""
+        choices = chunk.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            choice = choices[0]
+            delta = choice.get("delta")
+            if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+                text = delta["content"]
+            reason = choice.get("finish_reason")
+            if isinstance(reason, str):
+                self.finish_reason = reason
+            if "error" in choice:  # non-standard but documented for non-streaming bodies
+                self.error = error_from_chunk(choice["error"], self.provider)
+        if "error" in chunk:
+            self.error = error_from_chunk(chunk["error"], self.provider)
+        if text:
+            self.parts.append(text)
+            return TextDelta(text)
+        return KeepAlive()
+
+    def finish(self) -> Completion:
+        prompt_tokens, completion_tokens, cost = self._usage()
+        if self.error is not None:
+            err = self.error
+            err.partial_text = "".join(self.parts)
+            err.cost, err.prompt_tokens, err.completion_tokens = (
+                cost,
+                prompt_tokens,
+                completion_tokens,
+            )
+            raise err
+        if self.finish_reason == "error":
+            raise self.stream_error("the model reported an error without details")
+        if not self.done and self.finish_reason is None:
+            raise self.stream_error("the stream ended before the model finished")
+        return Completion(
+            text="".join(self.parts),
+            model=self.model,
+            provider=self.provider,
+            finish_reason=self.finish_reason,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost=cost,
+            generation_id=self.generation_id,
+        )
+
+    def _usage(self) -> tuple[int | None, int | None, Decimal | None]:
+        usage = self.usage or {}
+        cost = usage.get("cost")
+        return (
+            _int(usage.get("prompt_tokens")),
+            _int(usage.get("completion_tokens")),
+            cost if isinstance(cost, Decimal) else Decimal(cost) if isinstance(cost, int) else None,
+        )
+
+    def stream_error(self, message: str) -> StreamError:
+        prompt_tokens, completion_tokens, cost = self._usage()
+        return StreamError(
+            message,
+            provider=self.provider,
+            partial_text="".join(self.parts),
+            cost=cost,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -1,0 +1,122 @@
+"""Turning OpenRouter's error envelopes (HTTP bodies and in-band stream chunks) into typed errors.
+
+Seen in real data and the docs: ``{"error": {"message", "code": int, "metadata"?}}``; in-band
+``code`` may be a string (``"server_error"``); "availability" errors carry ``error_type`` and
+``http_status`` instead of ``code``; ``metadata.raw`` holds the upstream provider's own text.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hive.errors import (
+    ApiFailure,
+    AuthError,
+    BadRequest,
+    CreditsError,
+    ModelNotFound,
+    ModerationBlocked,
+    ProviderUnavailable,
+    RateLimited,
+    RequestTimeout,
+    StreamError,
+)
+
+_BY_STATUS: dict[int, type[ApiFailure]] = {
+    400: BadRequest,
+    401: AuthError,
+    402: CreditsError,
+    403: ModerationBlocked,
+    404: ModelNotFound,
+    408: RequestTimeout,
+    413: BadRequest,
+    422: BadRequest,
+    429: RateLimited,
+    524: RequestTimeout,
+}
+
+_BY_ERROR_TYPE: dict[str, type[ApiFailure]] = {
+    "rate_limit_exceeded": RateLimited,
+    "not_found": ModelNotFound,
+    "invalid_request": BadRequest,
+    "authentication": AuthError,
+    "insufficient_credits": CreditsError,
+    "moderation": ModerationBlocked,
+    "timeout": RequestTimeout,
+}
+
+_HINTS: dict[type[ApiFailure], str] = {
+    AuthError: "the API key was rejected; check OPENROUTER_API_KEY",
+    CreditsError: "insufficient credits; add some at https://openrouter.ai/settings/credits",
+}
+
+
+def _class_for(status: int | None, code: object, error_type: object) -> type[ApiFailure]:
+    if isinstance(error_type, str) and error_type in _BY_ERROR_TYPE:
+        return _BY_ERROR_TYPE[error_type]
+    for candidate in (code, status):
+        if isinstance(candidate, int):
+            if candidate in _BY_STATUS:
+                return _BY_STATUS[candidate]
+            if candidate >= 500:
+                return ProviderUnavailable
+    return ProviderUnavailable
+
+
+def parse_body(raw: bytes) -> Any:
+    """Lenient JSON: OpenRouter pads bodies with whitespace; anything unparsable becomes None."""
+    try:
+        return json.loads(raw.decode("utf-8", errors="replace").strip() or "null")
+    except ValueError:
+        return None
+
+
+def _describe(error: dict[str, Any]) -> tuple[str, str | None]:
+    message = str(error.get("message") or "").strip() or "no message"
+    metadata = error.get("metadata") if isinstance(error.get("metadata"), dict) else {}
+    provider = metadata.get("provider_name") if metadata else None
+    raw = metadata.get("raw") if metadata else None
+    if isinstance(raw, str) and raw.strip():
+        upstream = parse_body(raw.encode())
+        inner = upstream.get("error") if isinstance(upstream, dict) else None
+        detail = inner.get("message") if isinstance(inner, dict) else None
+        message = f"{message}: {detail if isinstance(detail, str) else raw.strip()}"
+    return message, provider if isinstance(provider, str) else None
+
+
+def error_from_response(status: int, raw: bytes) -> ApiFailure:
+    """The typed error for a non-200 reply to a chat request."""
+    body = parse_body(raw)
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        text = raw.decode("utf-8", errors="replace").strip()[:200] or "empty body"
+        cls = _class_for(status, None, None)
+        return cls(_with_hint(cls, f"HTTP {status}: {text}"), status=status)
+    code = error.get("code")
+    cls = _class_for(error.get("http_status", status), code, error.get("error_type"))
+    message, provider = _describe(error)
+    return cls(
+        _with_hint(cls, f"{message} (HTTP {status})"), status=status, code=code, provider=provider
+    )
+
+
+def error_from_chunk(error: object, provider: str | None) -> ApiFailure:
+    """The typed error for an ``error`` object delivered inside a 200 stream."""
+    if not isinstance(error, dict):
+        return StreamError(f"stream reported an error: {error!r}"[:300], provider=provider)
+    code = error.get("code")
+    metadata = error.get("metadata") if isinstance(error.get("metadata"), dict) else {}
+    error_type = error.get("error_type") or (metadata or {}).get("error_type")
+    cls = _class_for(None, code, error_type)
+    if cls is BadRequest or cls is ProviderUnavailable:
+        cls = StreamError  # a failed stream, not a rejected request
+    message, named_provider = _describe(error)
+    return cls(
+        f"{message} (in-stream error {code})", code=code, provider=named_provider or provider
+    )
+
+
+def _with_hint(cls: type[ApiFailure], message: str) -> str:
+    hint = _HINTS.get(cls)
+    return f"{hint} — OpenRouter said: {message}" if hint else message

@@ -1,0 +1,1 @@
+"""Renderers: live terminal, plain text and JSON views of pipeline events."""

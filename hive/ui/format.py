@@ -1,0 +1,37 @@
+"""How numbers read in every view: dollars exact to the micro-dollar, times in seconds."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hive.consensus.events import ConsensusResult
+
+
+def dollars(cost: Decimal | None) -> str:
+    if cost is None:
+        return "$?"
+    if cost == 0:
+        return "$0"
+    if cost < Decimal("0.01"):
+        return f"${cost:.6f}".rstrip("0")
+    return f"${cost:.4f}"
+
+
+def seconds(ms: float | None) -> str:
+    return "–" if ms is None else f"{ms / 1000:.1f}s"
+
+
+def confidence(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def summary(result: ConsensusResult) -> str:
+    calls = len(result.calls)
+    parts = [
+        f"{calls} call{'s' if calls != 1 else ''}",
+        seconds(result.duration_ms),
+        f"{result.total_tokens:,} tokens",
+        dollars(result.total_cost) + (" (simulated)" if result.simulated else ""),
+        f"confidence {confidence(result.confidence)}",
+    ]
+    return " · ".join(parts)

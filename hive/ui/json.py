@@ -1,0 +1,72 @@
+"""``--json``: exactly one JSON object on stdout when the run ends; nothing else there.
+
+Costs are exact decimals in the model; they are written as JSON numbers, which for the
+micro-dollar amounts OpenRouter reports round-trip exactly (shortest float repr).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from types import TracebackType
+from typing import Any, TextIO
+
+from hive.consensus.events import CallRecord, ConsensusResult, PipelineEvent
+
+
+def _ms(value: float | None) -> int | None:
+    return None if value is None else round(value)
+
+
+def call_to_json(record: CallRecord) -> dict[str, Any]:
+    return {
+        "stage": record.stage,
+        "model": record.model,
+        "model_used": record.model_used,
+        "provider": record.provider,
+        "prompt_tokens": record.prompt_tokens,
+        "completion_tokens": record.completion_tokens,
+        "cost": None if record.cost is None else float(record.cost),
+        "ttft_ms": _ms(record.ttft_ms),
+        "latency_ms": _ms(record.latency_ms),
+        "finish_reason": record.finish_reason,
+        "content": record.content,
+        "error": record.error,
+    }
+
+
+def result_to_json(result: ConsensusResult) -> dict[str, Any]:
+    return {
+        "question": result.question,
+        "profile": result.profile,
+        "answer": result.answer,
+        "simulated": result.simulated,
+        "confidence": result.confidence,
+        "issues": result.issues,
+        "total_cost": float(result.total_cost),
+        "total_tokens": result.total_tokens,
+        "duration_ms": _ms(result.duration_ms),
+        "warnings": result.warnings,
+        "stages": [call_to_json(record) for record in result.calls],
+    }
+
+
+class JsonRenderer:
+    def __init__(self, *, out: TextIO | None = None) -> None:
+        self._out = out or sys.stdout
+
+    def __enter__(self) -> JsonRenderer:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        pass
+
+    def handle(self, event: PipelineEvent) -> None:
+        pass
+
+    def finish(self, result: ConsensusResult) -> None:
+        json.dump(result_to_json(result), self._out, ensure_ascii=False, indent=2)
+        self._out.write("\n")
+        self._out.flush()

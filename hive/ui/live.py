@@ -1,0 +1,163 @@
+"""The live terminal view: one row per model call, the active text streaming beneath.
+
+Rich's ``Live`` redraws from ``_view`` on its own clock (10 Hz), so a fast stream never sets the
+redraw rate: a token only appends to a list.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+
+from hive.consensus.events import (
+    CallFailed,
+    CallFinished,
+    CallRecord,
+    CallStarted,
+    ConsensusResult,
+    PipelineEvent,
+    RunStarted,
+    RunWarning,
+    TokenDelta,
+)
+from hive.ui import format as fmt
+
+_TAIL_LINES = 8
+
+
+@dataclass
+class _Row:
+    stage: str
+    model: str
+    state: str = "waiting"
+    started: float | None = None
+    ended: float | None = None
+    deltas: int = 0
+    parts: list[str] = field(default_factory=list)
+    record: CallRecord | None = None
+
+
+class LiveRenderer:
+    def __init__(self, console: Console, errors: Console, *, detailed: bool = False) -> None:
+        self._console = console
+        self._errors = errors
+        self._detailed = detailed
+        self._rows: dict[tuple[str, int], _Row] = {}
+        self._active: tuple[str, int] | None = None
+        self._live = Live(
+            get_renderable=self._view, console=console, refresh_per_second=10, transient=False
+        )
+
+    def __enter__(self) -> LiveRenderer:
+        self._live.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for row in self._rows.values():
+            if row.state == "streaming":
+                row.state = "cancelled" if kind is not None else row.state
+        self._active = None
+        self._live.stop()
+
+    def handle(self, event: PipelineEvent) -> None:
+        if isinstance(event, RunStarted):
+            for call in event.plan:
+                self._rows[(call.stage, call.index)] = _Row(call.stage, call.model)
+        elif isinstance(event, CallStarted):
+            row = self._rows[(event.stage, event.index)]
+            row.state, row.started = "streaming", time.monotonic()
+            self._active = (event.stage, event.index)
+        elif isinstance(event, TokenDelta):
+            row = self._rows[(event.stage, event.index)]
+            row.deltas += 1
+            row.parts.append(event.text)
+            self._active = (event.stage, event.index)
+        elif isinstance(event, CallFinished | CallFailed):
+            record = event.record
+            row = self._rows[(record.stage, record.index)]
+            row.state = "done" if isinstance(event, CallFinished) else "failed"
+            row.ended, row.record = time.monotonic(), record
+        elif isinstance(event, RunWarning):
+            self._live.console.print(Text(f"warning: {event.message}", style="yellow"))
+
+    def finish(self, result: ConsensusResult) -> None:
+        self._live.stop()
+        if self._detailed:
+            for record in result.calls:
+                self._console.print(_detail_panel(record))
+        self._console.print(Panel(Markdown(result.answer), title="answer", border_style="green"))
+        style = "dim" if not result.simulated else "yellow"
+        self._console.print(Text(fmt.summary(result), style=style))
+
+    def _view(self) -> RenderableType:
+        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+        for column in ("", "stage", "model", "time", "tokens", "cost"):
+            table.add_column(
+                column,
+                justify="right" if column in ("time", "tokens", "cost") else "left",
+                no_wrap=True,
+            )
+        now = time.monotonic()
+        for row in self._rows.values():
+            table.add_row(*self._cells(row, now))
+        parts: list[RenderableType] = [table]
+        if self._active is not None and self._rows[self._active].state == "streaming":
+            row = self._rows[self._active]
+            tail = "\n".join("".join(row.parts).splitlines()[-_TAIL_LINES:])
+            parts.append(
+                Panel(
+                    Text(tail),
+                    title=f"{row.stage} · {row.model}",
+                    border_style="cyan",
+                    height=_TAIL_LINES + 2,
+                )
+            )
+        return Group(*parts)
+
+    @staticmethod
+    def _cells(row: _Row, now: float) -> list[RenderableType]:
+        icon: RenderableType = {
+            "waiting": Text("·", style="dim"),
+            "done": Text("✓", style="green"),
+            "failed": Text("✗", style="red"),
+            "cancelled": Text("–", style="yellow"),
+        }.get(row.state) or Spinner("dots", style="cyan")
+        elapsed = None if row.started is None else ((row.ended or now) - row.started) * 1000
+        record = row.record
+        if record is not None and record.completion_tokens is not None:
+            tokens = f"{record.completion_tokens:,}"
+        else:
+            tokens = f"~{row.deltas:,}" if row.deltas else ""
+        cost = fmt.dollars(record.cost) if record is not None else ""
+        style = "dim" if row.state == "waiting" else ""
+        return [
+            icon,
+            Text(row.stage, style=style),
+            Text(row.model, style=style),
+            fmt.seconds(elapsed) if elapsed is not None else "",
+            tokens,
+            cost,
+        ]
+
+
+def _detail_panel(record: CallRecord) -> Panel:
+    title = (
+        f"{record.stage} · {record.model_used or record.model} · "
+        f"{record.prompt_tokens or 0}+{record.completion_tokens or 0} tokens · "
+        f"{fmt.dollars(record.cost)} · {fmt.seconds(record.latency_ms)}"
+    )
+    body: RenderableType = Markdown(record.content) if record.content else Text("(no output)")
+    if record.error:
+        body = Group(Text(record.error, style="red"), body)
+    return Panel(body, title=title, border_style="blue" if record.ok else "red")

@@ -1,0 +1,71 @@
+"""Plain output for pipes and scripts: the answer alone on stdout, no colour, no escapes;
+progress and warnings as short lines on stderr (none with ``--quiet``)."""
+
+from __future__ import annotations
+
+import sys
+from types import TracebackType
+from typing import TextIO
+
+from hive.consensus.events import (
+    CallFailed,
+    CallFinished,
+    CallRecord,
+    ConsensusResult,
+    PipelineEvent,
+    RunWarning,
+)
+from hive.ui import format as fmt
+
+
+class PlainRenderer:
+    def __init__(
+        self,
+        *,
+        detailed: bool = False,
+        quiet: bool = False,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
+        self._detailed = detailed
+        self._quiet = quiet
+        self._out = out or sys.stdout
+        self._err = err or sys.stderr
+
+    def __enter__(self) -> PlainRenderer:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._err.flush()
+
+    def handle(self, event: PipelineEvent) -> None:
+        if self._quiet:
+            return
+        if isinstance(event, CallFinished | CallFailed):
+            self._err.write(f"hive: {_progress(event.record)}\n")
+        elif isinstance(event, RunWarning):
+            self._err.write(f"hive: warning: {event.message}\n")
+        else:
+            return
+        self._err.flush()
+
+    def finish(self, result: ConsensusResult) -> None:
+        if self._detailed:
+            for record in result.calls:
+                self._out.write(f"## {record.stage} · {record.model_used or record.model}\n\n")
+                self._out.write(f"{record.content.strip()}\n\n")
+            self._out.write("## answer\n\n")
+        self._out.write(result.answer + "\n")
+        self._out.flush()
+        if not self._quiet:
+            self._err.write(f"hive: {fmt.summary(result)}\n")
+
+
+def _progress(record: CallRecord) -> str:
+    state = "done" if record.ok else f"failed: {record.error}"
+    return (
+        f"{record.stage} {record.model} {state} · {fmt.seconds(record.latency_ms)} · "
+        f"{record.completion_tokens or 0} tokens · {fmt.dollars(record.cost)}"
+    )
