@@ -36,7 +36,7 @@ _ANGLES = (
 
 
 def _question(messages: list[dict[str, Any]]) -> str:
-    user = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+    user: dict[str, Any] = next((m for m in reversed(messages) if m.get("role") == "user"), {})
     content = str(user.get("content", ""))
     found = _QUESTION.search(content)
     return (found.group(1) if found else content).strip()
