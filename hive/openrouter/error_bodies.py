@@ -47,8 +47,8 @@ _BY_ERROR_TYPE: dict[str, type[ApiFailure]] = {
 }
 
 _HINTS: dict[type[ApiFailure], str] = {
-    AuthError: "the API key was rejected; check OPENROUTER_API_KEY",
-    CreditsError: "insufficient credits; add some at https://openrouter.ai/settings/credits",
+    AuthError: "the API key was rejected (check OPENROUTER_API_KEY)",
+    CreditsError: "insufficient credits (top up at https://openrouter.ai/settings/credits)",
 }
 
 
@@ -119,4 +119,4 @@ def error_from_chunk(error: object, provider: str | None) -> ApiFailure:
 
 def _with_hint(cls: type[ApiFailure], message: str) -> str:
     hint = _HINTS.get(cls)
-    return f"{hint} — OpenRouter said: {message}" if hint else message
+    return f"{hint}: {message}" if hint else message

@@ -64,7 +64,7 @@ class PlainRenderer:
 
 
 def _progress(record: CallRecord) -> str:
-    state = "done" if record.ok else f"failed: {record.error}"
+    state = "done" if record.ok else "failed"
     return (
         f"{record.stage} {record.model} {state} · {fmt.seconds(record.latency_ms)} · "
         f"{record.completion_tokens or 0} tokens · {fmt.dollars(record.cost)}"

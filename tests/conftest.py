@@ -1,0 +1,50 @@
+"""Shared fixtures: an isolated environment for every test, and the loopback OpenRouter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.loopback import LoopbackOpenRouter
+
+# The team's captured OpenRouter data lives beside the repo; tests that need it skip without it.
+FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "openrouter"
+
+# Obviously fake: never a real key anywhere in this repository.
+FAKE_KEY = "sk-or-v1-test0000fake0000key0000not0000real0000abcd"
+
+
+def fixture_path(name: str) -> Path:
+    path = FIXTURES / name
+    if not path.exists():
+        pytest.skip(f"shared fixture {name} not available")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's keys, settings or terminal quirks."""
+    for name in ("OPENROUTER_API_KEY", "OPEN_ROUTER_API_KEY", "OPENROUTER_BASE_URL", "HIVE_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HIVE_HOME", str(tmp_path / "hive-home"))
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "100")
+
+
+@pytest.fixture
+def openrouter() -> Iterator[LoopbackOpenRouter]:
+    """A loopback OpenRouter that requires FAKE_KEY."""
+    with LoopbackOpenRouter(api_key=FAKE_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def keyed_env(
+    monkeypatch: pytest.MonkeyPatch, openrouter: LoopbackOpenRouter
+) -> LoopbackOpenRouter:
+    """hive configured, through its real environment variables, to talk to the loopback server."""
+    monkeypatch.setenv("OPENROUTER_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("OPENROUTER_BASE_URL", openrouter.base_url)
+    return openrouter

@@ -1,0 +1,203 @@
+"""A real HTTP server on 127.0.0.1 that speaks OpenRouter's chat-completions wire protocol.
+
+It serves hive's own simulator byte stream (``hive.openrouter.simulator.sse_events``) over real
+sockets with chunked transfer encoding, records every request (headers, JSON body, start and
+end times) and can be scripted per model with faults: an HTTP error status and body, a replaced
+event stream (e.g. a captured one), a stream cut off after N events, a delay, or a hang.
+
+Used by the tests (through the ``openrouter`` fixture) and by benchmarks/overhead.py.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from hive.openrouter.simulator import sse_events
+
+AUTH_FAILURE = b'{"error":{"message":"No cookie auth credentials found","code":401}}'
+
+
+@dataclass
+class Fault:
+    status: int | None = None  # answer with this HTTP status instead of a stream
+    body: bytes | None = None  # the error body (default: OpenRouter's envelope for ``status``)
+    headers: dict[str, str] = field(default_factory=dict)
+    events: list[bytes] | None = None  # replace the simulated stream with these SSE events
+    cut_after: int | None = None  # send this many events, then drop the connection
+    delay: float = 0.0  # seconds before the response starts
+    hang: bool = False  # send headers, then nothing until the client goes away
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    started: float
+    finished: float = 0.0
+
+
+class LoopbackOpenRouter:
+    """``with LoopbackOpenRouter() as server:`` then point hive at ``server.base_url``."""
+
+    def __init__(
+        self, *, latency: float = 0.0, first_byte: float = 0.0, api_key: str | None = None
+    ) -> None:
+        self.latency = latency  # seconds each stream takes after its first byte
+        self.first_byte = first_byte  # seconds before the first byte of each stream
+        self.api_key = api_key  # when set, requests must carry it as a Bearer token
+        self.requests: list[RecordedRequest] = []
+        self._faults: dict[str, deque[Fault]] = defaultdict(deque)
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/api/v1"
+
+    def fail(self, model: str, *faults: Fault) -> None:
+        """Queue faults for the next requests naming ``model`` (``*`` matches any model)."""
+        with self._lock:
+            self._faults[model].extend(faults)
+
+    def chat_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def _next_fault(self, model: str) -> Fault | None:
+        with self._lock:
+            for key in (model, "*"):
+                if self._faults[key]:
+                    return self._faults[key].popleft()
+        return None
+
+    def __enter__(self) -> LoopbackOpenRouter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._closing.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def _error_body(status: int) -> bytes:
+    messages = {
+        400: "Invalid request parameters",
+        401: "No cookie auth credentials found",
+        402: "Insufficient credits. Add more using https://openrouter.ai/credits",
+        404: "No endpoints found for this model.",
+        429: "Rate limit exceeded",
+        500: "Internal Server Error",
+        502: "Provider returned error",
+        503: "Service temporarily unavailable",
+    }
+    message = messages.get(status, "Error")
+    return json.dumps({"error": {"code": status, "message": message}}).encode()
+
+
+def _make_handler(server: LoopbackOpenRouter) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                body = {}
+            record = RecordedRequest(
+                "POST", self.path, dict(self.headers.items()), body, time.monotonic()
+            )
+            with server._lock:
+                server.requests.append(record)
+            try:
+                self._answer(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            finally:
+                record.finished = time.monotonic()
+
+        def _answer(self, body: dict[str, Any]) -> None:
+            if not self.path.endswith("/chat/completions"):
+                self._send(404, _error_body(404))
+                return
+            if server.api_key is not None and (
+                self.headers.get("Authorization") != f"Bearer {server.api_key}"
+            ):
+                self._send(401, AUTH_FAILURE)
+                return
+            fault = server._next_fault(str(body.get("model", ""))) or Fault()
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.status is not None:
+                self._send(fault.status, fault.body or _error_body(fault.status), fault.headers)
+                return
+            events = fault.events if fault.events is not None else sse_events(body)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
+            for name, value in fault.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if fault.hang:
+                self.wfile.flush()
+                self._wait_for_disconnect()
+                return
+            if server.first_byte:
+                time.sleep(server.first_byte)
+            step = server.latency / max(1, len(events))
+            for n, event in enumerate(events):
+                if fault.cut_after is not None and n >= fault.cut_after:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self._chunk(event)
+                if step:
+                    time.sleep(step)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+        def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+            self.wfile.flush()
+
+        def _chunk(self, data: bytes) -> None:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+        def _wait_for_disconnect(self) -> None:
+            self.connection.settimeout(0.1)
+            while not server._closing.is_set():
+                try:
+                    if self.connection.recv(1) == b"":
+                        return
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+
+    return Handler
