@@ -78,9 +78,9 @@ def consensus(
         live = not json_output and not plain and sys.stdout.isatty()
         renderer = _renderer(json_output, live, detailed, quiet)
         if key is None and not quiet:
+            why = "--simulate" if simulate else "no OPENROUTER_API_KEY"
             sys.stderr.write(
-                "hive: simulation mode: no OPENROUTER_API_KEY set, so no model is asked "
-                "(replies come from a built-in simulator).\n"
+                f"hive: simulation mode ({why}): no model is asked; a built-in simulator replies.\n"
             )
         _run(text, chosen, renderer, key=key, pace=SIMULATED_PACE_S if live else 0.0)
 

@@ -6,7 +6,11 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="List the profiles and the models each stage uses.", no_args_is_help=True)
+app = typer.Typer(
+    help="List the profiles and the models each stage uses.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 @app.command("list")

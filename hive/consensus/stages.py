@@ -71,16 +71,21 @@ _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 
 def parse_verdict(text: str) -> Verdict:
     for pattern in (_TAGGED, _FENCED):
-        matches = list(pattern.finditer(text))
-        for match in reversed(matches):
-            data = _loads(match.group(1))
-            if data is None or not ({"confidence", "issues"} & data.keys()):
-                continue
-            review = (text[: match.start()] + text[match.end() :]).strip()
+        verdicts = [m for m in pattern.finditer(text) if _verdict_data(m) is not None]
+        if verdicts:
+            data = _verdict_data(verdicts[-1]) or {}
+            # Every verdict block leaves the review; other code blocks stay.
+            spans = {m.span() for m in verdicts}
+            review = pattern.sub(lambda m: "" if m.span() in spans else m.group(0), text).strip()
             return Verdict(
                 _confidence(data.get("confidence")), _issues(data.get("issues")), review, True
             )
     return Verdict(None, [], text.strip(), False)
+
+
+def _verdict_data(match: re.Match[str]) -> dict[str, object] | None:
+    data = _loads(match.group(1))
+    return data if data is not None and {"confidence", "issues"} & data.keys() else None
 
 
 def _loads(raw: str) -> dict[str, object] | None:

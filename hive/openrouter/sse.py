@@ -39,6 +39,8 @@ class SSEDecoder:
         self._id: str | None = None
 
     def feed(self, chunk: bytes) -> list[Event | Comment]:
+        if not chunk:
+            return []
         if self._pending_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]  # the LF of a CRLF split across reads
         self._pending_cr = False

@@ -6,6 +6,7 @@ redraw rate: a token only appends to a list.
 
 from __future__ import annotations
 
+import textwrap
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -114,7 +115,7 @@ class LiveRenderer:
         parts: list[RenderableType] = [table]
         if self._active is not None and self._rows[self._active].state == "streaming":
             row = self._rows[self._active]
-            tail = "\n".join("".join(row.parts).splitlines()[-_TAIL_LINES:])
+            tail = _tail("".join(row.parts), self._console.width - 4)
             parts.append(
                 Panel(
                     Text(tail),
@@ -149,6 +150,14 @@ class LiveRenderer:
             tokens,
             cost,
         ]
+
+
+def _tail(text: str, width: int) -> str:
+    """The last lines as they will wrap in the panel, so the newest text is always visible."""
+    lines: list[str] = []
+    for line in text.splitlines()[-_TAIL_LINES:]:
+        lines.extend(textwrap.wrap(line, max(10, width)) or [""])
+    return "\n".join(lines[-_TAIL_LINES:])
 
 
 def _detail_panel(record: CallRecord) -> Panel:
