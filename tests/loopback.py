@@ -10,6 +10,7 @@ Used by the tests (through the ``openrouter`` fixture) and by benchmarks/overhea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -60,7 +61,9 @@ class LoopbackOpenRouter:
         self._closing = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -111,6 +114,12 @@ def _error_body(status: int) -> bytes:
 def _make_handler(server: LoopbackOpenRouter) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # small SSE writes go out at once, as from a real server
+
+        def handle(self) -> None:
+            # The client dropping a kept-alive connection is normal, not worth a traceback.
+            with contextlib.suppress(ConnectionError):
+                super().handle()
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -170,7 +179,7 @@ def _make_handler(server: LoopbackOpenRouter) -> type[BaseHTTPRequestHandler]:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
                 self._chunk(event)
-                if step:
+                if step and n + 1 < len(events):
                     time.sleep(step)
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()

@@ -75,10 +75,14 @@ def parse_verdict(text: str) -> Verdict:
         if verdicts:
             data = _verdict_data(verdicts[-1]) or {}
             # Every verdict block leaves the review; other code blocks stay.
-            spans = {m.span() for m in verdicts}
-            review = pattern.sub(lambda m: "" if m.span() in spans else m.group(0), text).strip()
+            review = text
+            for match in reversed(verdicts):
+                review = review[: match.start()] + review[match.end() :]
             return Verdict(
-                _confidence(data.get("confidence")), _issues(data.get("issues")), review, True
+                _confidence(data.get("confidence")),
+                _issues(data.get("issues")),
+                review.strip(),
+                True,
             )
     return Verdict(None, [], text.strip(), False)
 

@@ -97,7 +97,9 @@ class ChunkReducer:
             reason = choice.get("finish_reason")
             if isinstance(reason, str):
                 self.finish_reason = reason
-            if choice.get("error") is not None:  # non-standard but documented for non-streaming bodies
+            if (
+                choice.get("error") is not None
+            ):  # non-standard but documented for non-streaming bodies
                 self.error = error_from_chunk(choice["error"], self.provider)
         if chunk.get("error") is not None:
             self.error = error_from_chunk(chunk["error"], self.provider)

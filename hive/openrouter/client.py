@@ -56,23 +56,26 @@ class OpenRouterClient:
                 if resp.status_code != 200:
                     raise error_from_response(resp.status_code, await resp.aread())
                 async for item in aiter_sse(resp.aiter_bytes()):
-                    if isinstance(item, Comment):
+                    # Read on past [DONE] to the end of the body, so the connection returns
+                    # to the pool for the next stage instead of being closed.
+                    if isinstance(item, Comment) or reducer.done:
                         yield KeepAlive()
                         continue
                     yield reducer.feed(item.data)
-                    if reducer.done:
-                        break
-        except httpx.TimeoutException as exc:
-            raise RequestTimeout(
-                f"no response from {self._host()} in time ({type(exc).__name__})",
-                partial_text="".join(reducer.parts),
-            ) from exc
         except httpx.TransportError as exc:
-            if reducer.parts or reducer.finish_reason:
+            if reducer.done:
+                pass  # everything arrived; only the tail of the body was lost
+            elif isinstance(exc, httpx.TimeoutException):
+                raise RequestTimeout(
+                    f"no response from {self._host()} in time ({type(exc).__name__})",
+                    partial_text="".join(reducer.parts),
+                ) from exc
+            elif reducer.parts or reducer.finish_reason:
                 raise reducer.stream_error(f"connection lost mid-stream: {exc}") from exc
-            raise ProviderUnavailable(
-                f"could not reach {self._host()}: {exc or type(exc).__name__}"
-            ) from exc
+            else:
+                raise ProviderUnavailable(
+                    f"could not reach {self._host()}: {exc or type(exc).__name__}"
+                ) from exc
         yield reducer.finish()
 
     def _host(self) -> str:
