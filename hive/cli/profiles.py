@@ -46,11 +46,25 @@ def list_profiles(
 
     from hive.ui.console import make_console
 
-    table = Table(show_lines=True)
+    # One row per stage, model ids never cut: they are what a user copies.
+    table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("profile", no_wrap=True)
-    for stage in STAGES:
-        table.add_column(stage)
+    table.add_column("stage", no_wrap=True)
+    table.add_column("models", no_wrap=True, overflow="ignore")
+    table.add_column("temp", justify="right", no_wrap=True, min_width=4)
+    table.add_column("max out", justify="right", no_wrap=True, min_width=7)
     for p in BUILTIN_PROFILES.values():
-        name = f"{p.name} (default)" if p.name == DEFAULT_PROFILE else p.name
-        table.add_row(name, *("\n".join(p.stage(s).models) for s in STAGES))
-    make_console().print(table)
+        name = f"{p.name} *" if p.name == DEFAULT_PROFILE else p.name
+        for i, stage in enumerate(STAGES):
+            spec = p.stage(stage)
+            table.add_row(
+                name if i == 0 else "",
+                stage,
+                "\n".join(spec.models),
+                f"{spec.temperature:g}",
+                str(spec.max_tokens),
+            )
+        table.add_section()
+    console = make_console()
+    console.print(table)
+    console.print("* default profile")

@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 import httpx
 
 from hive.env import DEFAULT_BASE_URL
-from hive.errors import ProviderUnavailable, RequestTimeout
+from hive.errors import ApiFailure, ProviderUnavailable, RequestTimeout
 from hive.openrouter.chat import ChatRequest, ChunkReducer, KeepAlive, StreamItem
 from hive.openrouter.error_bodies import error_from_response
 from hive.openrouter.sse import Comment, aiter_sse
+from hive.redact import redact
 
 REFERER = "https://github.com/hive-consensus/hive"
 TITLE = "hive"
@@ -49,7 +50,21 @@ class OpenRouterClient:
         self._http = http
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
-        """Yield text deltas and keep-alives as they arrive, then exactly one Completion."""
+        """Yield text deltas and keep-alives as they arrive, then exactly one Completion.
+
+        Errors leave here with the key masked: their text is the server's, and flows on into
+        records, warnings and JSON output.
+        """
+        try:
+            async for item in self._stream(request):
+                yield item
+        except ApiFailure as exc:
+            key = self._http.headers.get("Authorization", "").removeprefix("Bearer ")
+            exc.message = redact(exc.message, key)
+            exc.args = (exc.message,)
+            raise
+
+    async def _stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
         reducer = ChunkReducer()
         try:
             async with self._http.stream("POST", "chat/completions", json=request.body()) as resp:

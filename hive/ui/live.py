@@ -94,6 +94,8 @@ class LiveRenderer:
 
     def finish(self, result: ConsensusResult) -> None:
         self._live.stop()
+        if not self._console.is_terminal:
+            self._console.line()  # Rich ends the last frame with a newline only on terminals
         if self._detailed:
             for record in result.calls:
                 self._console.print(_detail_panel(record))
