@@ -7,6 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from hive.errors import (
+    ApiFailure,
+    AuthError,
+    BadRequest,
+    CreditsError,
+    ModelNotFound,
+    ProviderUnavailable,
+    RateLimited,
+    RequestTimeout,
+)
 from tests.loopback import LoopbackOpenRouter
 
 # The team's captured OpenRouter data lives beside the repo; tests that need it skip without it.
@@ -14,6 +24,23 @@ FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / 
 
 # Obviously fake: never a real key anywhere in this repository.
 FAKE_KEY = "sk-or-v1-test0000fake0000key0000not0000real0000abcd"
+
+# The typed error each documented HTTP status must become (see errors_documented.json).
+EXPECTED_ERROR_BY_STATUS: dict[int, type[ApiFailure]] = {
+    400: BadRequest,
+    401: AuthError,
+    402: CreditsError,
+    404: ModelNotFound,
+    408: RequestTimeout,
+    413: BadRequest,
+    422: BadRequest,
+    429: RateLimited,
+    500: ProviderUnavailable,
+    502: ProviderUnavailable,
+    503: ProviderUnavailable,
+    524: RequestTimeout,
+    529: ProviderUnavailable,
+}
 
 
 def fixture_path(name: str) -> Path:

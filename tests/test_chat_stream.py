@@ -23,7 +23,7 @@ from hive.errors import (
 from hive.openrouter.chat import ChunkReducer, Completion, KeepAlive, TextDelta
 from hive.openrouter.error_bodies import error_from_chunk, error_from_response
 from hive.openrouter.sse import Event, SSEDecoder
-from tests.conftest import fixture_path
+from tests.conftest import EXPECTED_ERROR_BY_STATUS, fixture_path
 
 
 def payloads(name: str) -> list[str]:
@@ -353,30 +353,13 @@ def test_auth_errors_are_not_provider_errors() -> None:
         assert err.exit_code == 3
 
 
-EXPECTED_BY_STATUS: dict[int, type[ApiFailure]] = {
-    400: BadRequest,
-    401: AuthError,
-    402: CreditsError,
-    404: ModelNotFound,
-    408: RequestTimeout,
-    413: BadRequest,
-    422: BadRequest,
-    429: RateLimited,
-    500: ProviderUnavailable,
-    502: ProviderUnavailable,
-    503: ProviderUnavailable,
-    524: RequestTimeout,
-    529: ProviderUnavailable,
-}
-
-
 def test_error_from_response_documented_spec_examples() -> None:
     bodies = json.loads(fixture_path("errors_documented.json").read_text())
-    assert {int(k) for k in bodies} == set(EXPECTED_BY_STATUS)
+    assert {int(k) for k in bodies} == set(EXPECTED_ERROR_BY_STATUS)
     for key, body in bodies.items():
         status = int(key)
         err = error_from_response(status, json.dumps(body).encode())
-        assert type(err) is EXPECTED_BY_STATUS[status], status
+        assert type(err) is EXPECTED_ERROR_BY_STATUS[status], status
         assert body["error"]["message"] in str(err)
 
 

@@ -24,7 +24,6 @@ from hive.errors import (
     AuthError,
     BadRequest,
     CreditsError,
-    HiveError,
     ModelNotFound,
     ProviderError,
     ProviderUnavailable,
@@ -35,7 +34,7 @@ from hive.errors import (
 from hive.openrouter.chat import ChatRequest, Completion, KeepAlive, StreamItem, TextDelta
 from hive.openrouter.client import REFERER, TITLE, OpenRouterClient, make_http_client
 from hive.openrouter.simulator import reply_text, sse_events
-from tests.conftest import FAKE_KEY, fixture_path
+from tests.conftest import EXPECTED_ERROR_BY_STATUS, FAKE_KEY, fixture_path
 from tests.loopback import Fault, LoopbackOpenRouter
 
 MODEL = "openai/gpt-4.1-mini"
@@ -413,29 +412,12 @@ def test_upstream_provider_error_names_provider_and_both_messages(error_server):
     )
 
 
-DOCUMENTED_STATUSES: dict[int, type[HiveError]] = {
-    400: BadRequest,
-    401: AuthError,
-    402: CreditsError,
-    404: ModelNotFound,
-    408: RequestTimeout,
-    413: BadRequest,
-    422: BadRequest,
-    429: RateLimited,
-    500: ProviderUnavailable,
-    502: ProviderUnavailable,
-    503: ProviderUnavailable,
-    524: RequestTimeout,
-    529: ProviderUnavailable,
-}
-
-
 def test_every_documented_status_is_covered():
     documented = json.loads(fixture_path("errors_documented.json").read_text("utf-8"))
-    assert {int(s) for s in documented} == set(DOCUMENTED_STATUSES)
+    assert {int(s) for s in documented} == set(EXPECTED_ERROR_BY_STATUS)
 
 
-@pytest.mark.parametrize(("status", "cls"), sorted(DOCUMENTED_STATUSES.items()))
+@pytest.mark.parametrize(("status", "cls"), sorted(EXPECTED_ERROR_BY_STATUS.items()))
 def test_documented_error_statuses_map_to_typed_errors(error_server, status, cls):
     documented = json.loads(fixture_path("errors_documented.json").read_text("utf-8"))
     envelope = documented[str(status)]
