@@ -501,9 +501,12 @@ def test_empty_curate_answer_is_a_stage_error(openrouter):
     assert (info.value.stage, info.value.model) == ("curate", CURATOR)
     assert "empty" in str(info.value)
     assert info.value.exit_code == 1
-    finished = [e.record for e in events if isinstance(e, CallFinished)]
-    assert finished[-1].stage == "curate"
-    assert finished[-1].cost == Decimal("0.0000420")
+    # The empty answer is a failed call, and still keeps the cost the server billed.
+    failed = [e.record for e in events if isinstance(e, CallFailed)]
+    assert [r.stage for r in failed] == ["curate"]
+    assert failed[0].cost == Decimal("0.0000420")
+    assert failed[0].error == "the model returned an empty answer"
+    assert not any(isinstance(e, CallFinished) and e.record.stage == "curate" for e in events)
     assert not any(isinstance(e, RunFinished) for e in events)
 
 

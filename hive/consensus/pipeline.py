@@ -32,6 +32,7 @@ from hive.openrouter.chat import ChatRequest, Completion, TextDelta
 from hive.openrouter.client import OpenRouterClient
 
 Emit = Callable[[PipelineEvent], None]
+EMPTY_ANSWER = "the model returned an empty answer"
 
 
 class Pipeline:
@@ -92,6 +93,10 @@ class Pipeline:
         self._emit(RunFinished(result))
         return result
 
+    def _record(self, record: CallRecord) -> None:
+        self._calls.append(record)
+        self._emit(CallFinished(record) if record.ok else CallFailed(record))
+
     def _warn(self, message: str) -> None:
         self._warnings.append(message)
         self._emit(RunWarning(message))
@@ -131,45 +136,47 @@ class Pipeline:
                     self._emit(TokenDelta(stage, index, item.text))
                 elif isinstance(item, Completion):
                     completion = item
-        except HiveError as exc:
-            failure = exc if isinstance(exc, ApiFailure) else None
-            record = CallRecord(
-                stage,
-                index,
-                model,
-                None,
-                failure.provider if failure else None,
-                failure.prompt_tokens if failure else None,
-                failure.completion_tokens if failure else None,
-                failure.cost if failure else None,
-                _ms(started, first_token),
-                (self._clock() - started) * 1000,
-                None,
-                failure.partial_text if failure else "",
-                str(exc),
+        except ApiFailure as exc:
+            # A failed call still cost what the server reported; keep that and any partial text.
+            self._record(
+                CallRecord(
+                    stage=stage,
+                    index=index,
+                    model=model,
+                    model_used=None,
+                    provider=exc.provider,
+                    prompt_tokens=exc.prompt_tokens,
+                    completion_tokens=exc.completion_tokens,
+                    cost=exc.cost,
+                    ttft_ms=_ms(started, first_token),
+                    latency_ms=(self._clock() - started) * 1000,
+                    finish_reason=None,
+                    content=exc.partial_text,
+                    error=str(exc),
+                )
             )
-            self._calls.append(record)
-            self._emit(CallFailed(record))
             raise StageError(stage, model, exc) from exc
         assert completion is not None  # stream_chat always ends with one
-        record = CallRecord(
-            stage,
-            index,
-            model,
-            completion.model,
-            completion.provider,
-            completion.prompt_tokens,
-            completion.completion_tokens,
-            completion.cost,
-            _ms(started, first_token),
-            (self._clock() - started) * 1000,
-            completion.finish_reason,
-            completion.text,
+        empty = not completion.text.strip()
+        self._record(
+            CallRecord(
+                stage=stage,
+                index=index,
+                model=model,
+                model_used=completion.model,
+                provider=completion.provider,
+                prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens,
+                cost=completion.cost,
+                ttft_ms=_ms(started, first_token),
+                latency_ms=(self._clock() - started) * 1000,
+                finish_reason=completion.finish_reason,
+                content=completion.text,
+                error=EMPTY_ANSWER if empty else None,
+            )
         )
-        self._calls.append(record)
-        self._emit(CallFinished(record))
-        if not completion.text.strip():
-            raise StageError(stage, model, HiveError("the model returned an empty answer"))
+        if empty:
+            raise StageError(stage, model, HiveError(EMPTY_ANSWER))
         if completion.finish_reason == "length":
             self._warn(f"{stage} ({model}) hit its max_tokens limit; its output may be cut short")
         elif completion.finish_reason == "content_filter":
