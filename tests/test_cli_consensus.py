@@ -756,7 +756,7 @@ def run_live(profile_name: str, question: str) -> tuple[str, Any]:
         highlight=False,
         emoji=False,
     )
-    renderer = LiveRenderer(console, console)
+    renderer = LiveRenderer(console)
 
     async def go() -> Any:
         async with make_http_client(api_key=None, transport=SimulatorTransport()) as http:

@@ -94,7 +94,7 @@ def _renderer(json_output: bool, live: bool, detailed: bool, quiet: bool) -> Ren
         from hive.ui.console import make_console
         from hive.ui.live import LiveRenderer
 
-        return LiveRenderer(make_console(), make_console(stderr=True), detailed=detailed)
+        return LiveRenderer(make_console(), detailed=detailed)
     from hive.ui.plain import PlainRenderer
 
     return PlainRenderer(detailed=detailed, quiet=quiet)
@@ -102,7 +102,7 @@ def _renderer(json_output: bool, live: bool, detailed: bool, quiet: bool) -> Ren
 
 def _run(
     question: str, profile: Profile, renderer: Renderer, *, key: str | None, pace: float
-) -> ConsensusResult:
+) -> None:
     import asyncio
     from datetime import date
 
@@ -120,6 +120,4 @@ def _run(
             return await pipeline.run(question, profile, simulated=key is None)
 
     with renderer:
-        result = asyncio.run(go())
-        renderer.finish(result)
-    return result
+        renderer.finish(asyncio.run(go()))

@@ -3,16 +3,8 @@ exactly as written and never read as Rich markup."""
 
 from __future__ import annotations
 
-import sys
-
 from rich.console import Console
 
 
-def make_console(*, stderr: bool = False) -> Console:
-    return Console(
-        stderr=stderr,
-        markup=False,
-        highlight=False,
-        emoji=False,
-        file=sys.stderr if stderr else sys.stdout,
-    )
+def make_console() -> Console:
+    return Console(markup=False, highlight=False, emoji=False)

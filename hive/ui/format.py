@@ -13,7 +13,7 @@ def dollars(cost: Decimal | None) -> str:
     if cost == 0:
         return "$0"
     if cost < Decimal("0.01"):
-        return f"${cost:.6f}".rstrip("0")
+        return f"${cost:.6f}"  # micro-dollars: cheap calls still show what they cost
     return f"${cost:.4f}"
 
 

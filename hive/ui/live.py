@@ -48,9 +48,8 @@ class _Row:
 
 
 class LiveRenderer:
-    def __init__(self, console: Console, errors: Console, *, detailed: bool = False) -> None:
+    def __init__(self, console: Console, *, detailed: bool = False) -> None:
         self._console = console
-        self._errors = errors
         self._detailed = detailed
         self._rows: dict[tuple[str, int], _Row] = {}
         self._active: tuple[str, int] | None = None
