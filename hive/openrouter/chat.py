@@ -136,11 +136,12 @@ class ChunkReducer:
 
     def _usage(self) -> tuple[int | None, int | None, Decimal | None]:
         usage = self.usage or {}
-        cost = usage.get("cost")
+        cost = usage.get("cost")  # JSON numbers were parsed as Decimal, so it stays exact
+        whole = _int(cost)
         return (
             _int(usage.get("prompt_tokens")),
             _int(usage.get("completion_tokens")),
-            cost if isinstance(cost, Decimal) else Decimal(cost) if isinstance(cost, int) else None,
+            cost if isinstance(cost, Decimal) else None if whole is None else Decimal(whole),
         )
 
     def stream_error(self, message: str) -> StreamError:

@@ -72,11 +72,16 @@ def parse_body(raw: bytes) -> Any:
         return None
 
 
+def _metadata(error: dict[str, Any]) -> dict[str, Any]:
+    metadata = error.get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
+
+
 def _describe(error: dict[str, Any]) -> tuple[str, str | None]:
     message = str(error.get("message") or "").strip() or "no message"
-    metadata = error.get("metadata") if isinstance(error.get("metadata"), dict) else {}
-    provider = metadata.get("provider_name") if metadata else None
-    raw = metadata.get("raw") if metadata else None
+    metadata = _metadata(error)
+    provider = metadata.get("provider_name")
+    raw = metadata.get("raw")
     if isinstance(raw, str) and raw.strip():
         upstream = parse_body(raw.encode())
         inner = upstream.get("error") if isinstance(upstream, dict) else None
@@ -106,8 +111,7 @@ def error_from_chunk(error: object, provider: str | None) -> ApiFailure:
     if not isinstance(error, dict):
         return StreamError(f"stream reported an error: {error!r}"[:300], provider=provider)
     code = error.get("code")
-    metadata = error.get("metadata") if isinstance(error.get("metadata"), dict) else {}
-    error_type = error.get("error_type") or (metadata or {}).get("error_type")
+    error_type = error.get("error_type") or _metadata(error).get("error_type")
     cls = _class_for(None, code, error_type)
     if cls is BadRequest or cls is ProviderUnavailable:
         cls = StreamError  # a failed stream, not a rejected request
