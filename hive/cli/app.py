@@ -1,5 +1,7 @@
 """The Typer app. Command modules are imported here, but they import nothing heavy at module
-level: httpx, pydantic and Rich's live view load only inside the command that runs."""
+level: httpx and Rich's live view load only inside the command that runs, so ``hive --help``
+and ``--version`` stay fast. (Typer itself imports pydantic to coerce a subcommand's
+arguments, so it loads for ``hive consensus`` but not for the root.)"""
 
 from __future__ import annotations
 
