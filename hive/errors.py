@@ -3,6 +3,8 @@
 ```
 HiveError                       exit 1 unless a subclass says otherwise
 ├── UsageError                  bad input, unknown profile          → 2
+├── ConfigError                 unreadable or invalid settings file  → 2
+├── StorageError                a file or folder hive could not write
 ├── AuthError                   401: key missing, malformed, revoked → 3
 │   └── CreditsError            402: not enough credits             → 3
 └── ProviderError               anything OpenRouter or the network refused; carries status
@@ -32,6 +34,16 @@ class HiveError(Exception):
 
 class UsageError(HiveError):
     exit_code = 2
+
+
+class ConfigError(HiveError):
+    """A settings, keys or profiles file hive refuses to use (and so never overwrites)."""
+
+    exit_code = 2
+
+
+class StorageError(HiveError):
+    pass
 
 
 class ApiFailure(HiveError):

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hive.env import DEFAULT_REFERER, DEFAULT_TITLE
 from hive.errors import (
     ApiFailure,
     AuthError,
@@ -32,7 +33,7 @@ from hive.errors import (
     StreamError,
 )
 from hive.openrouter.chat import ChatRequest, Completion, KeepAlive, StreamItem, TextDelta
-from hive.openrouter.client import REFERER, TITLE, OpenRouterClient, make_http_client
+from hive.openrouter.client import OpenRouterClient, make_http_client
 from hive.openrouter.simulator import reply_text, sse_events
 from tests.conftest import EXPECTED_ERROR_BY_STATUS, FAKE_KEY, fixture_path
 from tests.loopback import Fault, LoopbackOpenRouter
@@ -147,8 +148,8 @@ def test_request_is_a_post_with_openrouter_headers_and_body(openrouter):
     assert req.path == "/api/v1/chat/completions"
     headers = {k.lower(): v for k, v in req.headers.items()}
     assert headers["authorization"] == f"Bearer {FAKE_KEY}"
-    assert headers["http-referer"] == REFERER
-    assert headers["x-title"] == TITLE
+    assert headers["http-referer"] == DEFAULT_REFERER
+    assert headers["x-title"] == DEFAULT_TITLE
     assert headers["content-type"] == "application/json"
     assert req.body == {
         "model": MODEL,

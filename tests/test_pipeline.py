@@ -8,7 +8,6 @@ the scripted events). Failures are scripted per model with ``Fault``.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import json
 import re
@@ -45,7 +44,7 @@ QUESTION = "Why is the sky blue at noon but red at sunset?"
 BALANCED = BUILTIN_PROFILES["balanced"]
 GENERATORS = BALANCED.generate.models
 REFINER = BALANCED.refine.models[0]
-VALIDATOR = BALANCED.validate.models[0]
+VALIDATOR = BALANCED.stage("validate").models[0]
 CURATOR = BALANCED.curate.models[0]
 
 
@@ -511,7 +510,9 @@ def test_empty_curate_answer_is_a_stage_error(openrouter):
 
 
 def test_max_tokens_cut_adds_a_warning(openrouter):
-    short_refine = dataclasses.replace(BALANCED, refine=StageSpec((REFINER,), 0.4, 8))
+    short_refine = BALANCED.model_copy(
+        update={"refine": StageSpec(models=(REFINER,), temperature=0.4, max_tokens=8)}
+    )
     events: list[PipelineEvent] = []
 
     result = _run(openrouter, events, profile=short_refine)

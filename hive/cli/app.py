@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from hive import __version__
-from hive.cli import consensus, profiles
+from hive.cli import config, consensus, keys, profile_authoring, profile_sharing, profiles
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,11 @@ def root(
 
 
 app.command("consensus")(consensus.consensus)
+# Commands of one group live in several modules; importing them registers them on its app.
+_ = (profile_authoring, profile_sharing)
 app.add_typer(profiles.app, name="profiles")
+app.add_typer(keys.app, name="keys")
+app.add_typer(config.app, name="config")
 
 
 def main() -> None:

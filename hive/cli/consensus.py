@@ -12,6 +12,7 @@ from hive.errors import UsageError
 if TYPE_CHECKING:
     from hive.consensus.events import ConsensusResult
     from hive.consensus.profiles import Profile
+    from hive.store.settings import Settings
     from hive.ui.renderer import Renderer
 
 # A lifelike pace for simulated streams in a terminal; the four-stage run stays near 1.5 s.
@@ -19,9 +20,18 @@ SIMULATED_PACE_S = 0.35
 
 
 def complete_profile(incomplete: str) -> list[str]:
+    """Built-in and user profile names, for shell completion (never fails: it runs on <TAB>)."""
     from hive.consensus.profiles import BUILTIN_PROFILES
 
-    return [name for name in BUILTIN_PROFILES if name.startswith(incomplete)]
+    names = list(BUILTIN_PROFILES)
+    try:
+        from hive.store.paths import resolve_paths
+        from hive.store.user_profiles import ProfileStore
+
+        names += [n for n in ProfileStore(resolve_paths()).user() if n not in BUILTIN_PROFILES]
+    except Exception:  # a broken profiles file: still complete the built-ins
+        pass
+    return [name for name in names if name.startswith(incomplete)]
 
 
 def read_question(question: str | None, stdin: TextIO) -> str:
@@ -44,11 +54,13 @@ def consensus(
         ),
     ] = None,
     profile: Annotated[
-        str,
+        str | None,
         typer.Argument(
-            help="Profile: balanced, speed, quality, cost or free.", autocompletion=complete_profile
+            help="Profile name (default: the default_profile setting, initially balanced).",
+            autocompletion=complete_profile,
+            show_default=False,
         ),
-    ] = "balanced",
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object (schema in the README).")
     ] = False,
@@ -64,29 +76,44 @@ def consensus(
     simulate: Annotated[
         bool, typer.Option("--simulate", help="Use the built-in simulator even with a key.")
     ] = False,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            help="OpenRouter key for this run (beats the environment and the stored key).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Ask several models through four stages and print one answer."""
     from hive.cli.edge import error_edge
 
     with error_edge(ctx.obj.debug):
-        from hive import env
-        from hive.consensus.profiles import get_profile
+        from hive.store.keys import resolve_key
+        from hive.store.paths import resolve_paths
+        from hive.store.settings import load_settings
+        from hive.store.user_profiles import ProfileStore
 
-        chosen = get_profile(profile)
+        paths = resolve_paths()
+        settings = load_settings(paths).settings
+        chosen = ProfileStore(paths).get(profile or settings.default_profile)
         text = read_question(question, sys.stdin)
-        key = None if simulate else env.api_key()
-        live = not json_output and not plain and sys.stdout.isatty()
-        renderer = _renderer(json_output, live, detailed, quiet)
-        if key is None and not quiet:
-            why = "--simulate" if simulate else "no OPENROUTER_API_KEY"
+        resolved = None if simulate else resolve_key(paths, api_key)
+        output = "json" if json_output else "plain" if plain else settings.output
+        live = output == "live" or (output == "auto" and sys.stdout.isatty())
+        renderer = _renderer(output, live, detailed, quiet, settings.color)
+        if resolved is None and not quiet:
+            why = "--simulate" if simulate else "no API key set"
             sys.stderr.write(
                 f"hive: simulation mode ({why}): no model is asked; a built-in simulator replies.\n"
             )
-        _run(text, chosen, renderer, key=key, pace=SIMULATED_PACE_S if live else 0.0)
+        speed = settings.simulation_speed
+        pace = SIMULATED_PACE_S / speed if live and speed else 0.0
+        _run(text, chosen, renderer, settings, key=resolved.value if resolved else None, pace=pace)
 
 
-def _renderer(json_output: bool, live: bool, detailed: bool, quiet: bool) -> Renderer:
-    if json_output:
+def _renderer(output: str, live: bool, detailed: bool, quiet: bool, color: str) -> Renderer:
+    if output == "json":
         from hive.ui.json import JsonRenderer
 
         return JsonRenderer()
@@ -94,27 +121,36 @@ def _renderer(json_output: bool, live: bool, detailed: bool, quiet: bool) -> Ren
         from hive.ui.console import make_console
         from hive.ui.live import LiveRenderer
 
-        return LiveRenderer(make_console(), detailed=detailed)
+        return LiveRenderer(make_console(color), detailed=detailed)
     from hive.ui.plain import PlainRenderer
 
     return PlainRenderer(detailed=detailed, quiet=quiet)
 
 
 def _run(
-    question: str, profile: Profile, renderer: Renderer, *, key: str | None, pace: float
+    question: str,
+    profile: Profile,
+    renderer: Renderer,
+    settings: Settings,
+    *,
+    key: str | None,
+    pace: float,
 ) -> None:
     import asyncio
     from datetime import date
 
-    from hive import env
     from hive.consensus.pipeline import Pipeline
     from hive.openrouter.client import OpenRouterClient, make_http_client
     from hive.openrouter.simulator import SimulatorTransport
 
     async def go() -> ConsensusResult:
-        transport = SimulatorTransport(pace=pace) if key is None else None
         async with make_http_client(
-            api_key=key, base_url=env.base_url(), transport=transport
+            api_key=key,
+            base_url=settings.base_url,
+            timeout=settings.request_timeout,
+            referer=settings.referer,
+            title=settings.title,
+            transport=SimulatorTransport(pace=pace) if key is None else None,
         ) as http:
             pipeline = Pipeline(OpenRouterClient(http), renderer.handle, today=date.today())
             return await pipeline.run(question, profile, simulated=key is None)

@@ -6,6 +6,7 @@ Exit codes: 0 answer · 1 run failed · 2 bad usage or input · 3 key rejected o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
@@ -22,8 +23,19 @@ EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell expects when `| head` closes early
 
 
+def _known_keys() -> list[str]:
+    """Every key hive could be using, so none can reach stderr whatever its source."""
+    keys = [found[1]] if (found := env.api_key()) else []
+    with contextlib.suppress(Exception):  # a broken keys file must not hide the real error
+        from hive.store.keys import stored_key
+        from hive.store.paths import resolve_paths
+
+        keys.append(stored_key(resolve_paths()) or "")
+    return keys
+
+
 def _line(message: str) -> None:
-    sys.stderr.write(redact(message, env.api_key()) + "\n")
+    sys.stderr.write(redact(message, *_known_keys()) + "\n")
     sys.stderr.flush()
 
 

@@ -1,70 +1,141 @@
-"""``hive profiles``: the built-in profiles and the models each stage uses."""
+"""``hive profiles``: list, show, create, edit, delete, set the default, export and import."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from hive.cli.edge import error_edge
+
+if TYPE_CHECKING:
+    from hive.consensus.profiles import Profile
+    from hive.store.paths import Paths
+
 app = typer.Typer(
-    help="List the profiles and the models each stage uses.",
+    help="List, show, create, edit, delete, export and import profiles.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
 
+Name = Annotated[str, typer.Argument(help="Profile name.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+Force = Annotated[bool, typer.Option("--force", help="Replace an existing or built-in profile.")]
+
+
+def _default(paths: Paths) -> str:
+    from hive.store.settings import load_settings
+
+    return load_settings(paths).settings.default_profile
+
+
+def _stages_json(profile: Profile) -> dict[str, object]:
+    """The JSON shape of a profile: its description and a ``stages`` table in stage order."""
+    from hive.consensus.profiles import STAGES
+
+    stages = {s: profile.stage(s).model_dump(mode="json") for s in STAGES}
+    return {"description": profile.description, "stages": stages}
+
 
 @app.command("list")
-def list_profiles(
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """List profiles with their models per stage (the default is marked)."""
-    import json
+def list_profiles(ctx: typer.Context, json_output: JsonFlag = False) -> None:
+    """Built-in and user profiles with their models per stage; * marks the default."""
+    with error_edge(ctx.obj.debug):
+        import json
 
-    from hive.consensus.profiles import BUILTIN_PROFILES, DEFAULT_PROFILE, STAGES
+        from hive.consensus.profiles import STAGES
+        from hive.store.paths import resolve_paths
+        from hive.store.user_profiles import ProfileStore
 
-    if json_output:
-        data = [
-            {
-                "name": p.name,
-                "default": p.name == DEFAULT_PROFILE,
-                "description": p.description,
-                "stages": {
-                    s: {
-                        "models": list(p.stage(s).models),
-                        "temperature": p.stage(s).temperature,
-                        "max_tokens": p.stage(s).max_tokens,
-                    }
-                    for s in STAGES
-                },
-            }
-            for p in BUILTIN_PROFILES.values()
-        ]
-        typer.echo(json.dumps(data, indent=2))
-        return
+        paths = resolve_paths()
+        default, entries = _default(paths), ProfileStore(paths).entries()
+        if json_output:
+            rows = [
+                {"name": n, "default": n == default, "source": e.source, **_stages_json(e.profile)}
+                for n, e in entries.items()
+            ]
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        from rich.table import Table
 
-    from rich.table import Table
+        from hive.ui.console import make_console
 
-    from hive.ui.console import make_console
+        # One row per stage, model ids never cut: they are what a user copies.
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        table.add_column("profile", no_wrap=True)
+        table.add_column("stage", no_wrap=True)
+        table.add_column("models", no_wrap=True, overflow="ignore")
+        table.add_column("temp", justify="right", no_wrap=True, min_width=4)
+        table.add_column("max out", justify="right", no_wrap=True, min_width=7)
+        for name, entry in entries.items():
+            label = f"{name} *" if name == default else name
+            for i, stage in enumerate(STAGES):
+                spec = entry.profile.stage(stage)
+                first = [label if i == 0 else "", stage]
+                rest = [f"{spec.temperature:g}", str(spec.max_tokens)]
+                table.add_row(*first, "\n".join(spec.models), *rest)
+            table.add_section()
+        console = make_console()
+        console.print(table)
+        user = [n for n, e in entries.items() if e.source != "built-in"]
+        console.print("* default profile" + (f"; user profiles: {', '.join(user)}" if user else ""))
 
-    # One row per stage, model ids never cut: they are what a user copies.
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("profile", no_wrap=True)
-    table.add_column("stage", no_wrap=True)
-    table.add_column("models", no_wrap=True, overflow="ignore")
-    table.add_column("temp", justify="right", no_wrap=True, min_width=4)
-    table.add_column("max out", justify="right", no_wrap=True, min_width=7)
-    for p in BUILTIN_PROFILES.values():
-        name = f"{p.name} *" if p.name == DEFAULT_PROFILE else p.name
-        for i, stage in enumerate(STAGES):
-            spec = p.stage(stage)
-            table.add_row(
-                name if i == 0 else "",
-                stage,
-                "\n".join(spec.models),
-                f"{spec.temperature:g}",
-                str(spec.max_tokens),
-            )
-        table.add_section()
-    console = make_console()
-    console.print(table)
-    console.print("* default profile")
+
+@app.command("show")
+def show(ctx: typer.Context, name: Name, json_output: JsonFlag = False) -> None:
+    """One profile in full: models, fallbacks, temperature and max output tokens per stage."""
+    with error_edge(ctx.obj.debug):
+        import json
+
+        from hive.consensus.profiles import STAGES
+        from hive.store.paths import resolve_paths
+        from hive.store.user_profiles import ProfileStore
+
+        paths = resolve_paths()
+        entry = ProfileStore(paths).entry(name)
+        profile, is_default = entry.profile, name == _default(paths)
+        if json_output:
+            row = {"name": name, "default": is_default, "source": entry.source}
+            typer.echo(json.dumps({**row, **_stages_json(profile)}, indent=2))
+            return
+        typer.echo(f"{name}{' (default)' if is_default else ''} · {entry.source}")
+        if profile.description:
+            typer.echo(profile.description)
+        for stage in STAGES:
+            spec = profile.stage(stage)
+            typer.echo(f"\n{stage}: temperature {spec.temperature:g}, max {spec.max_tokens} tokens")
+            for model in spec.models:
+                typer.echo(f"  {model}")
+            if spec.fallbacks:
+                typer.echo(f"  fallbacks: {', '.join(spec.fallbacks)}")
+
+
+@app.command("delete")
+def delete(ctx: typer.Context, name: Name) -> None:
+    """Delete a user profile (built-ins cannot be deleted; deleting an override restores one)."""
+    with error_edge(ctx.obj.debug):
+        from hive.consensus.profiles import BUILTIN_PROFILES
+        from hive.store.paths import resolve_paths
+        from hive.store.settings import unset_setting
+        from hive.store.user_profiles import ProfileStore
+
+        paths = resolve_paths()
+        ProfileStore(paths).delete(name)
+        typer.echo(f"deleted profile {name!r}")
+        if name not in BUILTIN_PROFILES and _default(paths) == name:
+            unset_setting(paths, "default_profile")
+            typer.echo(f"it was the default profile; the default is now {_default(paths)!r}")
+
+
+@app.command("default")
+def default(ctx: typer.Context, name: Name) -> None:
+    """Make NAME the profile `hive consensus` uses when given none."""
+    with error_edge(ctx.obj.debug):
+        from hive.store.paths import resolve_paths
+        from hive.store.settings import set_setting
+        from hive.store.user_profiles import ProfileStore
+
+        paths = resolve_paths()
+        ProfileStore(paths).get(name)  # must exist
+        set_setting(paths, "default_profile", name)
+        typer.echo(f"default profile: {name}")

@@ -60,14 +60,17 @@ class Pipeline:
         ]
         self._emit(RunStarted(question, profile.name, simulated, plan))
 
-        drafts = await self._generate(question, profile.generate)
+        drafts = await self._generate(question, profile.stage("generate"))
         refined = await self._call(
-            "refine", 0, profile.refine, stages.refine_messages(question, drafts, self._today)
+            "refine",
+            0,
+            profile.stage("refine"),
+            stages.refine_messages(question, drafts, self._today),
         )
         review = await self._call(
             "validate",
             0,
-            profile.validate,
+            profile.stage("validate"),
             stages.validate_messages(question, refined, self._today),
         )
         verdict = stages.parse_verdict(review)
@@ -76,7 +79,7 @@ class Pipeline:
         answer = await self._call(
             "curate",
             0,
-            profile.curate,
+            profile.stage("curate"),
             stages.curate_messages(question, refined, verdict, self._today),
         )
         result = ConsensusResult(
@@ -124,7 +127,7 @@ class Pipeline:
     ) -> str:
         model = spec.models[index]
         self._emit(CallStarted(stage, index, model))
-        request = ChatRequest(model, messages, spec.temperature, spec.max_tokens)
+        request = ChatRequest(model, messages, spec.temperature, spec.max_tokens, spec.fallbacks)
         started = self._clock()
         first_token: float | None = None
         completion: Completion | None = None

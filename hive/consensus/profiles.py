@@ -6,31 +6,78 @@ against a real snapshot); user profiles arrive with local state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hive.errors import UsageError
 
 STAGES = ("generate", "refine", "validate", "curate")
+MAX_GENERATORS = 8
+MAX_FALLBACKS = 3  # OpenRouter's `models` routing takes a short list
+# author/slug[:variant], with the `~` prefix OpenRouter uses for alias ids.
+MODEL_ID = re.compile(
+    r"^~?[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(:[A-Za-z0-9._-]+)?$"
+)
+PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
-@dataclass(frozen=True, slots=True)
-class StageSpec:
-    models: tuple[str, ...]  # several only for generate: they run concurrently
-    temperature: float
-    max_tokens: int
+def check_model_id(model: str) -> str:
+    if not MODEL_ID.match(model):
+        raise ValueError(f"{model!r} is not a model id of the form author/slug[:variant]")
+    return model
 
 
-@dataclass(frozen=True, slots=True)
-class Profile:
+def check_profile_name(name: str) -> str:
+    if not PROFILE_NAME.match(name):
+        raise ValueError(
+            f"{name!r} is not a valid profile name: use 1-40 lowercase letters, digits, - or _, "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+class StageSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    models: tuple[str, ...] = Field(min_length=1, max_length=MAX_GENERATORS)
+    fallbacks: tuple[str, ...] = Field(default=(), max_length=MAX_FALLBACKS)
+    temperature: float = Field(ge=0, le=2)
+    max_tokens: int = Field(gt=0, le=1_000_000)
+
+    @field_validator("models", "fallbacks")
+    @classmethod
+    def _ids(cls, models: tuple[str, ...]) -> tuple[str, ...]:
+        for model in models:
+            check_model_id(model)
+        return models
+
+
+class Profile(BaseModel):
+    # `validate` is a BaseModel method, so that stage's field is stored as `validate_`.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     name: str
-    description: str
+    description: str = ""
     generate: StageSpec
     refine: StageSpec
-    validate: StageSpec
+    validate_: StageSpec = Field(alias="validate")
     curate: StageSpec
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        return check_profile_name(name)
+
+    @model_validator(mode="after")
+    def _one_model_after_generate(self) -> Profile:
+        for stage in STAGES[1:]:
+            if len(self.stage(stage).models) != 1:
+                raise ValueError(f"{stage} takes exactly one model (only generate takes several)")
+        return self
+
     def stage(self, name: str) -> StageSpec:
-        spec: StageSpec = getattr(self, name)
+        spec: StageSpec = getattr(self, "validate_" if name == "validate" else name)
         return spec
 
     def models(self) -> list[str]:
@@ -42,13 +89,23 @@ class Profile:
 
 
 def _spec(models: str | tuple[str, ...], temperature: float, max_tokens: int) -> StageSpec:
-    return StageSpec(models if isinstance(models, tuple) else (models,), temperature, max_tokens)
+    return StageSpec(
+        models=models if isinstance(models, tuple) else (models,),
+        temperature=temperature,
+        max_tokens=max_tokens,
+    )
+
+
+def _profile(name: str, description: str, *stages: StageSpec) -> Profile:
+    return Profile.model_validate(
+        {"name": name, "description": description, **dict(zip(STAGES, stages, strict=True))}
+    )
 
 
 BUILTIN_PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
-        Profile(
+        _profile(
             "balanced",
             "Three mid-priced drafts, a strong refiner, an independent checker.",
             _spec(
@@ -64,7 +121,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
             _spec("deepseek/deepseek-v4-pro", 0.1, 1536),
             _spec("anthropic/claude-haiku-4.5", 0.3, 3072),
         ),
-        Profile(
+        _profile(
             "speed",
             "One fast draft and small, quick models for every later stage.",
             _spec("google/gemini-3.1-flash-lite", 0.7, 1024),
@@ -72,7 +129,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
             _spec("mistralai/mistral-small-2603", 0.1, 768),
             _spec("google/gemini-2.5-flash-lite", 0.3, 1536),
         ),
-        Profile(
+        _profile(
             "quality",
             "Three frontier drafts, the strongest refiner, a separate frontier checker.",
             _spec(
@@ -84,7 +141,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
             _spec("openai/gpt-5.4", 0.1, 2048),
             _spec("anthropic/claude-sonnet-5", 0.3, 6144),
         ),
-        Profile(
+        _profile(
             "cost",
             "Cheapest capable models: fractions of a cent per run.",
             _spec(("deepseek/deepseek-v4-flash", "qwen/qwen3.7-flash"), 0.7, 2048),
@@ -92,7 +149,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
             _spec("mistralai/mistral-small-3.2-24b-instruct", 0.1, 1536),
             _spec("deepseek/deepseek-v4-pro", 0.3, 3072),
         ),
-        Profile(
+        _profile(
             "free",
             "Only :free models: no cost, but rate-limited by OpenRouter.",
             _spec(

@@ -24,9 +24,12 @@ class ChatRequest:
     messages: list[dict[str, str]]
     temperature: float | None = None
     max_tokens: int | None = None
+    fallbacks: tuple[str, ...] = ()  # OpenRouter tries these, in order, if `model` fails
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": self.messages, "stream": True}
+        if self.fallbacks:
+            body["models"] = list(self.fallbacks)
         if self.temperature is not None:
             body["temperature"] = self.temperature
         if self.max_tokens is not None:

@@ -5,18 +5,17 @@ built-in simulator and the loopback test server all sit behind it, so every mode
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
 
 import httpx
 
-from hive.env import DEFAULT_BASE_URL
-from hive.errors import ApiFailure, ProviderUnavailable, RequestTimeout
+from hive.env import DEFAULT_BASE_URL, DEFAULT_REFERER, DEFAULT_TITLE
+from hive.errors import ApiFailure, ProviderUnavailable, RequestTimeout, StreamError
 from hive.openrouter.chat import ChatRequest, ChunkReducer, KeepAlive, StreamItem
-from hive.openrouter.error_bodies import error_from_response
+from hive.openrouter.error_bodies import error_from_response, parse_body
 from hive.openrouter.sse import Comment, aiter_sse
 from hive.redact import redact
-
-REFERER = "https://github.com/hive-consensus/hive"
-TITLE = "hive"
 
 
 def make_http_client(
@@ -24,13 +23,15 @@ def make_http_client(
     api_key: str | None,
     base_url: str = DEFAULT_BASE_URL,
     timeout: float = 120.0,
+    referer: str = DEFAULT_REFERER,
+    title: str = DEFAULT_TITLE,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
     """One pooled client per run. The read timeout bounds the silence *between* stream reads,
     so OpenRouter's keep-alive comments keep a slow model alive while a dead stream is not."""
     headers = {
-        "HTTP-Referer": REFERER,
-        "X-Title": TITLE,
+        "HTTP-Referer": referer,
+        "X-Title": title,
         "Content-Type": "application/json",
         "Accept": "text/event-stream",
     }
@@ -45,9 +46,50 @@ def make_http_client(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """What ``GET /key`` says about the key in use (fields OpenRouter may omit are None)."""
+
+    label: str | None
+    usage: Decimal | None  # USD spent with this key
+    limit: Decimal | None  # USD credit limit, None for unlimited
+    limit_remaining: Decimal | None
+    is_free_tier: bool | None
+    expires_at: str | None
+
+
 class OpenRouterClient:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
+
+    async def key_info(self) -> KeyInfo:
+        try:
+            resp = await self._http.get("key")
+        except httpx.TimeoutException as exc:
+            raise RequestTimeout(f"no response from {self._host()} in time") from exc
+        except httpx.TransportError as exc:
+            raise ProviderUnavailable(f"could not reach {self._host()}: {exc}") from exc
+        if resp.status_code != 200:
+            raise self._redacted(error_from_response(resp.status_code, resp.content))
+        body = parse_body(resp.content)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            raise StreamError(f"unexpected reply from {self._host()}/key: {resp.text[:120]!r}")
+
+        def money(name: str) -> Decimal | None:
+            value = data.get(name)
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            return Decimal(str(value)) if ok else None
+
+        label, free, expires = data.get("label"), data.get("is_free_tier"), data.get("expires_at")
+        return KeyInfo(
+            label=label if isinstance(label, str) else None,
+            usage=money("usage"),
+            limit=money("limit"),
+            limit_remaining=money("limit_remaining"),
+            is_free_tier=free if isinstance(free, bool) else None,
+            expires_at=expires if isinstance(expires, str) else None,
+        )
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
         """Yield text deltas and keep-alives as they arrive, then exactly one Completion.
@@ -59,10 +101,14 @@ class OpenRouterClient:
             async for item in self._stream(request):
                 yield item
         except ApiFailure as exc:
-            key = self._http.headers.get("Authorization", "").removeprefix("Bearer ")
-            exc.message = redact(exc.message, key)
-            exc.args = (exc.message,)
+            self._redacted(exc)
             raise
+
+    def _redacted(self, exc: ApiFailure) -> ApiFailure:
+        key = self._http.headers.get("Authorization", "").removeprefix("Bearer ")
+        exc.message = redact(exc.message, key)
+        exc.args = (exc.message,)
+        return exc
 
     async def _stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
         reducer = ChunkReducer()
@@ -89,7 +135,8 @@ class OpenRouterClient:
                 raise reducer.stream_error(f"connection lost mid-stream: {exc}") from exc
             else:
                 raise ProviderUnavailable(
-                    f"could not reach {self._host()}: {exc or type(exc).__name__}"
+                    f"could not reach {self._host()} ({exc or type(exc).__name__}): "
+                    "check your connection, or run with --simulate"
                 ) from exc
         yield reducer.finish()
 

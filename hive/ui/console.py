@@ -6,5 +6,12 @@ from __future__ import annotations
 from rich.console import Console
 
 
-def make_console() -> Console:
-    return Console(markup=False, highlight=False, emoji=False)
+def make_console(color: str = "auto") -> Console:
+    """``color`` is the setting: auto (Rich decides, honouring NO_COLOR), always, or never."""
+    return Console(
+        markup=False,
+        highlight=False,
+        emoji=False,
+        no_color=True if color == "never" else None,
+        force_terminal=True if color == "always" else None,
+    )

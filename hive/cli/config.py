@@ -1,0 +1,136 @@
+"""``hive config``: show, get, set, unset and edit settings; print where hive keeps its files."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from hive.cli.edge import error_edge
+
+app = typer.Typer(
+    help="Show and change settings (config.toml); print where hive keeps its files.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+Name = Annotated[str, typer.Argument(help="A setting name (see `hive config show`).")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    json_output: JsonFlag = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Explain each setting.")] = False,
+) -> None:
+    """Every setting's effective value and where it came from (default, file or environment)."""
+    with error_edge(ctx.obj.debug):
+        import json
+
+        from hive.store.paths import resolve_paths
+        from hive.store.settings import ENVIRONMENT, Settings, load_settings
+
+        loaded = load_settings(resolve_paths())
+        values = loaded.settings.model_dump()
+        if json_output:
+            rows = {
+                n: {
+                    "value": v,
+                    "source": loaded.sources[n],
+                    "description": Settings.model_fields[n].description,
+                }
+                for n, v in values.items()
+            }
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        from rich.table import Table
+
+        from hive.ui.console import make_console
+
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        table.add_column("setting", no_wrap=True)
+        table.add_column("value", overflow="fold")
+        table.add_column("source", no_wrap=True)
+        table.add_column("env variable", no_wrap=True)
+        for name, value in values.items():
+            table.add_row(name, str(value), loaded.sources[name], ENVIRONMENT.get(name, ""))
+        make_console(loaded.settings.color).print(table)
+        if verbose:
+            for name, field in Settings.model_fields.items():
+                typer.echo(f"{name}: {field.description}")
+
+
+@app.command("get")
+def get(ctx: typer.Context, name: Name) -> None:
+    """Print one setting's effective value."""
+    with error_edge(ctx.obj.debug):
+        from hive.store.paths import resolve_paths
+        from hive.store.settings import check_name, load_settings
+
+        check_name(name)
+        typer.echo(getattr(load_settings(resolve_paths()).settings, name))
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    name: Name,
+    value: Annotated[str, typer.Argument(help="The value: a number, true/false, or text.")],
+) -> None:
+    """Validate and store a setting in config.toml."""
+    with error_edge(ctx.obj.debug):
+        import json
+
+        from hive.store.paths import resolve_paths
+        from hive.store.settings import set_setting
+
+        stored = set_setting(resolve_paths(), name, value)
+        typer.echo(f"{name} = {json.dumps(stored)}")
+
+
+@app.command("unset")
+def unset(ctx: typer.Context, name: Name) -> None:
+    """Remove a setting from config.toml, back to its default."""
+    with error_edge(ctx.obj.debug):
+        from hive.store.paths import resolve_paths
+        from hive.store.settings import unset_setting
+
+        removed = unset_setting(resolve_paths(), name)
+        typer.echo(f"{name} reset to its default" if removed else f"{name} was not set")
+
+
+@app.command("edit")
+def edit(ctx: typer.Context) -> None:
+    """Open config.toml in $VISUAL or $EDITOR; the change is kept only if it validates."""
+    with error_edge(ctx.obj.debug):
+        from hive.store.config_edit import edit_config
+        from hive.store.paths import resolve_paths
+
+        path = resolve_paths().config_file
+        typer.echo(f"saved {path}" if edit_config(path) else "no changes")
+
+
+@app.command("path")
+def path(ctx: typer.Context, json_output: JsonFlag = False) -> None:
+    """Print the folders and files hive uses (HIVE_HOME puts them all under one folder)."""
+    with error_edge(ctx.obj.debug):
+        import json
+
+        from hive.store.paths import resolve_paths
+
+        paths = resolve_paths()
+        rows = {
+            "config_dir": str(paths.config_dir),
+            "data_dir": str(paths.data_dir),
+            "cache_dir": str(paths.cache_dir),
+            "config_file": str(paths.config_file),
+            "profiles_file": str(paths.profiles_file),
+            "keys_file": str(paths.keys_file),
+        }
+        if json_output:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        width = max(map(len, rows))
+        for key, value in rows.items():
+            typer.echo(f"{key:<{width}}  {value}")

@@ -1,0 +1,157 @@
+"""``hive keys``: store, show (masked), test and remove API keys."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from hive.cli.edge import error_edge
+
+if TYPE_CHECKING:
+    from hive.openrouter.client import KeyInfo
+    from hive.store.paths import Paths
+
+app = typer.Typer(
+    help="Store, show (masked), test and remove API keys.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+Provider = Annotated[str, typer.Argument(help="The provider (only openrouter for now).")]
+
+
+def _read_key() -> str:
+    """Hidden prompt at a terminal; one line from stdin when piped (for scripts)."""
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass("OpenRouter API key (input hidden): ")
+    return sys.stdin.readline()
+
+
+@app.command("set")
+def set_key(
+    ctx: typer.Context,
+    provider: Provider = "openrouter",
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Ask OpenRouter about the key after storing it.")
+    ] = False,
+) -> None:
+    """Store a key (prompted with hidden input, or read from stdin when piped)."""
+    with error_edge(ctx.obj.debug):
+        from hive import env
+        from hive.redact import mask_key
+        from hive.store.keys import check_provider, check_shape, store_key
+        from hive.store.paths import resolve_paths
+
+        check_provider(provider)
+        key = check_shape(_read_key())
+        paths = resolve_paths()
+        store_key(paths, key, provider)
+        typer.echo(f"stored {mask_key(key)} in {paths.keys_file}")
+        if found := env.api_key():
+            typer.echo(f"note: {found[0]} is set in the environment and takes precedence", err=True)
+        if verify:
+            _print_info(_fetch_info(paths, key))
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show every key hive can see, masked, with where it comes from and which one is used."""
+    with error_edge(ctx.obj.debug):
+        import json
+
+        from hive import env
+        from hive.redact import mask_key
+        from hive.store.keys import stored_key
+        from hive.store.paths import resolve_paths
+
+        paths = resolve_paths()
+        found = []
+        if variable := env.api_key():
+            found.append((mask_key(variable[1]), f"environment ({variable[0]})"))
+        if stored := stored_key(paths):
+            found.append((mask_key(stored), f"file ({paths.keys_file})"))
+        rows = [
+            {"provider": "openrouter", "key": key, "source": source, "in_use": i == 0}
+            for i, (key, source) in enumerate(found)
+        ]
+        if json_output:
+            typer.echo(json.dumps(rows, indent=2))
+        elif not rows:
+            typer.echo("no OpenRouter key set: hive runs in simulation mode (run `hive keys set`)")
+        for row in [] if json_output else rows:
+            marker = "  (in use)" if row["in_use"] else "  (overridden)"
+            typer.echo(f"{row['provider']}  {row['key']}  {row['source']}{marker}")
+
+
+@app.command("remove")
+def remove(ctx: typer.Context, provider: Provider = "openrouter") -> None:
+    """Delete the stored key (keys in the environment are yours to unset)."""
+    with error_edge(ctx.obj.debug):
+        from hive.store.keys import check_provider, remove_key
+        from hive.store.paths import resolve_paths
+
+        check_provider(provider)
+        paths = resolve_paths()
+        removed = remove_key(paths, provider)
+        typer.echo(f"removed the stored {provider} key" if removed else f"no stored {provider} key")
+
+
+@app.command("test")
+def test(
+    ctx: typer.Context,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", help="Test this key instead.", show_default=False)
+    ] = None,
+) -> None:
+    """Ask OpenRouter about the key hive would use: label, usage, limit, free tier."""
+    with error_edge(ctx.obj.debug):
+        from hive.errors import AuthError
+        from hive.store.keys import resolve_key
+        from hive.store.paths import resolve_paths
+
+        paths = resolve_paths()
+        resolved = resolve_key(paths, api_key)
+        if resolved is None:
+            raise AuthError("no OpenRouter key set: run `hive keys set` or set OPENROUTER_API_KEY")
+        typer.echo(f"testing the key from {resolved.source}", err=True)
+        _print_info(_fetch_info(paths, resolved.value))
+
+
+def _fetch_info(paths: Paths, key: str) -> KeyInfo:
+    import asyncio
+
+    from hive.openrouter.client import OpenRouterClient, make_http_client
+    from hive.store.settings import load_settings
+
+    settings = load_settings(paths).settings
+
+    async def fetch() -> KeyInfo:
+        async with make_http_client(
+            api_key=key, base_url=settings.base_url, timeout=settings.request_timeout
+        ) as http:
+            return await OpenRouterClient(http).key_info()
+
+    return asyncio.run(fetch())
+
+
+def _print_info(info: KeyInfo) -> None:
+    def usd(value: object) -> str:
+        return "unknown" if value is None else f"${value}"
+
+    typer.echo("the key works")
+    typer.echo(f"  label:      {info.label or '(none)'}")
+    typer.echo(f"  usage:      {usd(info.usage)}")
+    typer.echo(f"  limit:      {'none' if info.limit is None else usd(info.limit)}")
+    if info.limit_remaining is not None:
+        typer.echo(f"  remaining:  {usd(info.limit_remaining)}")
+    free = {True: "yes", False: "no", None: "unknown"}[info.is_free_tier]
+    typer.echo(f"  free tier:  {free}")
+    if info.expires_at:
+        typer.echo(f"  expires:    {info.expires_at}")

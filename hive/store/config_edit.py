@@ -1,0 +1,66 @@
+"""``hive config edit``: the user edits a copy; only a copy that validates replaces the file.
+
+So a typo never breaks hive, and an invalid edit is never lost: it stays in the copy, whose
+path the error names.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from hive.errors import ConfigError, StorageError, UsageError
+from hive.store.files import atomic_write, ensure_dir, locked
+from hive.store.settings import Settings, validate_file
+
+
+def template() -> str:
+    """A new config.toml: every setting, commented out at its default, with what it means."""
+    lines = ["# hive settings. Uncomment a line to change it; `hive config show` lists them.", ""]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        literal = f'"{default}"' if isinstance(default, str) else str(default).lower()
+        lines += [f"# {field.description}", f"# {name} = {literal}", ""]
+    return "\n".join(lines)
+
+
+def editor_command() -> list[str]:
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+    if editor:
+        return shlex.split(editor, posix=sys.platform != "win32")
+    return ["notepad"] if sys.platform == "win32" else ["vi"]
+
+
+def edit_config(path: Path) -> bool:
+    """Run the editor on a copy; True if a changed, valid file was saved."""
+    ensure_dir(path.parent)
+    original = path.read_text("utf-8") if path.exists() else template()
+    fd, name = tempfile.mkstemp(prefix="config.edit-", suffix=".toml", dir=path.parent)
+    copy = Path(name)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(original)
+    command = [*editor_command(), str(copy)]
+    try:
+        status = subprocess.run(command, check=False).returncode
+    except OSError as exc:
+        copy.unlink(missing_ok=True)
+        raise UsageError(f"cannot start the editor {command[0]!r}: {exc.strerror or exc}") from exc
+    if status != 0:
+        copy.unlink(missing_ok=True)
+        raise StorageError(f"the editor exited with status {status}; nothing was changed")
+    edited = copy.read_text("utf-8")
+    if edited == original:
+        copy.unlink(missing_ok=True)
+        return False
+    try:
+        validate_file(copy)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; {path} is unchanged and your edit is kept in {copy}") from exc
+    with locked(path):
+        atomic_write(path, edited.encode("utf-8"))
+    copy.unlink(missing_ok=True)
+    return True

@@ -1,0 +1,111 @@
+"""Reading and writing hive's TOML files safely.
+
+Writes are atomic (a temporary file in the same folder, fsynced, then renamed over the target),
+so a crash or Ctrl-C leaves either the old file or the new one, never half of each. A
+read-modify-write holds an exclusive lock on a ``.lock`` file beside the target, so concurrent
+``hive`` processes never lose each other's changes. A file that does not parse is reported with
+its path and line and is never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from hive.errors import ConfigError, StorageError
+
+PRIVATE_DIR = 0o700
+
+
+def ensure_dir(path: Path, mode: int = PRIVATE_DIR) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=mode)
+    except OSError as exc:
+        raise StorageError(f"cannot create {path}: {exc.strerror or exc}") from exc
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The file's table, or ``{}`` if it does not exist. Bad TOML is a ConfigError naming the
+    file and the line the parser stopped at."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+
+
+def write_toml(path: Path, data: dict[str, Any], *, mode: int = 0o644) -> None:
+    import tomli_w
+
+    atomic_write(path, tomli_w.dumps(data).encode("utf-8"), mode=mode)
+
+
+def atomic_write(path: Path, content: bytes, *, mode: int = 0o644) -> None:
+    ensure_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        if hasattr(os, "fchmod"):  # POSIX: the final mode is set before any byte is written
+            os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the rename itself durable (POSIX only; Windows has no directory fsync)."""
+    if sys.platform == "win32":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Exclusive inter-process lock for a read-modify-write of ``path``."""
+    ensure_dir(path.parent)
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "a+b") as handle:
+        if sys.platform == "win32":
+            import msvcrt
+
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

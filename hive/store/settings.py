@@ -1,0 +1,172 @@
+"""Settings: defaults, overridden by ``config.toml``, overridden by environment variables.
+
+Every value is validated by one pydantic model (``extra="forbid"``), so a typo in the file is
+an error naming the file, the line and the setting, never a silent default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hive.env import DEFAULT_BASE_URL, DEFAULT_REFERER, DEFAULT_TITLE
+from hive.errors import ConfigError, UsageError
+from hive.store.files import locked, read_toml, write_toml
+from hive.store.paths import Paths
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_profile: str = Field(
+        "balanced", description="profile used when `hive consensus` is given none"
+    )
+    base_url: str = Field(DEFAULT_BASE_URL, description="OpenRouter API base URL")
+    request_timeout: float = Field(
+        120.0, gt=0, le=3600, description="seconds a stream may stay silent before it fails"
+    )
+    referer: str = Field(
+        DEFAULT_REFERER, description="HTTP-Referer attribution header sent to OpenRouter"
+    )
+    title: str = Field(DEFAULT_TITLE, description="X-Title attribution header sent to OpenRouter")
+    output: Literal["auto", "live", "plain", "json"] = Field(
+        "auto", description="default output: auto picks live in a terminal, plain when piped"
+    )
+    color: Literal["auto", "always", "never"] = Field(
+        "auto", description="colour in the terminal views (NO_COLOR also turns it off)"
+    )
+    simulation_speed: float = Field(
+        1.0,
+        ge=0,
+        le=100,
+        description="simulated streaming speed: 1 lifelike, 2 twice as fast, 0 instant",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+# Environment variables override the file, one per setting that has one.
+ENVIRONMENT: dict[str, str] = {
+    "default_profile": "HIVE_PROFILE",
+    "base_url": "OPENROUTER_BASE_URL",
+    "request_timeout": "HIVE_TIMEOUT",
+    "output": "HIVE_OUTPUT",
+    "color": "HIVE_COLOR",
+    "simulation_speed": "HIVE_SIMULATION_SPEED",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSettings:
+    settings: Settings
+    sources: dict[str, str]  # setting -> "default" | "file" | "env NAME"
+
+
+def load_settings(paths: Paths) -> LoadedSettings:
+    data = read_toml(paths.config_file)
+    _validate(data, paths.config_file)
+    sources = {name: "file" if name in data else "default" for name in Settings.model_fields}
+    merged = dict(data)
+    for name, variable in ENVIRONMENT.items():
+        value = os.environ.get(variable, "").strip()
+        if value:
+            merged[name] = value
+            sources[name] = f"env {variable}"
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(f"environment: {_describe(exc, None, env=True)}") from exc
+    return LoadedSettings(settings, sources)
+
+
+def setting_names() -> list[str]:
+    return list(Settings.model_fields)
+
+
+def check_name(name: str) -> None:
+    if name not in Settings.model_fields:
+        raise UsageError(f"unknown setting {name!r}; settings are: {', '.join(setting_names())}")
+
+
+def parse_value(raw: str) -> Any:
+    """A TOML literal if it is one (``60``, ``true``, ``["a", "b"]``), else the text itself."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def set_setting(paths: Paths, name: str, raw: str) -> Any:
+    """Validate and store one setting; returns the typed value stored."""
+    check_name(name)
+    with locked(paths.config_file):
+        data = read_toml(paths.config_file)
+        _validate(data, paths.config_file)
+        candidate = {**data, name: parse_value(raw)}
+        try:
+            value = getattr(Settings.model_validate(candidate), name)
+        except ValidationError as exc:
+            raise UsageError(_describe(exc, None)) from exc
+        data[name] = value
+        write_toml(paths.config_file, data)
+    return value
+
+
+def unset_setting(paths: Paths, name: str) -> bool:
+    """Remove a setting from the file (back to its default); False if it was not set."""
+    check_name(name)
+    with locked(paths.config_file):
+        data = read_toml(paths.config_file)
+        _validate(data, paths.config_file)
+        if name not in data:
+            return False
+        del data[name]
+        write_toml(paths.config_file, data)
+    return True
+
+
+def validate_file(path: Path) -> None:
+    """Raise ConfigError if ``path`` is not a valid settings file (used after `config edit`)."""
+    _validate(read_toml(path), path)
+
+
+def _validate(data: dict[str, Any], path: Path) -> None:
+    try:
+        Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc, path)}") from exc
+
+
+def _describe(exc: ValidationError, path: Path | None, *, env: bool = False) -> str:
+    problems = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]) or "file"
+        line = _line_of(path, name) if path else None
+        where = f"line {line}: " if line else ""
+        if env and name in ENVIRONMENT:
+            name = f"{ENVIRONMENT[name]} ({name})"
+        if error["type"] == "extra_forbidden":
+            problems.append(f"{where}unknown setting {name!r}")
+        else:
+            problems.append(f"{where}{name}: {error['msg']}")
+    return "; ".join(problems)
+
+
+def _line_of(path: Path, key: str) -> int | None:
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except OSError:
+        return None
+    pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
+    return next((n for n, line in enumerate(lines, start=1) if pattern.match(line)), None)
