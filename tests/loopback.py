@@ -1,6 +1,7 @@
 """A real HTTP server on 127.0.0.1 that speaks OpenRouter's chat-completions wire protocol.
 
-It serves hive's own simulator byte stream (``hive.openrouter.simulator.sse_events``) over real
+It also answers ``GET /api/v1/key`` with ``key_body`` (settable per test). For chat it serves
+hive's own simulator byte stream (``hive.openrouter.simulator.sse_events``) over real
 sockets with chunked transfer encoding, records every request (headers, JSON body, start and
 end times) and can be scripted per model with faults: an HTTP error status and body, a replaced
 event stream (e.g. a captured one), a stream cut off after N events, a delay, or a hang.
@@ -56,6 +57,18 @@ class LoopbackOpenRouter:
         self.first_byte = first_byte  # seconds before the first byte of each stream
         self.api_key = api_key  # when set, requests must carry it as a Bearer token
         self.requests: list[RecordedRequest] = []
+        # What GET /key answers for an accepted key: OpenRouter's {"data": {...}} envelope.
+        self.key_body = json.dumps(
+            {
+                "data": {
+                    "label": "sk-or-v1-tes...bcd",
+                    "usage": 1.25,
+                    "limit": None,
+                    "limit_remaining": None,
+                    "is_free_tier": False,
+                }
+            }
+        ).encode()
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -123,6 +136,26 @@ def _make_handler(server: LoopbackOpenRouter) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
+
+        def do_GET(self) -> None:
+            record = RecordedRequest(
+                "GET", self.path, dict(self.headers.items()), {}, time.monotonic()
+            )
+            with server._lock:
+                server.requests.append(record)
+            if not self.path.endswith("/key"):
+                self._send(404, _error_body(404))
+            elif server.api_key is not None and (
+                self.headers.get("Authorization") != f"Bearer {server.api_key}"
+            ):
+                self._send(401, AUTH_FAILURE)
+            else:
+                fault = server._next_fault("GET /key")
+                if fault is not None and fault.status is not None:
+                    self._send(fault.status, fault.body or _error_body(fault.status))
+                else:
+                    self._send(200, server.key_body)
+            record.finished = time.monotonic()
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

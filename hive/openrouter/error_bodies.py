@@ -47,7 +47,7 @@ _BY_ERROR_TYPE: dict[str, type[ApiFailure]] = {
 }
 
 _HINTS: dict[type[ApiFailure], str] = {
-    AuthError: "the API key was rejected (check OPENROUTER_API_KEY)",
+    AuthError: "the API key was rejected (run `hive keys set`, or check OPENROUTER_API_KEY)",
     CreditsError: "insufficient credits (top up at https://openrouter.ai/settings/credits)",
 }
 
