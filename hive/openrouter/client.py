@@ -68,7 +68,7 @@ class OpenRouterClient:
         except httpx.TimeoutException as exc:
             raise RequestTimeout(f"no response from {self._host()} in time") from exc
         except httpx.TransportError as exc:
-            raise ProviderUnavailable(f"could not reach {self._host()}: {exc}") from exc
+            raise self._unreachable(exc) from exc
         if resp.status_code != 200:
             raise self._redacted(error_from_response(resp.status_code, resp.content))
         body = parse_body(resp.content)
@@ -134,11 +134,14 @@ class OpenRouterClient:
             elif reducer.parts or reducer.finish_reason:
                 raise reducer.stream_error(f"connection lost mid-stream: {exc}") from exc
             else:
-                raise ProviderUnavailable(
-                    f"could not reach {self._host()} ({exc or type(exc).__name__}): "
-                    "check your connection, or run with --simulate"
-                ) from exc
+                raise self._unreachable(exc) from exc
         yield reducer.finish()
+
+    def _unreachable(self, exc: httpx.TransportError) -> ProviderUnavailable:
+        return ProviderUnavailable(
+            f"could not reach {self._host()} ({exc or type(exc).__name__}): "
+            "check your connection, or run with --simulate"
+        )
 
     def _host(self) -> str:
         return self._http.base_url.host or str(self._http.base_url)
