@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from hive import env
 from hive.errors import ConfigError, UsageError
@@ -39,26 +40,33 @@ def check_shape(key: str) -> str:
     return key
 
 
-def stored_key(paths: Paths, provider: str = "openrouter") -> str | None:
+def _read(paths: Paths) -> dict[str, Any]:
+    """The keys file, checked: one ``[provider]`` table with ``api_key = "…"`` each. A file of
+    another shape is reported, never overwritten."""
     data = read_toml(paths.keys_file)
-    entry = data.get(provider)
-    if entry is None:
+    for provider, entry in data.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("api_key"), str):
+            raise ConfigError(f'{paths.keys_file}: [{provider}] must hold api_key = "…"')
+    return data
+
+
+def stored_key(paths: Paths, provider: str = "openrouter") -> str | None:
+    entry = _read(paths).get(provider)
+    if entry is None or not entry["api_key"]:
         return None
-    if not isinstance(entry, dict) or not isinstance(entry.get("api_key"), str):
-        raise ConfigError(f'{paths.keys_file}: [{provider}] must hold api_key = "…"')
-    return entry["api_key"] or None
+    return str(entry["api_key"])
 
 
 def store_key(paths: Paths, key: str, provider: str = "openrouter") -> None:
     with locked(paths.keys_file):
-        data = read_toml(paths.keys_file)
+        data = _read(paths)
         data[provider] = {"api_key": key}
         write_toml(paths.keys_file, data, mode=KEY_FILE_MODE)
 
 
 def remove_key(paths: Paths, provider: str = "openrouter") -> bool:
     with locked(paths.keys_file):
-        data = read_toml(paths.keys_file)
+        data = _read(paths)
         if provider not in data:
             return False
         del data[provider]
