@@ -23,13 +23,13 @@ PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
 def check_model_id(model: str) -> str:
-    if not MODEL_ID.match(model):
+    if not MODEL_ID.fullmatch(model):
         raise ValueError(f"{model!r} is not a model id of the form author/slug[:variant]")
     return model
 
 
 def check_profile_name(name: str) -> str:
-    if not PROFILE_NAME.match(name):
+    if not PROFILE_NAME.fullmatch(name):
         raise ValueError(
             f"{name!r} is not a valid profile name: use 1-40 lowercase letters, digits, - or _, "
             "starting with a letter or digit"

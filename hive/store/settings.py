@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -51,7 +50,7 @@ class Settings(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
@@ -99,21 +98,15 @@ def check_name(name: str) -> None:
         raise UsageError(f"unknown setting {name!r}; settings are: {', '.join(setting_names())}")
 
 
-def parse_value(raw: str) -> Any:
-    """A TOML literal if it is one (``60``, ``true``, ``["a", "b"]``), else the text itself."""
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
-
-
 def set_setting(paths: Paths, name: str, raw: str) -> Any:
     """Validate and store one setting; returns the typed value stored."""
     check_name(name)
     with locked(paths.config_file):
         data = read_toml(paths.config_file)
         _validate(data, paths.config_file)
-        candidate = {**data, name: parse_value(raw)}
+        # The text as typed: pydantic turns "60" into 60.0 for a number and keeps "2024" a
+        # string for a text setting.
+        candidate = {**data, name: raw}
         try:
             value = getattr(Settings.model_validate(candidate), name)
         except ValidationError as exc:
