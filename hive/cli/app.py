@@ -67,4 +67,7 @@ app.add_typer(config.app, name="config")
 
 
 def main() -> None:
+    from hive.cli.edge import protect_stderr
+
+    protect_stderr()
     app()

@@ -12,6 +12,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 import typer
 
@@ -23,15 +24,42 @@ EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell expects when `| head` closes early
 
 
-def _known_keys() -> list[str]:
-    """Every key hive could be using, so none can reach stderr whatever its source."""
-    keys = [found[1]] if (found := env.api_key()) else []
+def _known_keys(argv: list[str] | None = None) -> list[str]:
+    """Every key hive could be using (flag, environment, file), so none reaches stderr."""
+    argv = sys.argv if argv is None else argv
+    keys = [value for name in env.KEY_VARIABLES if (value := os.environ.get(name, "").strip())]
+    for i, arg in enumerate(argv):
+        if arg == "--api-key" and i + 1 < len(argv):
+            keys.append(argv[i + 1])
+        elif arg.startswith("--api-key="):
+            keys.append(arg.partition("=")[2])
     with contextlib.suppress(Exception):  # a broken keys file must not hide the real error
         from hive.store.keys import stored_key
         from hive.store.paths import resolve_paths
 
         keys.append(stored_key(resolve_paths()) or "")
-    return keys
+    return [key for key in keys if key]
+
+
+class RedactingStream:
+    """Wraps stderr so that nothing written there — Click's own usage errors included, which
+    echo stray arguments — can carry a key."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._keys: list[str] | None = None  # looked up on the first write: start-up stays lean
+
+    def write(self, text: str) -> int:
+        if self._keys is None:
+            self._keys = _known_keys()
+        return self._stream.write(redact(text, *self._keys))
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+def protect_stderr() -> None:
+    sys.stderr = RedactingStream(sys.stderr)
 
 
 def _line(message: str) -> None:

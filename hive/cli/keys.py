@@ -36,7 +36,8 @@ def set_key(
     ctx: typer.Context,
     provider: Provider = "openrouter",
     verify: Annotated[
-        bool, typer.Option("--verify", help="Ask OpenRouter about the key after storing it.")
+        bool,
+        typer.Option("--verify", help="Check the key with OpenRouter; store it only if it works."),
     ] = False,
 ) -> None:
     """Store a key (prompted with hidden input, or read from stdin when piped)."""
@@ -49,12 +50,12 @@ def set_key(
         check_provider(provider)
         key = check_shape(_read_key())
         paths = resolve_paths()
+        if verify:
+            _print_info(_fetch_info(paths, key))
         store_key(paths, key, provider)
         typer.echo(f"stored {mask_key(key)} in {paths.keys_file}")
         if found := env.api_key():
             typer.echo(f"note: {found[0]} is set in the environment and takes precedence", err=True)
-        if verify:
-            _print_info(_fetch_info(paths, key))
 
 
 @app.command("show")
@@ -65,6 +66,7 @@ def show(
     """Show every key hive can see, masked, with where it comes from and which one is used."""
     with error_edge(ctx.obj.debug):
         import json
+        import os
 
         from hive import env
         from hive.redact import mask_key
@@ -72,9 +74,11 @@ def show(
         from hive.store.paths import resolve_paths
 
         paths = resolve_paths()
-        found = []
-        if variable := env.api_key():
-            found.append((mask_key(variable[1]), f"environment ({variable[0]})"))
+        found = [
+            (mask_key(value), f"environment ({name})")
+            for name in env.KEY_VARIABLES
+            if (value := os.environ.get(name, "").strip())
+        ]
         if stored := stored_key(paths):
             found.append((mask_key(stored), f"file ({paths.keys_file})"))
         rows = [
@@ -134,7 +138,11 @@ def _fetch_info(paths: Paths, key: str) -> KeyInfo:
 
     async def fetch() -> KeyInfo:
         async with make_http_client(
-            api_key=key, base_url=settings.base_url, timeout=settings.request_timeout
+            api_key=key,
+            base_url=settings.base_url,
+            timeout=settings.request_timeout,
+            referer=settings.referer,
+            title=settings.title,
         ) as http:
             return await OpenRouterClient(http).key_info()
 

@@ -74,7 +74,9 @@ class OpenRouterClient:
         body = parse_body(resp.content)
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict):
-            raise StreamError(f"unexpected reply from {self._host()}/key: {resp.text[:120]!r}")
+            raise self._redacted(
+                StreamError(f"unexpected reply from {self._host()}/key: {resp.text[:120]!r}")
+            )
 
         def money(name: str) -> Decimal | None:
             value = data.get(name)
