@@ -4,6 +4,7 @@
 HiveError                       exit 1 unless a subclass says otherwise
 ├── UsageError                  bad input, unknown profile          → 2
 ├── ConfigError                 unreadable or invalid settings file  → 2
+├── BudgetError                 a spending limit would be crossed    → 4
 ├── StorageError                a file or folder hive could not write
 ├── AuthError                   401: key missing, malformed, revoked → 3
 │   └── CreditsError            402: not enough credits             → 3
@@ -44,6 +45,10 @@ class ConfigError(HiveError):
 
 class StorageError(HiveError):
     pass
+
+
+class BudgetError(HiveError):
+    exit_code = 4
 
 
 class ApiFailure(HiveError):

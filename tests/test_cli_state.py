@@ -51,6 +51,9 @@ SETTINGS = [
     "output",
     "color",
     "simulation_speed",
+    "max_cost_per_run",
+    "daily_budget",
+    "monthly_budget",
 ]
 DEFAULTS: dict[str, Any] = {
     "default_profile": "balanced",
@@ -61,6 +64,9 @@ DEFAULTS: dict[str, Any] = {
     "output": "auto",
     "color": "auto",
     "simulation_speed": 1.0,
+    "max_cost_per_run": None,
+    "daily_budget": None,
+    "monthly_budget": None,
 }
 
 runner = CliRunner()
@@ -807,8 +813,9 @@ def test_config_show_lists_every_setting_with_value_and_source() -> None:
     rows = {line.split()[0]: line.split() for line in plain.stdout.splitlines()[1:]}
     assert list(rows) == SETTINGS
     for name in SETTINGS:
-        assert rows[name][1] == str(DEFAULTS[name])
-        assert rows[name][2] == "default"
+        shown = "(not set)" if DEFAULTS[name] is None else str(DEFAULTS[name])
+        line = " ".join(rows[name])
+        assert line.startswith(f"{name} {shown} default")
     verbose = ok(hive("config", "show", "-v")).stdout
     for name in SETTINGS:
         assert f"{name}: {as_json[name]['description']}" in verbose

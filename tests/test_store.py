@@ -16,6 +16,7 @@ import textwrap
 import time
 import tomllib
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,9 @@ VALID_VALUES: dict[str, tuple[str, Any]] = {
     "output": ("json", "json"),
     "color": ("never", "never"),
     "simulation_speed": ("3", 3.0),
+    "max_cost_per_run": ("0.25", Decimal("0.25")),
+    "daily_budget": ("2", Decimal("2")),
+    "monthly_budget": ("30.5", Decimal("30.5")),
 }
 
 
@@ -287,7 +291,7 @@ def test_concurrent_set_setting_processes_lose_nothing(tmp_path: Path, paths: Pa
         )
         for name, (raw, _) in VALID_VALUES.items()
     ]
-    assert len(procs) == len(setting_names()) == 8
+    assert len(procs) == len(setting_names()) == 11
     run_all(procs, go)
 
     loaded = load_settings(paths)
@@ -422,6 +426,9 @@ ENV_CASES = [
     ("output", "HIVE_OUTPUT", "json", "json"),
     ("color", "HIVE_COLOR", "always", "always"),
     ("simulation_speed", "HIVE_SIMULATION_SPEED", "0", 0.0),
+    ("max_cost_per_run", "HIVE_MAX_COST_PER_RUN", "0.05", Decimal("0.05")),
+    ("daily_budget", "HIVE_DAILY_BUDGET", "1", Decimal("1")),
+    ("monthly_budget", "HIVE_MONTHLY_BUDGET", "20.00", Decimal("20.00")),
 ]
 
 
@@ -1011,11 +1018,15 @@ def test_template_is_all_comments_and_mentions_every_setting() -> None:
         assert f"# {name} = " in text
         assert field.description is not None
         assert field.description in text
-    # Uncommenting every setting line gives a valid file of the defaults.
+    # Uncommenting every setting line gives a valid file: the defaults, and an example
+    # value for each limit that is off by default.
     uncommented = "\n".join(
         line[2:] for line in text.splitlines() if line.startswith("# ") and " = " in line
     )
-    assert Settings.model_validate(tomllib.loads(uncommented)) == Settings()
+    limits = {"max_cost_per_run", "daily_budget", "monthly_budget"}
+    parsed = Settings.model_validate(tomllib.loads(uncommented))
+    assert parsed.model_dump(exclude=limits) == Settings().model_dump(exclude=limits)
+    assert {getattr(parsed, name) for name in limits} == {Decimal("1.00")}
 
 
 def test_edit_saves_a_valid_change(

@@ -32,7 +32,7 @@ def show(
         from hive.store.settings import ENVIRONMENT, Settings, load_settings
 
         loaded = load_settings(resolve_paths())
-        values = loaded.settings.model_dump()
+        values = loaded.settings.model_dump(mode="json")
         if json_output:
             rows = {
                 n: {
@@ -54,7 +54,8 @@ def show(
         table.add_column("source", no_wrap=True)
         table.add_column("env variable", no_wrap=True)
         for name, value in values.items():
-            table.add_row(name, str(value), loaded.sources[name], ENVIRONMENT.get(name, ""))
+            shown = "(not set)" if value is None else str(value)
+            table.add_row(name, shown, loaded.sources[name], ENVIRONMENT.get(name, ""))
         make_console(loaded.settings.color).print(table)
         if verbose:
             for name, field in Settings.model_fields.items():
@@ -69,7 +70,8 @@ def get(ctx: typer.Context, name: Name) -> None:
         from hive.store.settings import check_name, load_settings
 
         check_name(name)
-        typer.echo(getattr(load_settings(resolve_paths()).settings, name))
+        value = getattr(load_settings(resolve_paths()).settings, name)
+        typer.echo("" if value is None else value)  # unset prints an empty line, for scripts
 
 
 @app.command("set")
@@ -86,7 +88,7 @@ def set_(
         from hive.store.settings import set_setting
 
         stored = set_setting(resolve_paths(), name, value)
-        typer.echo(f"{name} = {json.dumps(stored)}")
+        typer.echo(f"{name} = {json.dumps(stored) if isinstance(stored, str) else stored}")
 
 
 @app.command("unset")

@@ -12,7 +12,8 @@ from decimal import Decimal
 
 @dataclass(frozen=True, slots=True)
 class CallRecord:
-    """One model call as it happened. ``cost`` is what the server reported, never a guess."""
+    """One model call as it happened. ``cost`` is what the server reported; only when it
+    reported none is it computed from catalog prices, and then ``cost_estimated`` says so."""
 
     stage: str
     index: int
@@ -27,6 +28,8 @@ class CallRecord:
     finish_reason: str | None
     content: str
     error: str | None = None
+    cost_estimated: bool = False  # True when the server reported no cost and hive priced it
+    attempt: int = 1
 
     @property
     def ok(self) -> bool:

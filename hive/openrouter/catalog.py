@@ -1,16 +1,36 @@
-"""Model prices, exact as OpenRouter states them (decimal strings in USD per token).
+"""OpenRouter's model catalog (``GET /models``) as typed models, with prices exact.
 
-For now only the small catalog shipped in the package (the models the built-in profiles use);
-the live ``/models`` catalog arrives with cost accounting.
+Prices arrive as decimal strings in USD per token (``"0.0000000208333333333333"``) and stay
+``Decimal`` from the wire to the screen: no float ever touches them. ``"-1"`` marks a price that
+is unknown until the call is made (router models such as ``openrouter/auto``); it is kept as
+``Decimal(-1)`` and shows as ``ModelPrice.known == False``. Every model keeps the fields this
+module does not know about (``model_config = ConfigDict(extra="allow")``), so a new field in
+OpenRouter's reply is carried along rather than lost or fatal.
+
+``builtin_prices()`` reads the small catalog shipped in the package (the models the built-in
+profiles use) without pydantic; ``Catalog.builtin()`` is the same file as a ``Catalog``, the last
+fallback when there is neither network nor cache (see ``catalog_cache``).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
-from dataclasses import dataclass
-from decimal import Decimal
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+
+CatalogSource = Literal["live", "cache", "cache (stale)", "built-in"]
+
+# Prices that are not per token: OpenRouter states them per request, per input image, per search.
+PER_UNIT_PRICES: dict[str, str] = {"request": "request", "image": "image", "web_search": "search"}
+MILLION = 6  # decimal places to shift for a per-million-token figure
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +50,342 @@ class ModelPrice:
 
 @cache
 def builtin_prices() -> dict[str, ModelPrice]:
-    raw = resources.files("hive.openrouter").joinpath("builtin_catalog.json").read_text("utf-8")
     return {
         entry["id"]: ModelPrice(
             Decimal(entry["pricing"]["prompt"]),
             Decimal(entry["pricing"]["completion"]),
             Decimal(entry["pricing"].get("request", "0")),
         )
-        for entry in json.loads(raw)["data"]
+        for entry in _builtin_body()["data"]
     }
+
+
+def _builtin_body() -> dict[str, Any]:
+    raw = resources.files("hive.openrouter").joinpath("builtin_catalog.json").read_text("utf-8")
+    body: dict[str, Any] = json.loads(raw)
+    return body
+
+
+# --- the wire format ----------------------------------------------------------------------------
+
+
+def to_decimal(value: object) -> Decimal | None:
+    """A price exactly as stated: a decimal string (or an integer) becomes that Decimal. A JSON
+    number that arrived as a float is read back from its shortest repr, never through binary.
+    Anything else (text, NaN, infinity, a bool) is no price at all."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        number = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+    else:
+        return None
+    return number if number.is_finite() else None
+
+
+Price = Annotated[Decimal | None, BeforeValidator(to_decimal)]
+
+
+class _Lenient(BaseModel):
+    """Keeps unknown fields; a ``null`` where a list or text is expected means "none"."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            keep = {n for n, f in cls.model_fields.items() if f.default is None}
+            return {k: v for k, v in data.items() if v is not None or k in keep}
+        return data
+
+
+class Pricing(_Lenient):
+    """USD per token unless ``PER_UNIT_PRICES`` says otherwise; -1 = unknown in advance."""
+
+    prompt: Price = None
+    completion: Price = None
+    request: Price = None
+    image: Price = None
+    image_token: Price = None
+    image_output: Price = None
+    audio: Price = None
+    audio_output: Price = None
+    input_audio_cache: Price = None
+    web_search: Price = None
+    internal_reasoning: Price = None
+    input_cache_read: Price = None
+    input_cache_write: Price = None
+    input_cache_write_1h: Price = None
+    # Tiered (``min_prompt_tokens``) or time-of-day (``utc_start``/``utc_end``) prices: raw data.
+    overrides: list[Any] | None = None
+
+    def prices(self) -> dict[str, Decimal]:
+        """Every stated price by name, unknown future price fields included when they parse."""
+        found = {
+            name: value
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), Decimal)
+        }
+        for name, raw in (self.model_extra or {}).items():
+            if isinstance(raw, str) and (value := to_decimal(raw)) is not None:
+                found[name] = value
+        return found
+
+
+class Architecture(_Lenient):
+    modality: str | None = None
+    input_modalities: list[str] = []
+    output_modalities: list[str] = []
+    tokenizer: str | None = None
+    instruct_type: str | None = None
+
+
+class TopProvider(_Lenient):
+    context_length: int | None = None
+    max_completion_tokens: int | None = None
+    is_moderated: bool | None = None
+
+
+class CatalogModel(_Lenient):
+    id: str
+    name: str = ""
+    created: int | None = None
+    description: str = ""
+    context_length: int | None = None
+    pricing: Pricing = Pricing()
+    architecture: Architecture = Architecture()
+    top_provider: TopProvider = TopProvider()
+    supported_parameters: list[str] = []
+    hugging_face_id: str | None = None  # may also be "" in real data
+    knowledge_cutoff: str | None = None
+    expiration_date: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+    @property
+    def price(self) -> ModelPrice:
+        """Per-token prompt/completion/request prices; a missing one counts as unknown (-1)."""
+        unknown = Decimal(-1)
+        p = self.pricing
+        return ModelPrice(
+            p.prompt if p.prompt is not None else unknown,
+            p.completion if p.completion is not None else unknown,
+            p.request if p.request is not None else Decimal(0),
+        )
+
+    @property
+    def is_free(self) -> bool:
+        """A ``:free`` variant, or input and output free with no other charge stated (image
+        models priced 0 per token charge per output image instead)."""
+        p = self.pricing
+        charges = p.prices().values()
+        return self.id.endswith(":free") or (
+            p.prompt == 0 and p.completion == 0 and all(v == 0 for v in charges)
+        )
+
+    @property
+    def max_output(self) -> int | None:
+        return self.top_provider.max_completion_tokens
+
+
+# --- the catalog --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    models: dict[str, CatalogModel]
+    source: CatalogSource
+    fetched_at: datetime | None = None
+    skipped: int = 0  # entries in the reply that did not parse (left out, never fatal)
+    problem: Exception | None = field(default=None, compare=False)  # why it is not live
+
+    @classmethod
+    def from_response(
+        cls,
+        body: Mapping[str, Any],
+        *,
+        source: CatalogSource,
+        fetched_at: datetime | None = None,
+        problem: Exception | None = None,
+    ) -> Catalog:
+        """Parse ``GET /models``'s ``{"data": [...]}`` (``total_count`` and ``links`` optional).
+        A body of another shape is a ValueError; one bad entry is skipped, not fatal."""
+        data = body.get("data") if isinstance(body, Mapping) else None
+        if not isinstance(data, list):
+            raise ValueError("not a /models reply: no 'data' list")
+        models: dict[str, CatalogModel] = {}
+        skipped = 0
+        for entry in data:
+            try:
+                model = CatalogModel.model_validate(entry)
+            except ValidationError:
+                skipped += 1
+                continue
+            models.setdefault(model.id, model)
+        return cls(models, source, fetched_at, skipped, problem)
+
+    @classmethod
+    def builtin(cls, problem: Exception | None = None) -> Catalog:
+        """The catalog shipped in the package: the models of the built-in profiles."""
+        body = _builtin_body()
+        entries = []
+        for entry in body["data"]:
+            entry = dict(entry)
+            if "max_completion_tokens" in entry and "top_provider" not in entry:
+                entry["top_provider"] = {
+                    "context_length": entry.get("context_length"),
+                    "max_completion_tokens": entry.pop("max_completion_tokens"),
+                }
+            entries.append(entry)
+        snapshot = datetime.fromisoformat(body["snapshot"]).replace(tzinfo=UTC)
+        return cls.from_response(
+            {"data": entries}, source="built-in", fetched_at=snapshot, problem=problem
+        )
+
+    def get(self, model_id: str) -> CatalogModel | None:
+        return self.models.get(model_id)
+
+    def price(self, model_id: str) -> ModelPrice | None:
+        model = self.models.get(model_id)
+        return None if model is None else model.price
+
+    def closest(self, model_id: str, n: int = 3) -> list[str]:
+        """The ids most like ``model_id`` (for "did you mean"), best first."""
+        ids = list(self.models)
+        by_lower = {i.lower(): i for i in ids}
+        found = difflib.get_close_matches(model_id.lower(), list(by_lower), n=n, cutoff=0.5)
+        if len(found) < n:  # a bare name ("gpt-4o-mini") still finds "openai/gpt-4o-mini"
+            tail = model_id.lower().rpartition("/")[2]
+            by_tail = {i.lower().rpartition("/")[2]: i.lower() for i in ids}
+            more = difflib.get_close_matches(tail, list(by_tail), n=n, cutoff=0.6)
+            found += [by_tail[t] for t in more if by_tail[t] not in found]
+        return [by_lower[f] for f in found[:n]]
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self.models
+
+    def __iter__(self) -> Iterator[CatalogModel]:
+        return iter(self.models.values())
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+
+# --- selecting and showing ----------------------------------------------------------------------
+
+SortKey = Literal["id", "name", "price", "context"]
+
+
+def select(
+    models: Iterable[CatalogModel],
+    *,
+    free: bool = False,
+    search: str | None = None,
+    max_price: Decimal | None = None,
+    sort: SortKey = "id",
+) -> list[CatalogModel]:
+    """Filter and order models as ``hive models list`` does. ``max_price`` is USD per million
+    tokens, met when both input and output cost at most that (unknown prices never meet it)."""
+    needle = (search or "").casefold()
+    chosen = [
+        m
+        for m in models
+        if (not free or m.is_free)
+        and (not needle or needle in m.id.casefold() or needle in m.name.casefold())
+        and (max_price is None or _within(m.price, max_price))
+    ]
+    if sort == "price":
+        chosen.sort(key=lambda m: (not m.price.known, m.price.completion, m.price.prompt, m.id))
+    elif sort == "context":
+        chosen.sort(key=lambda m: (m.context_length is None, -(m.context_length or 0), m.id))
+    elif sort == "name":
+        chosen.sort(key=lambda m: (m.display_name.casefold(), m.id))
+    else:
+        chosen.sort(key=lambda m: m.id)
+    return chosen
+
+
+def _within(price: ModelPrice, limit: Decimal) -> bool:
+    return price.known and max(price.prompt, price.completion).scaleb(MILLION) <= limit
+
+
+def plain(value: Decimal) -> str:
+    """A Decimal in positional notation, exactly (``str`` would give ``1.5E-7``)."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def per_million(value: Decimal | None) -> str | None:
+    """USD per million tokens from USD per token, exact; None when unknown (-1 or missing)."""
+    if value is None or value < 0:
+        return None
+    return plain(value.scaleb(MILLION))
+
+
+def describe_price(value: Decimal | None) -> str:
+    """What the table shows: "free", "varies" (router models), or the exact figure."""
+    if value is None or value < 0:
+        return "varies"
+    return "free" if value == 0 else plain(value.scaleb(MILLION))
+
+
+def summary_json(model: CatalogModel) -> dict[str, Any]:
+    """One row of ``hive models list --json``."""
+    p = model.pricing
+    return {
+        "id": model.id,
+        "name": model.name,
+        "context_length": model.context_length,
+        "pricing": {
+            "per_million": {
+                "prompt": per_million(p.prompt),
+                "completion": per_million(p.completion),
+            },
+            "per_token": {
+                "prompt": None if p.prompt is None else plain(p.prompt),
+                "completion": None if p.completion is None else plain(p.completion),
+            },
+        },
+        "modalities": {
+            "input": list(model.architecture.input_modalities),
+            "output": list(model.architecture.output_modalities),
+        },
+    }
+
+
+def detail_json(model: CatalogModel) -> dict[str, Any]:
+    """``hive models show --json``: the summary plus every price and the model's details."""
+    row = summary_json(model)
+    prices = model.pricing.prices()
+    row["pricing"] = {
+        "known": model.price.known,
+        "per_million": {n: per_million(v) for n, v in prices.items() if n not in PER_UNIT_PRICES},
+        "per_token": {n: plain(v) for n, v in prices.items() if n not in PER_UNIT_PRICES},
+        "per_unit": {n: plain(v) for n, v in prices.items() if n in PER_UNIT_PRICES},
+        "overrides": model.pricing.overrides,
+    }
+    row.update(
+        description=model.description,
+        created=model.created,
+        max_completion_tokens=model.max_output,
+        is_moderated=model.top_provider.is_moderated,
+        tokenizer=model.architecture.tokenizer,
+        supported_parameters=list(model.supported_parameters),
+        hugging_face_id=model.hugging_face_id,
+        knowledge_cutoff=model.knowledge_cutoff,
+        expiration_date=model.expiration_date,
+    )
+    return row

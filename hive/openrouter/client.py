@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import httpx
 
@@ -92,6 +93,29 @@ class OpenRouterClient:
             is_free_tier=free if isinstance(free, bool) else None,
             expires_at=expires if isinstance(expires, str) else None,
         )
+
+    async def list_models(self) -> dict[str, Any]:
+        """``GET /models``: the catalog as OpenRouter sent it (``{"data": [...], ...}``), parsed
+        from JSON but otherwise untouched, so prices stay the exact strings they arrived as.
+        The endpoint is public; the key goes along when there is one."""
+        try:
+            resp = await self._http.get("models", headers={"Accept": "application/json"})
+        except httpx.TimeoutException as exc:
+            raise RequestTimeout(f"no response from {self._host()} in time") from exc
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        except httpx.RequestError as exc:  # a body that would not decode, say
+            raise self._redacted(
+                StreamError(f"unreadable reply from {self._host()}/models: {exc}")
+            ) from exc
+        if resp.status_code != 200:
+            raise self._redacted(error_from_response(resp.status_code, resp.content))
+        body = parse_body(resp.content)
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise self._redacted(
+                StreamError(f"unexpected reply from {self._host()}/models: {resp.text[:120]!r}")
+            )
+        return body
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
         """Yield text deltas and keep-alives as they arrive, then exactly one Completion.

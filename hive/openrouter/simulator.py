@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from hive.openrouter.catalog import ModelPrice, builtin_prices
+from hive.openrouter.tokens import approx_tokens, message_tokens
 
 PROVIDER = "hive-simulator"
 
@@ -78,10 +79,6 @@ def _pieces(text: str) -> list[str]:
     return re.findall(r"\S+\s*|\s+", text)
 
 
-def _tokens(text: str) -> int:
-    return max(1, len(text) // 4)
-
-
 def sse_events(body: dict[str, Any], prices: dict[str, ModelPrice] | None = None) -> list[bytes]:
     """Every SSE event (bytes, blank-line terminated) OpenRouter would send for this request."""
     prices = builtin_prices() if prices is None else prices
@@ -91,7 +88,7 @@ def sse_events(body: dict[str, Any], prices: dict[str, ModelPrice] | None = None
     max_tokens = body.get("max_tokens")
     pieces = _pieces(text)
     finish = "stop"
-    if isinstance(max_tokens, int) and _tokens(text) > max_tokens:
+    if isinstance(max_tokens, int) and approx_tokens(text) > max_tokens:
         pieces = pieces[: max(1, max_tokens)]
         finish = "length"
     sent = "".join(pieces)
@@ -117,8 +114,8 @@ def sse_events(body: dict[str, Any], prices: dict[str, ModelPrice] | None = None
         )
         return f"data: {head[:-1]}{extra}}}\n\n".encode()
 
-    prompt_tokens = sum(_tokens(str(m.get("content", ""))) + 4 for m in body.get("messages", []))
-    completion_tokens = _tokens(sent)
+    prompt_tokens = message_tokens(body.get("messages", []))
+    completion_tokens = approx_tokens(sent)
     usage = (
         f'"prompt_tokens":{prompt_tokens},"completion_tokens":{completion_tokens},'
         f'"total_tokens":{prompt_tokens + completion_tokens}'

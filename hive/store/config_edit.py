@@ -23,7 +23,10 @@ def template() -> str:
     lines = ["# hive settings. Uncomment a line to change it; `hive config show` lists them.", ""]
     for name, field in Settings.model_fields.items():
         default = field.default
-        literal = f'"{default}"' if isinstance(default, str) else str(default).lower()
+        if default is None:  # a limit that is off by default: show an example value
+            literal = "1.00  # an example: not set by default"
+        else:
+            literal = f'"{default}"' if isinstance(default, str) else str(default).lower()
         lines += [f"# {field.description}", f"# {name} = {literal}", ""]
     return "\n".join(lines)
 

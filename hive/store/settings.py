@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +48,16 @@ class Settings(BaseModel):
         description="simulated streaming speed: 1 lifelike, 2 twice as fast, 0 instant",
     )
 
+    max_cost_per_run: Decimal | None = Field(
+        None, ge=0, description="USD a single run may spend (unset: no limit)"
+    )
+    daily_budget: Decimal | None = Field(
+        None, ge=0, description="USD all runs may spend per day, local time (unset: no limit)"
+    )
+    monthly_budget: Decimal | None = Field(
+        None, ge=0, description="USD all runs may spend per calendar month (unset: no limit)"
+    )
+
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -63,6 +74,9 @@ ENVIRONMENT: dict[str, str] = {
     "output": "HIVE_OUTPUT",
     "color": "HIVE_COLOR",
     "simulation_speed": "HIVE_SIMULATION_SPEED",
+    "max_cost_per_run": "HIVE_MAX_COST_PER_RUN",
+    "daily_budget": "HIVE_DAILY_BUDGET",
+    "monthly_budget": "HIVE_MONTHLY_BUDGET",
 }
 
 

@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from hive.consensus.events import ConsensusResult
-
-
-def dollars(cost: Decimal | None) -> str:
-    if cost is None:
-        return "$?"
-    if cost == 0:
-        return "$0"
-    if cost < Decimal("0.01"):
-        return f"${cost:.6f}"  # micro-dollars: cheap calls still show what they cost
-    return f"${cost:.4f}"
+from hive.money import dollars
 
 
 def seconds(ms: float | None) -> str:

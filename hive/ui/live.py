@@ -30,6 +30,7 @@ from hive.consensus.events import (
     RunWarning,
     TokenDelta,
 )
+from hive.money import dollars
 from hive.ui import format as fmt
 
 _TAIL_LINES = 8
@@ -141,7 +142,7 @@ class LiveRenderer:
             tokens = f"{record.completion_tokens:,}"
         else:
             tokens = f"~{row.deltas:,}" if row.deltas else ""
-        cost = fmt.dollars(record.cost) if record is not None else ""
+        cost = dollars(record.cost) if record is not None else ""
         style = "dim" if row.state == "waiting" else ""
         return [
             icon,
@@ -165,7 +166,7 @@ def _detail_panel(record: CallRecord) -> Panel:
     title = (
         f"{record.stage} · {record.model_used or record.model} · "
         f"{record.prompt_tokens or 0}+{record.completion_tokens or 0} tokens · "
-        f"{fmt.dollars(record.cost)} · {fmt.seconds(record.latency_ms)}"
+        f"{dollars(record.cost)} · {fmt.seconds(record.latency_ms)}"
     )
     body: RenderableType = Markdown(record.content) if record.content else Text("(no output)")
     if record.error:

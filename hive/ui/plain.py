@@ -15,6 +15,7 @@ from hive.consensus.events import (
     PipelineEvent,
     RunWarning,
 )
+from hive.money import dollars
 from hive.ui import format as fmt
 
 
@@ -67,5 +68,5 @@ def _progress(record: CallRecord) -> str:
     state = "done" if record.ok else "failed"
     return (
         f"{record.stage} {record.model} {state} · {fmt.seconds(record.latency_ms)} · "
-        f"{record.completion_tokens or 0} tokens · {fmt.dollars(record.cost)}"
+        f"{record.completion_tokens or 0} tokens · {dollars(record.cost)}"
     )

@@ -1,0 +1,243 @@
+"""``hive models``: OpenRouter's models and their prices, from a day-long cache or offline."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from hive.cli.edge import error_edge
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from rich.console import Console
+
+    from hive.openrouter.catalog import Catalog, CatalogModel
+    from hive.openrouter.catalog_cache import Fetch
+    from hive.store.paths import Paths
+
+app = typer.Typer(
+    help="List and inspect OpenRouter's models and prices (cached for a day; works offline).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+class SortBy(StrEnum):
+    id = "id"
+    name = "name"
+    price = "price"
+    context = "context"
+
+
+@app.command("list")
+def list_models(
+    ctx: typer.Context,
+    free: Annotated[bool, typer.Option("--free", help="Only models that cost nothing.")] = False,
+    search: Annotated[
+        str | None, typer.Option("--search", help="Text in the id or name (any case).")
+    ] = None,
+    max_price: Annotated[
+        str | None,
+        typer.Option("--max-price", help="USD per million tokens, for input and output alike."),
+    ] = None,
+    sort: Annotated[
+        SortBy,
+        typer.Option("--sort", help="price: output price, cheapest first; context: largest first."),
+    ] = SortBy.id,
+    json_output: JsonFlag = False,
+) -> None:
+    """Models with context size and USD per million tokens ("varies" for router models)."""
+    with error_edge(ctx.obj.debug):
+        import json
+
+        from hive.openrouter.catalog import describe_price, select, summary_json
+        from hive.store.paths import resolve_paths
+
+        limit = _usd(max_price)
+        paths = resolve_paths()
+        catalog = _load(paths)
+        models = select(catalog, free=free, search=search, max_price=limit, sort=sort.value)
+        if json_output:
+            typer.echo(json.dumps([summary_json(m) for m in models], indent=2))
+            return
+        if not models:
+            typer.echo(f"no models match (of {len(catalog)})", err=True)
+            return
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        table.add_column("id", no_wrap=True, overflow="ignore")  # ids are what users copy
+        table.add_column("context", justify="right", no_wrap=True)
+        table.add_column("$/M input", justify="right", no_wrap=True)
+        table.add_column("$/M output", justify="right", no_wrap=True)
+        for m in models:
+            context = "?" if m.context_length is None else f"{m.context_length:,}"
+            prices = (describe_price(m.pricing.prompt), describe_price(m.pricing.completion))
+            table.add_row(m.id, context, *prices)
+        table.caption = f"{len(models)} of {len(catalog)} models"
+        _console(paths).print(table)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    model_id: Annotated[str, typer.Argument(metavar="ID", help="A model id, e.g. openai/gpt-4o.")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Everything known about one model, and hive's own figures for it."""
+    with error_edge(ctx.obj.debug):
+        import json
+
+        from hive.errors import UsageError
+        from hive.openrouter.catalog import detail_json
+        from hive.store.paths import resolve_paths
+
+        paths = resolve_paths()
+        catalog = _load(paths)
+        model = catalog.get(model_id)
+        if model is None:
+            close = catalog.closest(model_id)
+            hint = f"closest: {', '.join(close)}" if close else "see `hive models list`"
+            raise UsageError(f"unknown model {model_id}; {hint}")
+        figures = _own_figures(paths, model.id)
+        if json_output:
+            row = {**detail_json(model), "hive_figures": figures}
+            typer.echo(json.dumps(row, indent=2, default=str, ensure_ascii=False))
+            return
+        for line in _details(model, figures):
+            typer.echo(line)
+
+
+@app.command("refresh")
+def refresh(ctx: typer.Context) -> None:
+    """Fetch the catalog from OpenRouter now and cache it."""
+    with error_edge(ctx.obj.debug):
+        import asyncio
+
+        from hive.openrouter.catalog_cache import cache_file, fetch_catalog
+        from hive.store.paths import resolve_paths
+
+        paths = resolve_paths()
+        catalog = asyncio.run(fetch_catalog(paths, _fetcher(paths)))
+        typer.echo(f"cached {len(catalog)} models in {cache_file(paths)}")
+
+
+def _usd(text: str | None) -> Decimal | None:
+    """``--max-price`` as an exact Decimal (never a float)."""
+    if text is None:
+        return None
+    from decimal import Decimal, InvalidOperation
+
+    from hive.errors import UsageError
+
+    try:
+        value = Decimal(text.strip().removeprefix("$"))
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite() or value < 0:
+        raise UsageError(f"--max-price must be a number of USD, 0 or more (got {text!r})")
+    return value
+
+
+def _fetcher(paths: Paths) -> Fetch:
+    from hive.openrouter.client import OpenRouterClient, make_http_client
+    from hive.store.keys import resolve_key
+    from hive.store.settings import load_settings
+
+    settings = load_settings(paths).settings
+    key = resolve_key(paths)  # /models is public; a key only goes along if there is one
+
+    async def fetch() -> dict[str, Any]:
+        async with make_http_client(
+            api_key=key.value if key else None,
+            base_url=settings.base_url,
+            timeout=settings.request_timeout,
+            referer=settings.referer,
+            title=settings.title,
+        ) as http:
+            return await OpenRouterClient(http).list_models()
+
+    return fetch
+
+
+def _load(paths: Paths) -> Catalog:
+    import asyncio
+
+    from hive.openrouter.catalog_cache import load_catalog, provenance_note
+
+    catalog = asyncio.run(load_catalog(paths, _fetcher(paths)))
+    if note := provenance_note(catalog):
+        typer.echo(f"note: {note}", err=True)
+    return catalog
+
+
+def _console(paths: Paths) -> Console:
+    from hive.store.settings import load_settings
+    from hive.ui.console import make_console
+
+    return make_console(load_settings(paths).settings.color)
+
+
+def _own_figures(paths: Paths, model_id: str) -> dict[str, Any] | None:
+    """hive's history for the model, once ``hive.store.history.model_stats`` exists."""
+    import importlib
+
+    try:
+        history = importlib.import_module("hive.store.history")
+        stats = history.model_stats(paths, model_id)
+    except (ImportError, AttributeError):
+        return None
+    return dict(stats) if isinstance(stats, dict) else None
+
+
+def _details(model: CatalogModel, figures: dict[str, Any] | None) -> list[str]:
+    from hive.openrouter.catalog import PER_UNIT_PRICES, describe_price, plain
+
+    def tokens(n: int | None) -> str:
+        return "unknown" if n is None else f"{n:,} tokens"
+
+    arch = model.architecture
+    flags = {True: "yes", False: "no", None: "unknown"}
+    rows: list[tuple[str, str]] = [
+        ("context", tokens(model.context_length)),
+        ("max output", tokens(model.max_output)),
+    ]
+    for name, value in model.pricing.prices().items():
+        if name in PER_UNIT_PRICES:
+            rows.append((name, f"${plain(value)} per {PER_UNIT_PRICES[name]}"))
+        else:
+            shown = describe_price(value)
+            rows.append((name, shown if shown in ("free", "varies") else f"${shown} per M tokens"))
+    if model.pricing.overrides:
+        rows.append(("price tiers", f"{len(model.pricing.overrides)} (see --json)"))
+    modalities = f"{', '.join(arch.input_modalities)} -> {', '.join(arch.output_modalities)}"
+    rows += [
+        ("modalities", modalities if arch.input_modalities else "unknown"),
+        ("parameters", ", ".join(model.supported_parameters) or "unknown"),
+        ("moderated", flags[model.top_provider.is_moderated]),
+        ("knowledge cutoff", model.knowledge_cutoff or "unknown"),
+        ("expires", model.expiration_date or "no date set"),
+    ]
+    width = max(len(label) for label, _ in rows)
+    lines = [f"{model.id}  ({model.display_name})"]
+    lines += [model.description] if model.description else []
+    lines += [f"  {label + ':':<{width + 1}}  {value}" for label, value in rows]
+    if figures is not None:
+        lines.append("hive's own figures")
+        lines += [f"  {name}: {_figure(name, value)}" for name, value in figures.items()]
+    return lines
+
+
+def _figure(name: str, value: object) -> str:
+    if value is None:
+        return "-"
+    if name == "success_rate" and isinstance(value, float) and 0 <= value <= 1:
+        return f"{value:.0%}"
+    if name.endswith("_ms") and isinstance(value, int | float):
+        return f"{value:,.0f} ms"
+    return f"${value}" if name.endswith("cost") else str(value)

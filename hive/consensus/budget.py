@@ -1,0 +1,75 @@
+"""Spending limits: ``max_cost_per_run``, ``daily_budget`` and ``monthly_budget`` (USD).
+
+The tightest of them becomes one ``SpendLimit`` for a run: refused up front if the estimate
+breaks it, and enforced during the run by never starting a call whose worst case would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from hive.consensus.estimate import RunEstimate
+from hive.errors import BudgetError
+from hive.money import dollars
+
+
+@dataclass(frozen=True, slots=True)
+class SpendLimit:
+    amount: Decimal  # what this run may still spend
+    reason: str  # which limit that is, for messages
+
+
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    max_cost_per_run: Decimal | None
+    daily_budget: Decimal | None
+    monthly_budget: Decimal | None
+    spent_today: Decimal
+    spent_this_month: Decimal
+
+    def left_today(self) -> Decimal | None:
+        return None if self.daily_budget is None else self.daily_budget - self.spent_today
+
+    def left_this_month(self) -> Decimal | None:
+        if self.monthly_budget is None:
+            return None
+        return self.monthly_budget - self.spent_this_month
+
+    def limit(self) -> SpendLimit | None:
+        candidates = []
+        if self.max_cost_per_run is not None:
+            candidates.append(
+                SpendLimit(
+                    self.max_cost_per_run, f"max_cost_per_run ({dollars(self.max_cost_per_run)})"
+                )
+            )
+        if (left := self.left_today()) is not None:
+            candidates.append(
+                SpendLimit(max(left, Decimal(0)), f"daily_budget ({dollars(left)} left today)")
+            )
+        if (left := self.left_this_month()) is not None:
+            candidates.append(
+                SpendLimit(
+                    max(left, Decimal(0)), f"monthly_budget ({dollars(left)} left this month)"
+                )
+            )
+        return min(candidates, key=lambda c: c.amount, default=None)
+
+    def check(self, estimate: RunEstimate) -> None:
+        """Refuse a run whose expected cost would break a limit, before it spends anything."""
+        limit = self.limit()
+        if limit is not None and estimate.expected > limit.amount:
+            raise BudgetError(
+                f"refused: this run is estimated at {dollars(estimate.expected)}, over "
+                f"{limit.reason}; nothing was spent (see --estimate; --force runs it anyway)"
+            )
+
+    def notes(self, spent_now: Decimal) -> list[str]:
+        """What is left after a run that spent ``spent_now``, for the summary line."""
+        out = []
+        if (left := self.left_today()) is not None:
+            out.append(f"{dollars(left - spent_now)} left today")
+        if (left := self.left_this_month()) is not None:
+            out.append(f"{dollars(left - spent_now)} left this month")
+        return out

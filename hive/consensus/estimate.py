@@ -1,0 +1,108 @@
+"""What a run will cost, before it runs.
+
+Prompt sizes come from the exact prompts hive will send (about four characters a token);
+earlier stages' outputs, which later prompts include, are taken at their expected length.
+A model's expected output is the median of its recent outputs for that stage in your history,
+or half its max output tokens when there is none yet. The ceiling assumes every call writes its
+max output tokens: a run cannot cost more unless the prompt count is off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from hive.consensus import stages
+from hive.consensus.profiles import Profile
+from hive.openrouter.catalog import ModelPrice
+from hive.openrouter.tokens import message_tokens
+
+PriceOf = Callable[[str], ModelPrice | None]
+Typical = Callable[[str, str], int | None]  # (model, stage) -> median completion tokens
+
+
+@dataclass(frozen=True, slots=True)
+class CallEstimate:
+    stage: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int  # expected
+    max_completion_tokens: int
+    expected: Decimal | None  # None when the model's price is not known in advance
+    ceiling: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunEstimate:
+    calls: list[CallEstimate]
+
+    @property
+    def expected(self) -> Decimal:
+        return sum((c.expected for c in self.calls if c.expected is not None), Decimal(0))
+
+    @property
+    def ceiling(self) -> Decimal:
+        return sum((c.ceiling for c in self.calls if c.ceiling is not None), Decimal(0))
+
+    @property
+    def unpriced(self) -> list[str]:
+        """Models whose price is unknown in advance (not in the catalog, or router models)."""
+        return list(dict.fromkeys(c.model for c in self.calls if c.expected is None))
+
+
+def call_ceiling(price: ModelPrice | None, prompt_tokens: int, max_tokens: int) -> Decimal | None:
+    return price.cost(prompt_tokens, max_tokens) if price is not None and price.known else None
+
+
+def estimate_run(
+    question: str, profile: Profile, today: date, price_of: PriceOf, typical: Typical
+) -> RunEstimate:
+    calls: list[CallEstimate] = []
+
+    def add(stage: str, model: str, prompt: int, prompt_max: int) -> CallEstimate:
+        spec = profile.stage(stage)
+        expected_out = min(typical(model, stage) or spec.max_tokens // 2, spec.max_tokens)
+        price = price_of(model)
+        known = price is not None and price.known
+        call = CallEstimate(
+            stage=stage,
+            model=model,
+            prompt_tokens=prompt,
+            completion_tokens=expected_out,
+            max_completion_tokens=spec.max_tokens,
+            expected=price.cost(prompt, expected_out) if known and price else None,
+            ceiling=call_ceiling(price, prompt_max, spec.max_tokens),
+        )
+        calls.append(call)
+        return call
+
+    # Later prompts carry earlier outputs: their text is added as a token count.
+    generate_prompt = message_tokens(stages.generate_messages(question, today))
+    drafts = [
+        add("generate", m, generate_prompt, generate_prompt)
+        for m in profile.stage("generate").models
+    ]
+    base = message_tokens(stages.refine_messages(question, [""] * len(drafts), today))
+    refined = add(
+        "refine",
+        profile.stage("refine").models[0],
+        base + sum(d.completion_tokens for d in drafts),
+        base + sum(d.max_completion_tokens for d in drafts),
+    )
+    base = message_tokens(stages.validate_messages(question, "", today))
+    review = add(
+        "validate",
+        profile.stage("validate").models[0],
+        base + refined.completion_tokens,
+        base + refined.max_completion_tokens,
+    )
+    base = message_tokens(stages.curate_messages(question, "", stages.Verdict(None), today))
+    add(
+        "curate",
+        profile.stage("curate").models[0],
+        base + refined.completion_tokens + review.completion_tokens,
+        base + refined.max_completion_tokens + review.max_completion_tokens,
+    )
+    return RunEstimate(calls)
