@@ -1,6 +1,8 @@
 """A real HTTP server on 127.0.0.1 that speaks OpenRouter's chat-completions wire protocol.
 
-It also answers ``GET /api/v1/key`` with ``key_body`` (settable per test). For chat it serves
+It also answers ``GET /api/v1/key`` with ``key_body`` and ``GET /api/v1/models`` (public, no key
+needed) with ``models_body``, both settable per test and scriptable with
+``server.fail("GET /key" | "GET /models", Fault(...))``. For chat it serves
 hive's own simulator byte stream (``hive.openrouter.simulator.sse_events``) over real
 sockets with chunked transfer encoding, records every request (headers, JSON body, start and
 end times) and can be scripted per model with faults: an HTTP error status and body, a replaced
@@ -19,17 +21,82 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from typing import Any
 
 from hive.openrouter.simulator import sse_events
 
 AUTH_FAILURE = b'{"error":{"message":"No cookie auth credentials found","code":401}}'
 
+# The default ``GET /models`` reply: two models in OpenRouter's full shape (tests may set
+# ``server.models_body`` to a captured catalog instead).
+DEFAULT_MODELS: dict[str, Any] = {
+    "data": [
+        {
+            "id": "openai/gpt-4o-mini",
+            "name": "OpenAI: GPT-4o-mini",
+            "created": 1721260800,
+            "description": "A small, fast model.",
+            "context_length": 128000,
+            "architecture": {
+                "modality": "text+image->text",
+                "input_modalities": ["text", "image"],
+                "output_modalities": ["text"],
+                "tokenizer": "GPT",
+                "instruct_type": None,
+            },
+            "pricing": {"prompt": "0.00000015", "completion": "0.0000006"},
+            "top_provider": {
+                "context_length": 128000,
+                "max_completion_tokens": 16384,
+                "is_moderated": True,
+            },
+            "supported_parameters": ["max_tokens", "temperature"],
+            "hugging_face_id": None,
+            "knowledge_cutoff": None,
+            "expiration_date": None,
+        },
+        {
+            "id": "google/gemma-3-27b-it:free",
+            "name": "Google: Gemma 3 27B (free)",
+            "created": 1741756359,
+            "description": "An open model.",
+            "context_length": 131072,
+            "architecture": {
+                "modality": "text->text",
+                "input_modalities": ["text"],
+                "output_modalities": ["text"],
+                "tokenizer": "Gemini",
+                "instruct_type": None,
+            },
+            "pricing": {"prompt": "0", "completion": "0"},
+            "top_provider": {
+                "context_length": 131072,
+                "max_completion_tokens": None,
+                "is_moderated": False,
+            },
+            "supported_parameters": ["max_tokens"],
+            "hugging_face_id": "",
+            "knowledge_cutoff": None,
+            "expiration_date": None,
+        },
+    ],
+    "total_count": 2,
+    "links": {"next": None},
+}
+# Every model the built-in profiles use, as the package's own small catalog lists them, so a
+# real run against this server finds its models in the catalog.
+DEFAULT_MODELS["data"] += json.loads(
+    resources.files("hive.openrouter").joinpath("builtin_catalog.json").read_text("utf-8")
+)["data"]
+
 
 @dataclass
 class Fault:
     status: int | None = None  # answer with this HTTP status instead of a stream
-    body: bytes | None = None  # the error body (default: OpenRouter's envelope for ``status``)
+    # The error body (default: OpenRouter's envelope for ``status``); for GET /models without
+    # a status, the 200 body to send instead of ``models_body``.
+    body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
     events: list[bytes] | None = None  # replace the simulated stream with these SSE events
     cut_after: int | None = None  # send this many events, then drop the connection
@@ -69,6 +136,8 @@ class LoopbackOpenRouter:
                 }
             }
         ).encode()
+        # What GET /models answers (no key needed, as on OpenRouter): prices are strings.
+        self.models_body = json.dumps(DEFAULT_MODELS).encode()
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -91,9 +160,10 @@ class LoopbackOpenRouter:
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
-    def _next_fault(self, model: str) -> Fault | None:
+    def _next_fault(self, model: str, *, wildcard: bool = True) -> Fault | None:
+        """The next fault queued for ``model`` (or ``*``: chat requests only)."""
         with self._lock:
-            for key in (model, "*"):
+            for key in (model, "*") if wildcard else (model,):
                 if self._faults[key]:
                     return self._faults[key].popleft()
         return None
@@ -143,19 +213,39 @@ def _make_handler(server: LoopbackOpenRouter) -> type[BaseHTTPRequestHandler]:
             )
             with server._lock:
                 server.requests.append(record)
-            if not self.path.endswith("/key"):
+            if self.path.split("?", 1)[0].endswith("/models"):
+                self._models()  # public on OpenRouter: no key needed
+            elif not self.path.endswith("/key"):
                 self._send(404, _error_body(404))
             elif server.api_key is not None and (
                 self.headers.get("Authorization") != f"Bearer {server.api_key}"
             ):
                 self._send(401, AUTH_FAILURE)
             else:
-                fault = server._next_fault("GET /key")
+                fault = server._next_fault("GET /key", wildcard=False)
                 if fault is not None and fault.status is not None:
                     self._send(fault.status, fault.body or _error_body(fault.status))
                 else:
                     self._send(200, server.key_body)
             record.finished = time.monotonic()
+
+        def _models(self) -> None:
+            fault = server._next_fault("GET /models", wildcard=False) or Fault()
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.status is not None:
+                self._send(fault.status, fault.body or _error_body(fault.status), fault.headers)
+                return
+            payload = fault.body if fault.body is not None else server.models_body
+            if not fault.hang:
+                self._send(200, payload, fault.headers)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.flush()
+            self._wait_for_disconnect()
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from hive import __version__
-from hive.cli import config, consensus, keys, profile_authoring, profile_sharing, profiles
+from hive.cli import config, consensus, keys, models, profile_authoring, profile_sharing, profiles
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,7 @@ _ = (profile_authoring, profile_sharing)
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(keys.app, name="keys")
 app.add_typer(config.app, name="config")
+app.add_typer(models.app, name="models")
 
 
 def main() -> None:

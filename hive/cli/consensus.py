@@ -10,9 +10,6 @@ import typer
 from hive.errors import UsageError
 
 if TYPE_CHECKING:
-    from hive.consensus.events import ConsensusResult
-    from hive.consensus.profiles import Profile
-    from hive.store.settings import Settings
     from hive.ui.renderer import Renderer
 
 # A lifelike pace for simulated streams in a terminal; the four-stage run stays near 1.5 s.
@@ -76,6 +73,13 @@ def consensus(
     simulate: Annotated[
         bool, typer.Option("--simulate", help="Use the built-in simulator even with a key.")
     ] = False,
+    estimate: Annotated[
+        bool,
+        typer.Option("--estimate", help="Print what the run would cost, per stage; spend nothing."),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Run even if the estimate breaks a spending limit.")
+    ] = False,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -89,6 +93,7 @@ def consensus(
     from hive.cli.edge import error_edge
 
     with error_edge(ctx.obj.debug):
+        from hive.cli import run
         from hive.store.keys import resolve_key
         from hive.store.paths import resolve_paths
         from hive.store.settings import load_settings
@@ -101,15 +106,27 @@ def consensus(
         resolved = None if simulate else resolve_key(paths, api_key)
         output = "json" if json_output else "plain" if plain else settings.output
         live = output == "live" or (output == "auto" and sys.stdout.isatty())
-        renderer = _renderer(output, live, detailed, quiet, settings.color)
-        if resolved is None and not quiet:
-            why = "--simulate" if simulate else "no API key set"
-            sys.stderr.write(
-                f"hive: simulation mode ({why}): no model is asked; a built-in simulator replies.\n"
-            )
         speed = settings.simulation_speed
-        pace = SIMULATED_PACE_S / speed if live and speed else 0.0
-        _run(text, chosen, renderer, settings, key=resolved.value if resolved else None, pace=pace)
+        notices = []
+        if resolved is None:
+            why = "--simulate" if simulate else "no API key set"
+            notices.append(
+                f"simulation mode ({why}): no model is asked; a built-in simulator replies."
+            )
+        request = run.RunRequest(
+            question=text,
+            profile=chosen,
+            settings=settings,
+            paths=paths,
+            key=resolved.value if resolved else None,
+            pace=SIMULATED_PACE_S / speed if live and speed else 0.0,
+            force=force,
+            estimate_only=estimate,
+            as_json=output == "json",
+            notices=[] if estimate else notices,
+            quiet=quiet,
+        )
+        run.run(request, _renderer(output, live, detailed, quiet, settings.color))
 
 
 def _renderer(output: str, live: bool, detailed: bool, quiet: bool, color: str) -> Renderer:
@@ -125,35 +142,3 @@ def _renderer(output: str, live: bool, detailed: bool, quiet: bool, color: str) 
     from hive.ui.plain import PlainRenderer
 
     return PlainRenderer(detailed=detailed, quiet=quiet)
-
-
-def _run(
-    question: str,
-    profile: Profile,
-    renderer: Renderer,
-    settings: Settings,
-    *,
-    key: str | None,
-    pace: float,
-) -> None:
-    import asyncio
-    from datetime import date
-
-    from hive.consensus.pipeline import Pipeline
-    from hive.openrouter.client import OpenRouterClient, make_http_client
-    from hive.openrouter.simulator import SimulatorTransport
-
-    async def go() -> ConsensusResult:
-        async with make_http_client(
-            api_key=key,
-            base_url=settings.base_url,
-            timeout=settings.request_timeout,
-            referer=settings.referer,
-            title=settings.title,
-            transport=SimulatorTransport(pace=pace) if key is None else None,
-        ) as http:
-            pipeline = Pipeline(OpenRouterClient(http), renderer.handle, today=date.today())
-            return await pipeline.run(question, profile, simulated=key is None)
-
-    with renderer:
-        renderer.finish(asyncio.run(go()))

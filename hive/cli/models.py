@@ -39,11 +39,14 @@ def list_models(
     ctx: typer.Context,
     free: Annotated[bool, typer.Option("--free", help="Only models that cost nothing.")] = False,
     search: Annotated[
-        str | None, typer.Option("--search", help="Text in the id or name (any case).")
+        str | None,
+        typer.Option("--search", metavar="TEXT", help="Text in the id or name (any case)."),
     ] = None,
     max_price: Annotated[
         str | None,
-        typer.Option("--max-price", help="USD per million tokens, for input and output alike."),
+        typer.Option(
+            "--max-price", metavar="USD", help="USD per million tokens, for input and output alike."
+        ),
     ] = None,
     sort: Annotated[
         SortBy,
@@ -51,7 +54,9 @@ def list_models(
     ] = SortBy.id,
     json_output: JsonFlag = False,
 ) -> None:
-    """Models with context size and USD per million tokens ("varies" for router models)."""
+    """Models with their context size and USD per million tokens.
+
+    Prices are exact; "varies" marks router models, priced only once the call is made."""
     with error_edge(ctx.obj.debug):
         import json
 
@@ -187,10 +192,15 @@ def _own_figures(paths: Paths, model_id: str) -> dict[str, Any] | None:
     """hive's history for the model, once ``hive.store.history.model_stats`` exists."""
     import importlib
 
+    from hive.errors import HiveError
+
     try:
         history = importlib.import_module("hive.store.history")
         stats = history.model_stats(paths, model_id)
     except (ImportError, AttributeError):
+        return None
+    except HiveError as exc:  # an unreadable history must not hide what the catalog knows
+        typer.echo(f"note: hive's own figures are unavailable: {exc}", err=True)
         return None
     return dict(stats) if isinstance(stats, dict) else None
 

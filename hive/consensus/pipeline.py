@@ -8,11 +8,15 @@ run with a ``StageError`` naming the stage and model.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 
 from hive.consensus import stages
+from hive.consensus.budget import SpendLimit
+from hive.consensus.estimate import PriceOf, call_ceiling
 from hive.consensus.events import (
     CallFailed,
     CallFinished,
@@ -27,9 +31,11 @@ from hive.consensus.events import (
     TokenDelta,
 )
 from hive.consensus.profiles import STAGES, Profile, StageSpec
-from hive.errors import ApiFailure, HiveError, StageError
+from hive.errors import ApiFailure, BudgetError, HiveError, StageError
+from hive.money import dollars
 from hive.openrouter.chat import ChatRequest, Completion, TextDelta
 from hive.openrouter.client import OpenRouterClient
+from hive.openrouter.tokens import message_tokens
 
 Emit = Callable[[PipelineEvent], None]
 EMPTY_ANSWER = "the model returned an empty answer"
@@ -43,11 +49,17 @@ class Pipeline:
         *,
         today: date,
         clock: Callable[[], float] = time.perf_counter,
+        price_of: PriceOf | None = None,
+        limit: SpendLimit | None = None,
     ) -> None:
+        """``price_of`` prices calls the server reports no cost for (marked estimated) and
+        bounds what a call may cost; ``limit`` is what the run may spend in all."""
         self._client = client
         self._emit = emit
         self._today = today
         self._clock = clock
+        self._price_of = price_of or (lambda model: None)
+        self._limit = limit
         self._calls: list[CallRecord] = []
         self._warnings: list[str] = []
 
@@ -97,6 +109,12 @@ class Pipeline:
         return result
 
     def _record(self, record: CallRecord) -> None:
+        price = self._price_of(record.model_used or record.model)
+        if record.cost is None and record.prompt_tokens is not None and price and price.known:
+            # The server reported tokens but no cost (some OpenAI-compatible servers): price
+            # them from the catalog, and say the figure is hive's.
+            cost = price.cost(record.prompt_tokens, record.completion_tokens or 0)
+            record = dataclasses.replace(record, cost=cost, cost_estimated=True)
         self._calls.append(record)
         self._emit(CallFinished(record) if record.ok else CallFailed(record))
 
@@ -104,8 +122,28 @@ class Pipeline:
         self._warnings.append(message)
         self._emit(RunWarning(message))
 
+    def _guard(self, stage: str, spec: StageSpec, messages: stages.Messages) -> None:
+        """Never start a stage whose calls could, at their worst, take the run over its limit."""
+        if self._limit is None:
+            return
+        spent = sum((c.cost for c in self._calls if c.cost is not None), Decimal(0))
+        prompt = message_tokens(messages)
+        worst = Decimal(0)
+        for model in spec.models if stage == "generate" else spec.models[:1]:
+            ceiling = call_ceiling(self._price_of(model), prompt, spec.max_tokens)
+            if ceiling is None:
+                self._warn(f"cannot bound {model}'s cost (price unknown in advance)")
+                continue
+            worst += ceiling
+        if spent + worst > self._limit.amount:
+            raise BudgetError(
+                f"stopped before {stage}: it could cost up to {dollars(worst)}, taking this run "
+                f"over {self._limit.reason}; spent {dollars(spent)} so far"
+            )
+
     async def _generate(self, question: str, spec: StageSpec) -> list[str]:
         messages = stages.generate_messages(question, self._today)
+        self._guard("generate", spec, messages)
         outcomes = await asyncio.gather(
             *(self._call("generate", i, spec, messages) for i in range(len(spec.models))),
             return_exceptions=True,
@@ -126,6 +164,8 @@ class Pipeline:
         self, stage: str, index: int, spec: StageSpec, messages: list[dict[str, str]]
     ) -> str:
         model = spec.models[index]
+        if stage != "generate":  # generators are guarded together, before any starts
+            self._guard(stage, spec, messages)
         self._emit(CallStarted(stage, index, model))
         request = ChatRequest(model, messages, spec.temperature, spec.max_tokens, spec.fallbacks)
         started = self._clock()

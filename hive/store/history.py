@@ -209,12 +209,14 @@ class History:
         ).fetchall()
         return sum((Decimal(r["cost"]) for r in rows), Decimal(0))
 
-    def typical_completion(self, model: str, stage: str) -> int | None:
-        """Median completion tokens of this model's successful calls in this stage (recent 50)."""
+    def typical_completion(self, model: str, stage: str, *, simulated: bool = False) -> int | None:
+        """Median completion tokens of this model's successful calls in this stage (recent 50),
+        from real runs only (or simulated ones only, to estimate a simulated run)."""
         rows = self.db.execute(
-            "SELECT completion_tokens FROM calls WHERE model = ? AND stage = ? AND error IS NULL"
-            " AND completion_tokens IS NOT NULL ORDER BY id DESC LIMIT 50",
-            (model, stage),
+            "SELECT c.completion_tokens FROM calls c JOIN runs r ON r.id = c.run_id"
+            " WHERE c.model = ? AND c.stage = ? AND c.error IS NULL AND r.simulated = ?"
+            " AND c.completion_tokens IS NOT NULL ORDER BY c.id DESC LIMIT 50",
+            (model, stage, int(simulated)),
         ).fetchall()
         values = [int(r["completion_tokens"]) for r in rows]
         return round(statistics.median(values)) if values else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hive.consensus.events import ConsensusResult
 from hive.money import dollars
 
@@ -14,7 +16,7 @@ def confidence(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def summary(result: ConsensusResult) -> str:
+def summary(result: ConsensusResult, run_id: int | None = None, notes: Sequence[str] = ()) -> str:
     calls = len(result.calls)
     parts = [
         f"{calls} call{'s' if calls != 1 else ''}",
@@ -22,5 +24,8 @@ def summary(result: ConsensusResult) -> str:
         f"{result.total_tokens:,} tokens",
         dollars(result.total_cost) + (" (simulated)" if result.simulated else ""),
         f"confidence {confidence(result.confidence)}",
+        *notes,
     ]
+    if run_id is not None:
+        parts.append(f"run #{run_id}")
     return " · ".join(parts)

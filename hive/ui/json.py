@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, TextIO
 
@@ -27,6 +28,7 @@ def call_to_json(record: CallRecord) -> dict[str, Any]:
         "prompt_tokens": record.prompt_tokens,
         "completion_tokens": record.completion_tokens,
         "cost": None if record.cost is None else float(record.cost),
+        "cost_estimated": record.cost_estimated,
         "ttft_ms": _ms(record.ttft_ms),
         "latency_ms": _ms(record.latency_ms),
         "finish_reason": record.finish_reason,
@@ -66,7 +68,10 @@ class JsonRenderer:
     def handle(self, event: PipelineEvent) -> None:
         pass
 
-    def finish(self, result: ConsensusResult) -> None:
-        json.dump(result_to_json(result), self._out, ensure_ascii=False, indent=2)
+    def finish(
+        self, result: ConsensusResult, *, run_id: int | None = None, notes: Sequence[str] = ()
+    ) -> None:
+        data = {"run_id": run_id, **result_to_json(result)}
+        json.dump(data, self._out, ensure_ascii=False, indent=2)
         self._out.write("\n")
         self._out.flush()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import textwrap
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -92,7 +93,9 @@ class LiveRenderer:
         elif isinstance(event, RunWarning):
             self._live.console.print(Text(f"warning: {event.message}", style="yellow"))
 
-    def finish(self, result: ConsensusResult) -> None:
+    def finish(
+        self, result: ConsensusResult, *, run_id: int | None = None, notes: Sequence[str] = ()
+    ) -> None:
         self._live.stop()
         if not self._console.is_terminal:
             self._console.line()  # Rich ends the last frame with a newline only on terminals
@@ -101,7 +104,7 @@ class LiveRenderer:
                 self._console.print(_detail_panel(record))
         self._console.print(Panel(Markdown(result.answer), title="answer", border_style="green"))
         style = "dim" if not result.simulated else "yellow"
-        self._console.print(Text(fmt.summary(result), style=style))
+        self._console.print(Text(fmt.summary(result, run_id, notes), style=style))
 
     def _view(self) -> RenderableType:
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")

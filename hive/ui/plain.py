@@ -4,6 +4,7 @@ progress and warnings as short lines on stderr (none with ``--quiet``)."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TextIO
 
@@ -52,7 +53,9 @@ class PlainRenderer:
             return
         self._err.flush()
 
-    def finish(self, result: ConsensusResult) -> None:
+    def finish(
+        self, result: ConsensusResult, *, run_id: int | None = None, notes: Sequence[str] = ()
+    ) -> None:
         if self._detailed:
             for record in result.calls:
                 self._out.write(f"## {record.stage} · {record.model_used or record.model}\n\n")
@@ -61,7 +64,7 @@ class PlainRenderer:
         self._out.write(result.answer + "\n")
         self._out.flush()
         if not self._quiet:
-            self._err.write(f"hive: {fmt.summary(result)}\n")
+            self._err.write(f"hive: {fmt.summary(result, run_id, notes)}\n")
 
 
 def _progress(record: CallRecord) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -17,4 +18,7 @@ class Renderer(Protocol):
 
     def handle(self, event: PipelineEvent) -> None: ...
 
-    def finish(self, result: ConsensusResult) -> None: ...
+    def finish(
+        self, result: ConsensusResult, *, run_id: int | None = None, notes: Sequence[str] = ()
+    ) -> None:
+        """Show the result; ``run_id`` is its history id, ``notes`` extra summary facts."""
