@@ -11,7 +11,17 @@ from typing import Annotated
 import typer
 
 from hive import __version__
-from hive.cli import config, consensus, keys, models, profile_authoring, profile_sharing, profiles
+from hive.cli import (
+    config,
+    consensus,
+    cost,
+    history,
+    keys,
+    models,
+    profile_authoring,
+    profile_sharing,
+    profiles,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +75,8 @@ app.add_typer(profiles.app, name="profiles")
 app.add_typer(keys.app, name="keys")
 app.add_typer(config.app, name="config")
 app.add_typer(models.app, name="models")
+app.add_typer(history.app, name="history")
+app.add_typer(cost.app, name="cost")
 
 
 def main() -> None:
