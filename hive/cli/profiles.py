@@ -88,6 +88,7 @@ def show(ctx: typer.Context, name: Name, json_output: JsonFlag = False) -> None:
         import json
 
         from hive.consensus.profiles import STAGES
+        from hive.openrouter.catalog_cache import read_cache
         from hive.store.paths import resolve_paths
         from hive.store.user_profiles import ProfileStore
 
@@ -99,6 +100,9 @@ def show(ctx: typer.Context, name: Name, json_output: JsonFlag = False) -> None:
             typer.echo(json.dumps({**row, **_stages_json(profile)}, indent=2))
             return
         typer.echo(f"{name}{' (default)' if is_default else ''} · {entry.source}")
+        if cached := read_cache(paths):  # no network here: the last catalog hive fetched
+            for warning in cached.unlisted(profile.models()):
+                typer.echo(f"hive: warning: {warning}", err=True)
         if profile.description:
             typer.echo(profile.description)
         for stage in STAGES:

@@ -53,18 +53,6 @@ class RunRequest:
 CATALOG_FETCH_TIMEOUT_S = 10.0  # a slow /models must not hold up a run: the cache will do
 
 
-def missing_models(profile: Profile, catalog: Catalog) -> list[str]:
-    """One warning per model the catalog does not list, naming the closest ids it does."""
-    if catalog.source == "built-in":
-        return []  # the small built-in catalog cannot tell a missing model from an unlisted one
-    out = []
-    for model in profile.models():
-        if model not in catalog:
-            closest = ", ".join(catalog.closest(model)) or "none"
-            out.append(f"{model} is not in OpenRouter's model list; closest: {closest}")
-    return out
-
-
 def budgets(settings: Settings, history: History) -> Budgets:
     now = datetime.now().astimezone()
     midnight = datetime.combine(now.date(), time(), tzinfo=now.tzinfo)
@@ -124,7 +112,7 @@ class _Session:
             client = OpenRouterClient(http)
             catalog = await self._catalog(client)
             if not request.quiet:
-                for notice in [*request.notices, *missing_models(request.profile, catalog)]:
+                for notice in [*request.notices, *catalog.unlisted(request.profile.models())]:
                     sys.stderr.write(f"hive: {notice}\n")
             limits = budgets(request.settings, self.history)
             expected = estimate(request, catalog, self.history)

@@ -272,6 +272,18 @@ class Catalog:
             found += [by_tail[t] for t in more if by_tail[t] not in found]
         return [by_lower[f] for f in found[:n]]
 
+    def unlisted(self, model_ids: Iterable[str]) -> list[str]:
+        """A warning per id this catalog does not list, naming the closest ids it does. The
+        small built-in catalog cannot tell a retired model from an unlisted one: it says none."""
+        if self.source == "built-in":
+            return []
+        return [
+            f"{m} is not in OpenRouter's model list; closest: "
+            + (", ".join(self.closest(m)) or "none")
+            for m in model_ids
+            if m not in self.models
+        ]
+
     def __contains__(self, model_id: object) -> bool:
         return model_id in self.models
 
