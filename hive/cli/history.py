@@ -1,11 +1,358 @@
-"""``hive history``: list, show, export and delete recorded runs."""
+"""``hive history``: list, show, export and delete recorded runs.
+
+Costs leave hive as exact decimal strings (``"0.000123"``), never floats; times are stored in
+UTC and shown in local time. ``show`` replays a run completely: every call in the order it
+finished, with its full output, then the answer.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+from hive.cli.edge import error_edge
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from decimal import Decimal
+
+    from hive.store.history import History
 
 app = typer.Typer(
     help="List, show, export and delete recorded runs.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+RunId = Annotated[int, typer.Argument(metavar="ID", help="A run id (see `hive history list`).")]
+
+QUESTION_WIDTH = 60  # characters of a question's first line in the list
+
+
+class ExportFormat(StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+# The CSV's columns: the run's fields on every row, then the call's.
+CSV_RUN_FIELDS = ("run_id", "started_at", "question", "profile", "status", "simulated")
+CSV_CALL_FIELDS = (
+    "call_id", "finished_at", "stage", "idx", "attempt", "model", "model_used", "provider",
+    "prompt_tokens", "completion_tokens", "cost", "cost_estimated", "ttft_ms", "latency_ms",
+    "finish_reason", "error", "content",
+)  # fmt: skip
+
+
+def _open() -> History:
+    from hive.store.history import History
+    from hive.store.paths import resolve_paths
+
+    return History.open(resolve_paths())
+
+
+def _money(value: Decimal | None) -> str | None:
+    """An exact decimal string in plain notation (``0.0000001``, never ``1E-7``)."""
+    if value is None:
+        return None
+    text = format(value, "f")
+    return text if text != "-0" else "0"
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    """A run or call dict for JSON: costs as exact decimal strings."""
+    out = dict(row)
+    for name in ("total_cost", "cost"):
+        if name in out:
+            out[name] = _money(out[name])
+    if "calls" in out:
+        out["calls"] = [_jsonable(call) for call in out["calls"]]
+    return out
+
+
+def _local(stamp: str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A stored UTC timestamp in local time."""
+    if not stamp:
+        return "-"
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp).astimezone().strftime(fmt)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} ms"
+
+
+def _first_line(text: str, width: int = QUESTION_WIDTH) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    more = line != text.strip()
+    if len(line) > width:
+        return line[: width - 1] + "…"
+    return line + (" …" if more else "")
+
+
+def _run_cost(run: dict[str, Any]) -> str:
+    from hive.money import dollars
+
+    return dollars(run["total_cost"]) + (" (sim)" if run["simulated"] else "")
+
+
+def _dump(data: object) -> str:
+    import json
+
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+@app.command("list")
+def list_runs(
+    ctx: typer.Context,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, metavar="N", help="Show at most N runs.")
+    ] = 20,
+    search: Annotated[
+        str | None,
+        typer.Option("--search", metavar="TEXT", help="Text in the question or answer (any case)."),
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Recorded runs, newest first: when, profile, status, cost, tokens and the question."""
+    with error_edge(ctx.obj.debug):
+        history = _open()
+        try:
+            runs = history.runs(limit, search)
+        finally:
+            history.close()
+        if json_output:
+            typer.echo(_dump([_jsonable(run) for run in runs]))
+            return
+        if not runs:
+            typer.echo("no runs match" if search else "no runs recorded yet", err=True)
+            return
+        from rich.table import Table
+
+        from hive.store.paths import resolve_paths
+        from hive.store.settings import load_settings
+        from hive.ui.console import make_console
+
+        # The question takes whatever width is left, cut to one line; the figures never are.
+        table = Table(box=None, header_style="bold", pad_edge=False, expand=True)
+        table.add_column("id", justify="right", no_wrap=True)
+        table.add_column("when", no_wrap=True)
+        table.add_column("profile", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        table.add_column("cost", justify="right", no_wrap=True)
+        table.add_column("tokens", justify="right", no_wrap=True)
+        table.add_column("question", no_wrap=True, overflow="ellipsis", ratio=1, min_width=10)
+        for run in runs:
+            when = _local(run["started_at"], "%Y-%m-%d %H:%M")
+            table.add_row(
+                str(run["id"]), when, run["profile"], run["status"], _run_cost(run),
+                f"{run['total_tokens']:,}", _first_line(run["question"]),
+            )  # fmt: skip
+        make_console(load_settings(resolve_paths()).settings.color).print(table)
+
+
+@app.command("show")
+def show(ctx: typer.Context, run_id: RunId, json_output: JsonFlag = False) -> None:
+    """Replay one run: the question, every call with its full output, then the answer."""
+    with error_edge(ctx.obj.debug):
+        from hive.errors import UsageError
+
+        history = _open()
+        try:
+            run = history.run(run_id)
+        finally:
+            history.close()
+        if run is None:
+            raise UsageError(f"no run #{run_id} in history (see `hive history list`)")
+        if json_output:
+            typer.echo(_dump(_jsonable(run)))
+            return
+        for line in _replay(run):
+            typer.echo(line)
+
+
+def _replay(run: dict[str, Any]) -> list[str]:
+    from hive.money import dollars
+    from hive.ui.format import confidence, seconds
+
+    def number(value: int | None) -> str:
+        return "?" if value is None else f"{value:,}"
+
+    simulated = " (simulated)" if run["simulated"] else ""
+    calls = run["calls"]
+    lines = [
+        f"run #{run['id']} · {run['status']} · profile {run['profile']}{simulated}",
+        f"started {_local(run['started_at'])}, finished {_local(run['finished_at'])}",
+        " · ".join(
+            [
+                f"{len(calls)} call{'s' if len(calls) != 1 else ''}",
+                seconds(run["duration_ms"]),
+                f"{run['total_tokens']:,} tokens",
+                dollars(run["total_cost"]) + simulated,
+                f"confidence {confidence(run['confidence'])}",
+            ]
+        ),
+    ]
+    lines += [f"warning: {warning}" for warning in run["warnings"]]
+    if run["error"]:
+        lines.append(f"error: {run['error']}")
+    lines += ["", "── question", run["question"]]
+    for call in calls:
+        used = call["model_used"]
+        model = call["model"] + (f" → {used}" if used and used != call["model"] else "")
+        cost = dollars(call["cost"]) + (" (estimated)" if call["cost_estimated"] else "")
+        stage = call["stage"] + (f" #{call['idx'] + 1}" if call["stage"] == "generate" else "")
+        lines += [
+            "",
+            f"── {stage} · {model} · provider {call['provider'] or '?'}"
+            f" · attempt {call['attempt']}",
+            " · ".join(
+                [
+                    f"tokens {number(call['prompt_tokens'])} in, "
+                    f"{number(call['completion_tokens'])} out",
+                    cost,
+                    f"ttft {_ms(call['ttft_ms'])}",
+                    f"latency {_ms(call['latency_ms'])}",
+                    f"finish {call['finish_reason'] or '-'}",
+                ]
+            ),
+        ]
+        if call["error"]:
+            lines.append(f"error: {call['error']}")
+        lines.append(call["content"] if call["content"] else "(no output)")
+    lines += ["", "── answer", run["answer"] if run["answer"] is not None else "(no answer)"]
+    return lines
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="jsonl: one run per line, calls nested; csv: one row per call.",
+        ),
+    ] = ExportFormat.jsonl,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Write FILE (atomically) instead of stdout.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Every recorded run with its calls; costs are exact decimal strings."""
+    with error_edge(ctx.obj.debug):
+        history = _open()
+        try:
+            rows = history.export_rows()
+        finally:
+            history.close()
+        text = _jsonl(rows) if fmt is ExportFormat.jsonl else _csv(rows)
+        if output is None or output == "-":
+            import sys
+
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        from pathlib import Path
+
+        from hive.store.files import atomic_write
+
+        path = Path(output).expanduser()
+        # History holds your questions and answers: the file is private, like the database.
+        atomic_write(path, text.encode("utf-8"), mode=0o600)
+        typer.echo(f"exported {len(rows)} run{'s' if len(rows) != 1 else ''} to {path}", err=True)
+
+
+def _jsonl(rows: list[dict[str, Any]]) -> str:
+    import json
+
+    return "".join(json.dumps(_jsonable(row), ensure_ascii=False) + "\n" for row in rows)
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    """One row per call with its run's fields; a run with no calls still gets one row."""
+    import csv
+    import io
+
+    def cell(value: object) -> object:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return "" if value is None else value
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([*CSV_RUN_FIELDS, *CSV_CALL_FIELDS])
+    for row in rows:
+        run = _jsonable(row)
+        head = [run["id"], run["started_at"], run["question"], run["profile"], run["status"],
+                run["simulated"]]  # fmt: skip
+        calls = run["calls"] or [None]
+        for call in calls:
+            tail = [""] * len(CSV_CALL_FIELDS)
+            if call is not None:
+                values = {**call, "call_id": call["id"]}
+                tail = [values[name] for name in CSV_CALL_FIELDS]
+            writer.writerow([cell(v) for v in [*head, *tail]])
+    return buffer.getvalue()
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    run_id: Annotated[
+        int | None,
+        typer.Argument(metavar="[ID]", help="The run to delete.", show_default=False),
+    ] = None,
+    before: Annotated[
+        str | None,
+        typer.Option(
+            "--before",
+            metavar="YYYY-MM-DD",
+            help="Delete every run started before this local date.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Delete one run, or every run before a date; their calls go with them."""
+    with error_edge(ctx.obj.debug):
+        from hive.errors import UsageError
+
+        if (run_id is None) == (before is None):
+            raise UsageError("give a run ID or --before YYYY-MM-DD (one of them)")
+        moment = None if before is None else _local_midnight(before)
+        history = _open()
+        try:
+            if run_id is not None:
+                if not history.delete_run(run_id):
+                    raise UsageError(f"no run #{run_id} in history (see `hive history list`)")
+                count = 1
+            else:
+                assert moment is not None
+                count = history.delete_before(moment)
+        finally:
+            history.close()
+        typer.echo(f"deleted {count} run{'s' if count != 1 else ''}")
+
+
+def _local_midnight(text: str) -> datetime:
+    """The start of a local calendar date, as an aware datetime."""
+    from datetime import date, time
+    from datetime import datetime as dt
+
+    from hive.errors import UsageError
+
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"--before needs a date as YYYY-MM-DD (got {text!r})") from None
+    return dt.combine(day, time()).astimezone()

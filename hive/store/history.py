@@ -131,6 +131,19 @@ def _decimal(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
+@contextmanager
+def _storage_errors(what: str) -> Iterator[None]:
+    """A corrupt or locked database becomes a StorageError (one line at the CLI edge)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot {what} the history database: {exc}") from exc
+
+
+def _fold(text: str | None) -> str:
+    return (text or "").casefold()
+
+
 class History:
     """The history of one hive home. Every method is one short transaction."""
 
@@ -165,7 +178,7 @@ class History:
                 (
                     run_id, _iso(utc_now()), call.stage, call.index, call.attempt, call.model,
                     call.model_used, call.provider, call.prompt_tokens, call.completion_tokens,
-                    None if call.cost is None else str(call.cost), int(call.cost_estimated),
+                    None if call.cost is None else format(call.cost, "f"), int(call.cost_estimated),
                     call.ttft_ms, call.latency_ms, call.finish_reason, call.error, call.content,
                 ),
             )  # fmt: skip
@@ -194,7 +207,7 @@ class History:
                 " error = ?, total_cost = ?, total_tokens = ?, duration_ms = ?, warnings = ?"
                 " WHERE id = ?",
                 (
-                    _iso(utc_now()), status, answer, confidence, error, str(cost), tokens,
+                    _iso(utc_now()), status, answer, confidence, error, format(cost, "f"), tokens,
                     None if duration_ms is None else round(duration_ms),
                     json.dumps(warnings or []), run_id,
                 ),
@@ -230,6 +243,80 @@ class History:
             "SELECT * FROM calls WHERE run_id = ? ORDER BY id", (run_id,)
         ).fetchall()
         return {**run_dict(row), "calls": [call_dict(c) for c in calls]}
+
+    def runs(self, limit: int | None = 20, search: str | None = None) -> list[dict[str, Any]]:
+        """Runs newest first, without their calls; ``search`` matches text in the question or
+        the answer, in any case (Unicode-aware, unlike SQLite's own LIKE)."""
+        sql = "SELECT * FROM runs"
+        params: list[object] = []
+        if search:
+            self.db.create_function("hive_fold", 1, _fold, deterministic=True)
+            sql += " WHERE instr(hive_fold(question), ?) > 0 OR instr(hive_fold(answer), ?) > 0"
+            params += [search.casefold()] * 2
+        sql += " ORDER BY started_at DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with _storage_errors("read"):
+            return [run_dict(row) for row in self.db.execute(sql, params).fetchall()]
+
+    def delete_run(self, run_id: int) -> bool:
+        """Delete one run; its calls go with it (ON DELETE CASCADE)."""
+        with _storage_errors("write"), transaction(self.db):
+            cursor = self.db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        return cursor.rowcount > 0
+
+    def delete_before(self, moment: datetime) -> int:
+        """Delete every run started before ``moment`` (an aware datetime); how many went."""
+        with _storage_errors("write"), transaction(self.db):
+            cursor = self.db.execute("DELETE FROM runs WHERE started_at < ?", (_iso(moment),))
+        return max(cursor.rowcount, 0)
+
+    def export_rows(self) -> list[dict[str, Any]]:
+        """Every run, oldest first, each with its calls in order: one consistent snapshot."""
+        with _storage_errors("read"):
+            self.db.execute("BEGIN")
+            try:
+                runs = self.db.execute("SELECT * FROM runs ORDER BY id").fetchall()
+                calls = self.db.execute("SELECT * FROM calls ORDER BY run_id, id").fetchall()
+            finally:
+                self.db.execute("COMMIT")
+        by_run: dict[int, list[dict[str, Any]]] = {}
+        for call in calls:
+            by_run.setdefault(int(call["run_id"]), []).append(call_dict(call))
+        return [{**run_dict(row), "calls": by_run.get(int(row["id"]), [])} for row in runs]
+
+
+def model_stats(paths: Paths, model_id: str) -> dict[str, Any] | None:
+    """hive's own figures for a model, from real (not simulated) calls that asked for it or
+    were served by it; None when there are none. Never creates a history database."""
+    path = db_path(paths)
+    if not path.exists():
+        return None
+    history = History.open(paths)
+    try:
+        with _storage_errors("read"):
+            rows = history.db.execute(
+                "SELECT c.error, c.latency_ms, c.ttft_ms, c.cost FROM calls c"
+                " JOIN runs r ON r.id = c.run_id"
+                " WHERE r.simulated = 0 AND (c.model = ? OR c.model_used = ?)",
+                (model_id, model_id),
+            ).fetchall()
+    finally:
+        history.close()
+    if not rows:
+        return None
+    ok = [r for r in rows if r["error"] is None]
+    latencies = [float(r["latency_ms"]) for r in ok if r["latency_ms"] is not None]
+    ttfts = [float(r["ttft_ms"]) for r in ok if r["ttft_ms"] is not None]
+    return {
+        "calls": len(rows),
+        "ok": len(ok),
+        "success_rate": len(ok) / len(rows),
+        "median_latency_ms": statistics.median(latencies) if latencies else None,
+        "median_ttft_ms": statistics.median(ttfts) if ttfts else None,
+        "total_cost": sum((Decimal(r["cost"]) for r in rows if r["cost"] is not None), Decimal(0)),
+    }
 
 
 def run_dict(row: sqlite3.Row) -> dict[str, Any]:
