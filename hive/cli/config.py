@@ -66,12 +66,17 @@ def show(
 def get(ctx: typer.Context, name: Name) -> None:
     """Print one setting's effective value."""
     with error_edge(ctx.obj.debug):
+        from decimal import Decimal
+
         from hive.store.paths import resolve_paths
         from hive.store.settings import check_name, load_settings
 
         check_name(name)
         value = getattr(load_settings(resolve_paths()).settings, name)
-        typer.echo("" if value is None else value)  # unset prints an empty line, for scripts
+        # Unset prints an empty line (for scripts); amounts in plain decimal, never 1E-7.
+        typer.echo(
+            "" if value is None else format(value, "f") if isinstance(value, Decimal) else value
+        )
 
 
 @app.command("set")

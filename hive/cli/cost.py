@@ -2,9 +2,209 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+from hive.cli.edge import error_edge
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from decimal import Decimal
+
+    from hive.store.settings import Settings
+    from hive.store.spending import Report
 
 app = typer.Typer(
     help="What hive has spent: by day, week or month, model, profile or stage.",
     rich_markup_mode=None,
+    subcommand_metavar="",  # no subcommands: `hive cost [OPTIONS]` is the whole command
 )
+
+BAR_CELLS = 30  # the largest row's bar; the others in proportion, to an eighth of a cell
+MIN_BAR_CELLS = 8  # on a narrow terminal, before the first column is folded
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+class Period(StrEnum):
+    day = "day"
+    week = "week"
+    month = "month"
+    all = "all"
+
+
+class Grouping(StrEnum):
+    day = "day"
+    week = "week"
+    month = "month"
+    model = "model"
+    profile = "profile"
+    stage = "stage"
+
+
+PERIOD_LABELS = {
+    Period.day: "today",
+    Period.week: "the last 7 days",
+    Period.month: "the last 30 days",
+    Period.all: "all time",
+}
+
+
+@app.callback(invoke_without_command=True)
+def cost(
+    ctx: typer.Context,
+    period: Annotated[
+        Period,
+        typer.Option(
+            "--period", help="day: today; week: the last 7 days; month: the last 30 days; all."
+        ),
+    ] = Period.month,
+    by: Annotated[Grouping, typer.Option("--by", help="One row per this.")] = Grouping.day,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Real spending (simulated runs are counted, never summed), with what budgets leave."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with error_edge(ctx.obj.debug):
+        import json
+
+        from hive.store.paths import resolve_paths
+        from hive.store.settings import load_settings
+        from hive.store.spending import read_report
+
+        paths = resolve_paths()
+        settings = load_settings(paths).settings
+        found = read_report(paths, since=period_start(period), by=by.value)
+        if json_output:
+            typer.echo(json.dumps(to_json(found, period, settings), indent=2))
+            return
+        _print(found, period, settings)
+
+
+def period_start(period: Period, now: datetime | None = None) -> datetime | None:
+    """Local midnight that many calendar days back (today included); None for all time."""
+    from datetime import datetime, timedelta
+
+    from hive.store.spending import local_midnight
+
+    days = {Period.day: 1, Period.week: 7, Period.month: 30}.get(period)
+    if days is None:
+        return None
+    today = (now or datetime.now()).astimezone().date()
+    return local_midnight(today - timedelta(days=days - 1))
+
+
+def money(value: Decimal | None) -> str | None:
+    """Exact decimal text, never scientific notation (str(Decimal) writes 1E-7)."""
+    return None if value is None else format(value, "f")
+
+
+def budget_left(found: Report, settings: Settings) -> tuple[Decimal | None, Decimal | None]:
+    today = None if settings.daily_budget is None else settings.daily_budget - found.totals.today
+    month = settings.monthly_budget
+    return today, None if month is None else month - found.totals.this_month
+
+
+def to_json(found: Report, period: Period, settings: Settings) -> dict[str, Any]:
+    left_today, left_month = budget_left(found, settings)
+    return {
+        "period": period.value,
+        "by": found.by,
+        "since": None if found.since is None else found.since.isoformat(),
+        "total_cost": money(found.cost),
+        "runs": found.runs,
+        "simulated_runs": found.simulated_runs,
+        "rows": [
+            {
+                "key": row.key,
+                "cost": money(row.cost),
+                "runs": row.runs,
+                "calls": row.calls,
+                "tokens": row.tokens,
+            }
+            for row in found.rows
+        ],
+        "totals": {
+            "today": money(found.totals.today),
+            "this_week": money(found.totals.this_week),
+            "this_month": money(found.totals.this_month),
+            "all_time": money(found.totals.all_time),
+        },
+        "budgets": {
+            "max_cost_per_run": money(settings.max_cost_per_run),
+            "daily_budget": money(settings.daily_budget),
+            "monthly_budget": money(settings.monthly_budget),
+            "left_today": money(left_today),
+            "left_this_month": money(left_month),
+        },
+    }
+
+
+def bar(value: Decimal, largest: Decimal, cells: int = BAR_CELLS) -> str:
+    """Block characters for ``value`` against ``largest`` (the full ``cells``); a non-zero
+    amount always shows at least a sliver."""
+    if value <= 0 or largest <= 0:
+        return ""
+    eighths = max(1, round(value / largest * cells * 8))
+    full, part = divmod(eighths, 8)
+    return "█" * full + (_EIGHTHS[part] if part else "")
+
+
+def header(found: Report, settings: Settings) -> str:
+    from hive.money import dollars
+
+    t = found.totals
+    line = (
+        f"spent: {dollars(t.today)} today · {dollars(t.this_week)} this week · "
+        f"{dollars(t.this_month)} this month · {dollars(t.all_time)} all time"
+    )
+    left_today, left_month = budget_left(found, settings)
+    left = [
+        f"{dollars(amount)} left {when}"
+        for amount, when in ((left_today, "today"), (left_month, "this month"))
+        if amount is not None
+    ]
+    return line + (f" · budget: {', '.join(left)}" if left else "")
+
+
+def _print(found: Report, period: Period, settings: Settings) -> None:
+    from rich.table import Table
+
+    from hive.money import dollars
+    from hive.ui.console import make_console
+
+    console = make_console(settings.color)
+    console.print(header(found, settings), soft_wrap=True)
+    label = PERIOD_LABELS[period]
+    if not found.rows:
+        console.print(f"no spending recorded for {label}", soft_wrap=True)
+    else:
+        largest = max(row.cost for row in found.rows)
+        cells = [
+            (row.key, str(row.runs), str(row.calls), f"{row.tokens:,}", dollars(row.cost))
+            for row in found.rows
+        ]
+        footer = ("total", str(found.runs), str(found.calls), f"{found.tokens:,}",
+                  dollars(found.cost))  # fmt: skip
+        heads = (found.by, "runs", "calls", "tokens", "cost")
+        widths = [max(len(r[i]) for r in [*cells, footer, heads]) for i in range(5)]
+        # Columns are two spaces apart; the bar gets what the terminal has left, up to 30.
+        room = console.width - sum(widths) - 2 * len(widths)
+        bar_cells = max(MIN_BAR_CELLS, min(BAR_CELLS, room))
+        table = Table(
+            box=None, header_style="bold", pad_edge=False, show_footer=True, caption_justify="left"
+        )
+        table.add_column(found.by, footer[0], overflow="fold")
+        for head, total in zip(heads[1:], footer[1:], strict=True):
+            table.add_column(head, total, justify="right", no_wrap=True)
+        table.add_column("", no_wrap=True, style="cyan", overflow="crop")
+        for row, text in zip(found.rows, cells, strict=True):
+            table.add_row(*text, bar(row.cost, largest, bar_cells))
+        table.caption = f"{label}, by {found.by}"
+        console.print(table)
+    n = found.simulated_runs
+    console.print(
+        f"{n} simulated run{'s' if n != 1 else ''} not included (they cost nothing)",
+        soft_wrap=True,
+    )

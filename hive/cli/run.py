@@ -54,14 +54,17 @@ CATALOG_FETCH_TIMEOUT_S = 10.0  # a slow /models must not hold up a run: the cac
 
 
 def budgets(settings: Settings, history: History) -> Budgets:
-    now = datetime.now().astimezone()
-    midnight = datetime.combine(now.date(), time(), tzinfo=now.tzinfo)
+    # Each boundary takes the UTC offset in force at that moment, so a daylight-saving change
+    # earlier in the month does not shift where the month began.
+    today = date.today()
+    midnight = datetime.combine(today, time()).astimezone()
+    month_start = datetime.combine(today.replace(day=1), time()).astimezone()
     return Budgets(
         max_cost_per_run=settings.max_cost_per_run,
         daily_budget=settings.daily_budget,
         monthly_budget=settings.monthly_budget,
         spent_today=history.spent_since(midnight),
-        spent_this_month=history.spent_since(midnight.replace(day=1)),
+        spent_this_month=history.spent_since(month_start),
     )
 
 
@@ -184,7 +187,7 @@ def print_estimate(estimate_: RunEstimate, limits: Budgets, *, as_json: bool) ->
     from hive.money import dollars
 
     def money(value: Decimal | None) -> str | None:
-        return None if value is None else str(value)
+        return None if value is None else format(value, "f")
 
     if as_json:
         data = {

@@ -1,0 +1,256 @@
+"""What hive has spent, summed from the history database for ``hive cost``.
+
+Money is read as the decimal text it is stored as and summed as ``Decimal`` in Python, never
+through SQLite's floating-point ``SUM``. A call counts at the moment it finished (as the budgets
+count it: ``History.spent_since``); a run with no calls at all counts, at no cost, when it
+started. Days, weeks (ISO, Monday first) and months are local time; the database keeps UTC.
+Simulated runs cost nothing real: they are left out of every sum and only counted.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from hive.consensus.profiles import STAGES
+from hive.errors import StorageError, UsageError
+from hive.store.history import History, db_path
+from hive.store.paths import Paths
+
+GROUPINGS = ("day", "week", "month", "model", "profile", "stage")
+TIME_GROUPINGS = ("day", "week", "month")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    key: str
+    cost: Decimal
+    runs: int
+    calls: int
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Real spending by calendar window, local time: what the budgets count against."""
+
+    today: Decimal
+    this_week: Decimal  # since Monday
+    this_month: Decimal  # since the 1st
+    all_time: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """``spending`` and everything ``hive cost`` shows beside it, for one window."""
+
+    since: datetime | None
+    by: str
+    rows: list[Row]
+    cost: Decimal
+    runs: int
+    calls: int
+    tokens: int
+    simulated_runs: int
+    totals: Totals
+
+
+@dataclass(slots=True)
+class _Group:
+    cost: Decimal = Decimal(0)
+    calls: int = 0
+    tokens: int = 0
+    runs: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    run_id: int
+    at: datetime  # local
+    model: str
+    profile: str
+    stage: str
+    cost: Decimal | None
+    tokens: int
+
+
+def _utc_text(moment: datetime) -> str:
+    """The database's timestamp form (UTC, milliseconds), so text comparison is time order.
+    A naive ``moment`` is local time."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def _local(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone()
+
+
+def local_midnight(day: date) -> datetime:
+    """The start of ``day`` in local time, as an aware datetime."""
+    return datetime.combine(day, time()).astimezone()
+
+
+def week_key(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+_KEYS: dict[str, Callable[[_Call], str]] = {
+    "day": lambda c: c.at.date().isoformat(),
+    "week": lambda c: week_key(c.at.date()),
+    "month": lambda c: f"{c.at.year:04d}-{c.at.month:02d}",
+    "model": lambda c: c.model,
+    "profile": lambda c: c.profile,
+    "stage": lambda c: c.stage,
+}
+
+
+def _calls(history: History, since: datetime | None) -> list[_Call]:
+    """Every call of a real run finished since ``since`` (all of them when None)."""
+    sql = (
+        "SELECT c.run_id, c.finished_at, c.stage, c.model, c.model_used, c.cost,"
+        " c.prompt_tokens, c.completion_tokens, r.profile"
+        " FROM calls c JOIN runs r ON r.id = c.run_id WHERE r.simulated = 0"
+    )
+    params: tuple[str, ...] = ()
+    if since is not None:
+        sql += " AND c.finished_at >= ?"
+        params = (_utc_text(since),)
+    rows = history.db.execute(sql + " ORDER BY c.id", params).fetchall()
+    return [
+        _Call(
+            run_id=int(r["run_id"]),
+            at=_local(r["finished_at"]),
+            model=r["model_used"] or r["model"],
+            profile=r["profile"],
+            stage=r["stage"],
+            cost=None if r["cost"] is None else Decimal(r["cost"]),
+            tokens=(r["prompt_tokens"] or 0) + (r["completion_tokens"] or 0),
+        )
+        for r in rows
+    ]
+
+
+def _empty_runs(history: History, since: datetime | None) -> list[tuple[int, datetime, str]]:
+    """Real runs without a single call (stopped before they spent), started since ``since``."""
+    sql = (
+        "SELECT r.id, r.started_at, r.profile FROM runs r WHERE r.simulated = 0"
+        " AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.run_id = r.id)"
+    )
+    params: tuple[str, ...] = ()
+    if since is not None:
+        sql += " AND r.started_at >= ?"
+        params = (_utc_text(since),)
+    rows = history.db.execute(sql + " ORDER BY r.id", params).fetchall()
+    return [(int(r["id"]), _local(r["started_at"]), r["profile"]) for r in rows]
+
+
+def _order(by: str, groups: dict[str, _Group]) -> list[str]:
+    if by in TIME_GROUPINGS:
+        return sorted(groups)  # these keys sort as time does
+    if by == "stage":
+        rank = {stage: n for n, stage in enumerate(STAGES)}
+        return sorted(groups, key=lambda k: (rank.get(k, len(STAGES)), k))
+    return sorted(groups, key=lambda k: (-groups[k].cost, k))  # most spent first
+
+
+def _check_grouping(by: str) -> None:
+    if by not in GROUPINGS:
+        raise UsageError(f"cannot group spending by {by!r}; choose one of: {', '.join(GROUPINGS)}")
+
+
+def spending(history: History, *, since: datetime | None, by: str) -> list[Row]:
+    """Real spending since ``since`` (all time when None), one row per ``by`` group: a local
+    day ("2026-11-20"), ISO week ("2026-W47") or month ("2026-11"), the model that answered
+    (the one requested when none did), the profile, or the stage. A row's ``runs`` counts the
+    runs with a call in it; its ``tokens`` are prompt plus completion tokens."""
+    _check_grouping(by)
+    key_of = _KEYS[by]
+    groups: dict[str, _Group] = {}
+    for call in _calls(history, since):
+        group = groups.setdefault(key_of(call), _Group())
+        group.calls += 1
+        group.tokens += call.tokens
+        group.runs.add(call.run_id)
+        if call.cost is not None:
+            group.cost += call.cost
+    if by in (*TIME_GROUPINGS, "profile"):
+        for run_id, started, profile in _empty_runs(history, since):
+            placeholder = _Call(run_id, started, "", profile, "", None, 0)
+            groups.setdefault(key_of(placeholder), _Group()).runs.add(run_id)
+    return [
+        Row(key, groups[key].cost, len(groups[key].runs), groups[key].calls, groups[key].tokens)
+        for key in _order(by, groups)
+    ]
+
+
+def simulated_runs(history: History, *, since: datetime | None) -> int:
+    """Simulated runs started since ``since``: shown as a count, never as spending."""
+    sql = "SELECT COUNT(*) FROM runs WHERE simulated = 1"
+    params: tuple[str, ...] = ()
+    if since is not None:
+        sql += " AND started_at >= ?"
+        params = (_utc_text(since),)
+    return int(history.db.execute(sql, params).fetchone()[0])
+
+
+def _sum(costs: Iterable[Decimal | None]) -> Decimal:
+    return sum((c for c in costs if c is not None), Decimal(0))
+
+
+def totals(history: History, *, now: datetime | None = None) -> Totals:
+    """Real spending today, this week (from Monday), this month and ever, in local time."""
+    today = (now or datetime.now()).astimezone().date()
+    starts = {
+        "today": local_midnight(today),
+        "week": local_midnight(today - timedelta(days=today.weekday())),
+        "month": local_midnight(today.replace(day=1)),
+    }
+    calls = _calls(history, None)
+    return Totals(
+        today=_sum(c.cost for c in calls if c.at >= starts["today"]),
+        this_week=_sum(c.cost for c in calls if c.at >= starts["week"]),
+        this_month=_sum(c.cost for c in calls if c.at >= starts["month"]),
+        all_time=_sum(c.cost for c in calls),
+    )
+
+
+def report(history: History, *, since: datetime | None, by: str) -> Report:
+    """Everything ``hive cost`` prints, read from one snapshot of the database (a run
+    recording calls meanwhile cannot make the rows and the totals disagree)."""
+    history.db.execute("BEGIN")  # deferred: a read snapshot, no lock taken
+    try:
+        rows = spending(history, since=since, by=by)
+        calls = _calls(history, since)
+        runs = {c.run_id for c in calls} | {r[0] for r in _empty_runs(history, since)}
+        return Report(
+            since=since,
+            by=by,
+            rows=rows,
+            cost=_sum(c.cost for c in calls),
+            runs=len(runs),
+            calls=len(calls),
+            tokens=sum(c.tokens for c in calls),
+            simulated_runs=simulated_runs(history, since=since),
+            totals=totals(history),
+        )
+    finally:
+        history.db.execute("COMMIT")
+
+
+def read_report(paths: Paths, *, since: datetime | None, by: str) -> Report:
+    """``report`` for a hive home; all zeros when it has no history yet (none is created).
+    A damaged database is a StorageError: one line at the CLI edge."""
+    _check_grouping(by)
+    if not db_path(paths).exists():
+        zero = Decimal(0)
+        return Report(since, by, [], zero, 0, 0, 0, 0, Totals(zero, zero, zero, zero))
+    history = History.open(paths)
+    try:
+        return report(history, since=since, by=by)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot read the history database: {exc}") from exc
+    finally:
+        history.close()
