@@ -11,6 +11,17 @@ DEFAULT_REFERER = "https://github.com/hive-consensus/hive"
 DEFAULT_TITLE = "hive"
 KEY_VARIABLES = ("OPENROUTER_API_KEY", "OPEN_ROUTER_API_KEY")
 
+# Timeouts, in seconds (settings `connect_timeout`, `request_timeout`, `first_token_timeout`).
+DEFAULT_CONNECT_TIMEOUT = 10.0  # to open the connection (TCP and TLS)
+DEFAULT_REQUEST_TIMEOUT = 120.0  # of silence on a stream; a keep-alive comment ends a silence
+DEFAULT_FIRST_TOKEN_TIMEOUT = 180.0  # from sending a request to its first answer text
+# Client-side rate limits (settings `max_concurrent_requests`, `requests_per_minute`,
+# `free_requests_per_minute`); 0 means no limit.
+DEFAULT_MAX_CONCURRENT_REQUESTS = 8
+DEFAULT_REQUESTS_PER_MINUTE = 0
+# OpenRouter's documented limit for ":free" model variants: 20 requests per minute.
+DEFAULT_FREE_REQUESTS_PER_MINUTE = 20
+
 
 def api_key() -> tuple[str, str] | None:
     """``(variable, key)`` from the environment; ``OPEN_ROUTER_API_KEY`` is an accepted alias."""

@@ -5,6 +5,7 @@ HiveError                       exit 1 unless a subclass says otherwise
 ├── UsageError                  bad input, unknown profile          → 2
 ├── ConfigError                 unreadable or invalid settings file  → 2
 ├── BudgetError                 a spending limit would be crossed    → 4
+├── DegradedError               --strict and the answer is degraded  → 5
 ├── StorageError                a file or folder hive could not write
 ├── AuthError                   401: key missing, malformed, revoked → 3
 │   └── CreditsError            402: not enough credits             → 3
@@ -51,6 +52,12 @@ class BudgetError(HiveError):
     exit_code = 4
 
 
+class DegradedError(HiveError):
+    """``--strict``: the answer was printed, but a stage failed on the way to it."""
+
+    exit_code = 5
+
+
 class ApiFailure(HiveError):
     """Mixin-like base holding what OpenRouter said about a failed call."""
 
@@ -65,6 +72,8 @@ class ApiFailure(HiveError):
         cost: Decimal | None = None,
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
+        retry_after: float | None = None,
+        retryable: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -76,6 +85,8 @@ class ApiFailure(HiveError):
         self.cost = cost
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
+        self.retry_after = retry_after  # seconds the server asked us to wait, if it said
+        self.retryable = retryable  # the server's own verdict, when it gave one
 
 
 class AuthError(ApiFailure):

@@ -57,6 +57,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HIVE_HOME", str(tmp_path / "hive-home"))
     monkeypatch.setenv("NO_COLOR", "1")
+    # Real retries, but backoff in milliseconds: the fault suite checks the waits themselves.
+    monkeypatch.setenv("HIVE_RETRY_BASE_DELAY", "0.01")
     monkeypatch.setenv("COLUMNS", "100")
 
 

@@ -6,7 +6,8 @@ needed) with ``models_body``, both settable per test and scriptable with
 hive's own simulator byte stream (``hive.openrouter.simulator.sse_events``) over real
 sockets with chunked transfer encoding, records every request (headers, JSON body, start and
 end times) and can be scripted per model with faults: an HTTP error status and body, a replaced
-event stream (e.g. a captured one), a stream cut off after N events, a delay, or a hang.
+event stream (e.g. a captured one), a stream cut off after N events, a delay, a hang, a
+connection reset before any reply, or a stretch of keep-alive comments before the stream.
 
 Used by the tests (through the ``openrouter`` fixture) and by benchmarks/overhead.py.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import struct
 import threading
 import time
 from collections import defaultdict, deque
@@ -102,6 +104,14 @@ class Fault:
     cut_after: int | None = None  # send this many events, then drop the connection
     delay: float = 0.0  # seconds before the response starts
     hang: bool = False  # send headers, then nothing until the client goes away
+    reset: bool = False  # close the connection with a TCP reset before sending anything
+    # Send ": OPENROUTER PROCESSING" comments every KEEPALIVE_EVERY s for this long, then the
+    # stream (as OpenRouter does while a slow model has not started answering).
+    keepalive_for: float = 0.0
+
+
+KEEPALIVE_EVERY = 0.05  # seconds between keep-alive comments
+KEEPALIVE = b": OPENROUTER PROCESSING\n\n"
 
 
 @dataclass
@@ -278,6 +288,9 @@ def _make_handler(server: LoopbackOpenRouter) -> type[BaseHTTPRequestHandler]:
             fault = server._next_fault(str(body.get("model", ""))) or Fault()
             if fault.delay:
                 time.sleep(fault.delay)
+            if fault.reset:
+                self._reset()
+                return
             if fault.status is not None:
                 self._send(fault.status, fault.body or _error_body(fault.status), fault.headers)
                 return
@@ -293,6 +306,11 @@ def _make_handler(server: LoopbackOpenRouter) -> type[BaseHTTPRequestHandler]:
                 self.wfile.flush()
                 self._wait_for_disconnect()
                 return
+            if fault.keepalive_for:
+                until = time.monotonic() + fault.keepalive_for
+                while time.monotonic() < until:
+                    self._chunk(KEEPALIVE)
+                    time.sleep(KEEPALIVE_EVERY)
             if server.first_byte:
                 time.sleep(server.first_byte)
             step = server.latency / max(1, len(events))
@@ -320,6 +338,12 @@ def _make_handler(server: LoopbackOpenRouter) -> type[BaseHTTPRequestHandler]:
         def _chunk(self, data: bytes) -> None:
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             self.wfile.flush()
+
+        def _reset(self) -> None:
+            """Abort the connection: SO_LINGER 0 makes close() send RST, not FIN."""
+            self.close_connection = True
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
 
         def _wait_for_disconnect(self) -> None:
             self.connection.settimeout(0.1)

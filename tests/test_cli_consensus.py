@@ -424,6 +424,10 @@ def test_server_rejecting_the_key_exits_3(monkeypatch: pytest.MonkeyPatch) -> No
     assert all(r.headers.get("Authorization") == f"Bearer {FAKE_KEY}" for r in requests)
 
 
+# Tries per model for a transient failure (the retry_attempts setting's default).
+ATTEMPTS = 3
+
+
 @pytest.mark.parametrize(
     ("status", "exit_code", "word"),
     [(401, 3, "key"), (402, 3, "credits"), (500, 1, "500")],
@@ -431,40 +435,67 @@ def test_server_rejecting_the_key_exits_3(monkeypatch: pytest.MonkeyPatch) -> No
 def test_http_errors_map_to_exit_codes(
     keyed_env: LoopbackOpenRouter, status: int, exit_code: int, word: str
 ) -> None:
+    # A rejected key or missing credits ends the call at once; a 500 is transient, so it fails
+    # the run only when every try fails.
+    tries = ATTEMPTS if status == 500 else 1
     generator = BUILTIN_PROFILES["speed"].generate.models[0]
     for debug in (False, True):
-        keyed_env.fail(generator, Fault(status=status))
+        keyed_env.fail(generator, *[Fault(status=status)] * tries)
         args = ["--debug"] if debug else []
         result = hive(*args, "consensus", "What is Rust?", "speed")
 
         line = assert_one_error_line(result, exit_code, debug=debug)
         assert word in line.lower()
         assert "generate" in line
-    assert len(keyed_env.chat_requests()) == 2  # one failed generator per run, nothing after
+    requests = keyed_env.chat_requests()
+    assert [r.body["model"] for r in requests] == [generator] * tries * 2  # nothing after
+
+
+def test_a_single_500_is_retried_and_the_run_succeeds(keyed_env: LoopbackOpenRouter) -> None:
+    generator = BUILTIN_PROFILES["speed"].generate.models[0]
+    keyed_env.fail(generator, Fault(status=500))
+
+    result = hive("consensus", "What is Rust?", "speed", "--json")
+
+    assert result.exit_code == 0, result.stderr
+    data = parse_json(result.stdout)
+    assert data["degraded"] is False
+    assert [r.body["model"] for r in keyed_env.chat_requests()] == [
+        generator, *(BUILTIN_PROFILES["speed"].stage(s).models[0] for s in STAGES)
+    ]  # fmt: skip
+    assert any("retrying" in w and "HTTP 500" in w for w in data["warnings"])
+    no_key(result.stdout, result.stderr)
 
 
 def test_500_on_every_generator_exits_1(keyed_env: LoopbackOpenRouter) -> None:
-    for model in BUILTIN_PROFILES["balanced"].generate.models:
-        keyed_env.fail(model, Fault(status=500))
+    generators = BUILTIN_PROFILES["balanced"].generate.models
+    for model in generators:
+        keyed_env.fail(model, *[Fault(status=500)] * ATTEMPTS)
     result = hive("consensus", "What is Rust?", "balanced")
 
     line = assert_one_error_line(result, 1)
     assert "generate stage failed" in line
-    assert len(keyed_env.chat_requests()) == 3  # no later stage ran
+    assert "Internal Server Error" in line and "HTTP 500" in line  # the real cause
+    requests = keyed_env.chat_requests()
+    assert sorted(r.body["model"] for r in requests) == sorted(generators * ATTEMPTS)
     json_result = hive("consensus", "What is Rust?", "balanced", "--json")
     assert json_result.exit_code == 0  # the faults were used up: the server answers again
     assert parse_json(json_result.stdout)["simulated"] is False
+    assert parse_json(json_result.stdout)["degraded"] is False
 
 
 def test_500_on_every_generator_in_a_real_process(keyed_env: LoopbackOpenRouter) -> None:
-    for model in BUILTIN_PROFILES["balanced"].generate.models:
-        keyed_env.fail(model, Fault(status=500))
+    generators = BUILTIN_PROFILES["balanced"].generate.models
+    for model in generators:
+        keyed_env.fail(model, *[Fault(status=500)] * ATTEMPTS)
     proc = run_hive("--debug", "consensus", "What is Rust?", "balanced")
 
     assert proc.returncode == 1
     assert proc.stdout == ""
     assert "Traceback" in proc.stderr
-    assert len(error_lines(proc.stderr)) == 1
+    [line] = error_lines(proc.stderr)
+    assert "generate stage failed" in line and "HTTP 500" in line
+    assert len(keyed_env.chat_requests()) == len(generators) * ATTEMPTS  # no later stage ran
     no_key(proc.stdout, proc.stderr)
 
 

@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 from hive.cli.app import app
 from hive.cli.consensus import complete_profile
 from hive.consensus.profiles import BUILTIN_PROFILES, STAGES
+from hive.store.settings import ENVIRONMENT
 from tests.conftest import FAKE_KEY, FIXTURES, fixture_path
 from tests.loopback import Fault, LoopbackOpenRouter, RecordedRequest
 
@@ -54,6 +55,14 @@ SETTINGS = [
     "max_cost_per_run",
     "daily_budget",
     "monthly_budget",
+    "retry_attempts",
+    "retry_base_delay",
+    "retry_max_wait",
+    "connect_timeout",
+    "first_token_timeout",
+    "max_concurrent_requests",
+    "requests_per_minute",
+    "free_requests_per_minute",
 ]
 DEFAULTS: dict[str, Any] = {
     "default_profile": "balanced",
@@ -67,6 +76,14 @@ DEFAULTS: dict[str, Any] = {
     "max_cost_per_run": None,
     "daily_budget": None,
     "monthly_budget": None,
+    "retry_attempts": 3,
+    "retry_base_delay": 1.0,
+    "retry_max_wait": 60.0,
+    "connect_timeout": 10.0,
+    "first_token_timeout": 180.0,
+    "max_concurrent_requests": 8,
+    "requests_per_minute": 0,
+    "free_requests_per_minute": 20,
 }
 
 runner = CliRunner()
@@ -800,7 +817,10 @@ def test_config_path_lives_under_hive_home() -> None:
     ]
 
 
-def test_config_show_lists_every_setting_with_value_and_source() -> None:
+def test_config_show_lists_every_setting_with_value_and_source(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("HIVE_RETRY_BASE_DELAY")  # the suite's fast backoff: show true defaults
     plain = ok(hive("config", "show"))
     as_json = json.loads(ok(hive("config", "show", "--json")).stdout)
 
@@ -810,7 +830,12 @@ def test_config_show_lists_every_setting_with_value_and_source() -> None:
         assert row["value"] == DEFAULTS[name]
         assert row["source"] == "default"
         assert isinstance(row["description"], str) and row["description"]
-    rows = {line.split()[0]: line.split() for line in plain.stdout.splitlines()[1:]}
+    # One row per setting; a long value may wrap onto indented continuation lines.
+    rows = {
+        line.split()[0]: line.split()
+        for line in plain.stdout.splitlines()[1:]
+        if line and not line[0].isspace()
+    }
     assert list(rows) == SETTINGS
     for name in SETTINGS:
         shown = "(not set)" if DEFAULTS[name] is None else str(DEFAULTS[name])
@@ -818,7 +843,8 @@ def test_config_show_lists_every_setting_with_value_and_source() -> None:
         assert line.startswith(f"{name} {shown} default")
     verbose = ok(hive("config", "show", "-v")).stdout
     for name in SETTINGS:
-        assert f"{name}: {as_json[name]['description']}" in verbose
+        variable = f" [{ENVIRONMENT[name]}]" if name in ENVIRONMENT else ""
+        assert f"{name}{variable}: {as_json[name]['description']}" in verbose
 
 
 def test_config_set_then_get() -> None:
@@ -920,7 +946,7 @@ def test_environment_overrides_the_file_in_show_and_get(monkeypatch: pytest.Monk
     line = next(x for x in ok(hive("config", "show")).stdout.splitlines() if "request_timeout" in x)
 
     assert (row["value"], row["source"]) == (30.0, "env HIVE_TIMEOUT")
-    assert line.split() == ["request_timeout", "30.0", "env", "HIVE_TIMEOUT", "HIVE_TIMEOUT"]
+    assert line.split() == ["request_timeout", "30.0", "env", "HIVE_TIMEOUT"]
     assert ok(hive("config", "get", "request_timeout")).stdout == "30.0\n"
     # The file still holds its own value.
     assert tomllib.loads(config_file().read_text("utf-8")) == {"request_timeout": 60.0}

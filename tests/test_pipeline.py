@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import re
 from datetime import date
 from decimal import Decimal
@@ -33,8 +34,9 @@ from hive.consensus.events import (
 from hive.consensus.pipeline import Pipeline
 from hive.consensus.profiles import BUILTIN_PROFILES, STAGES, Profile, StageSpec
 from hive.consensus.prompts import system_prompt
-from hive.errors import AuthError, CreditsError, StageError, StreamError
+from hive.errors import AuthError, CreditsError, StageError
 from hive.openrouter.client import OpenRouterClient, make_http_client
+from hive.openrouter.retry import RetryPolicy
 from hive.openrouter.simulator import sse_events
 from tests.conftest import FAKE_KEY
 from tests.loopback import Fault, LoopbackOpenRouter, RecordedRequest
@@ -46,6 +48,8 @@ GENERATORS = BALANCED.generate.models
 REFINER = BALANCED.refine.models[0]
 VALIDATOR = BALANCED.stage("validate").models[0]
 CURATOR = BALANCED.curate.models[0]
+# Retries as in production, but waits are only recorded (see _run): nothing really sleeps.
+POLICY = RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=30.0, max_total_wait=60.0)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -56,12 +60,22 @@ def _run(
     events: list[PipelineEvent],
     profile: Profile = BALANCED,
     question: str = QUESTION,
+    sleeps: list[float] | None = None,
 ) -> ConsensusResult:
+    """Run the pipeline; every backoff wait it asks for is appended to ``sleeps``, not slept."""
+    waits = [] if sleeps is None else sleeps
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
     async def go() -> ConsensusResult:
         async with make_http_client(
             api_key=FAKE_KEY, base_url=server.base_url, timeout=10.0
         ) as http:
-            pipeline = Pipeline(OpenRouterClient(http), events.append, today=TODAY)
+            pipeline = Pipeline(
+                OpenRouterClient(http), events.append, today=TODAY, policy=POLICY, sleep=sleep,
+                rng=random.Random(0),
+            )  # fmt: skip
             return await pipeline.run(question, profile, simulated=False)
 
     return asyncio.run(go())
@@ -176,6 +190,11 @@ def _by_model(server: LoopbackOpenRouter) -> dict[str, RecordedRequest]:
     by_model = {r.body["model"]: r for r in requests}
     assert len(by_model) == len(requests), "each model was asked once"
     return by_model
+
+
+def _by_model_last(server: LoopbackOpenRouter) -> dict[str, RecordedRequest]:
+    """Each model's last request (retried models were asked more than once)."""
+    return {r.body["model"]: r for r in server.chat_requests()}
 
 
 @pytest.fixture
@@ -396,32 +415,45 @@ def test_single_generator_profile_sends_one_unnumbered_draft(openrouter):
 
 
 def test_one_failed_generator_is_dropped_with_a_warning(openrouter):
+    # A 500 is transient: the generator is retried, and dropped only when every try fails.
     failing = GENERATORS[1]
-    openrouter.fail(failing, Fault(status=500))
+    openrouter.fail(failing, *[Fault(status=500)] * POLICY.max_attempts)
     events: list[PipelineEvent] = []
+    sleeps: list[float] = []
 
-    result = _run(openrouter, events)
+    result = _run(openrouter, events, sleeps=sleeps)
 
-    by_model = _by_model(openrouter)
-    assert set(by_model) == {*GENERATORS, REFINER, VALIDATOR, CURATOR}
+    models = [r.body["model"] for r in openrouter.chat_requests()]
+    assert sorted(models) == sorted([*GENERATORS, failing, failing, REFINER, VALIDATOR, CURATOR])
+    jitter = random.Random(0)  # full jitter: uniform in [0, base * 2^(try-1)]
+    assert sleeps == [jitter.uniform(0, 1.0), jitter.uniform(0, 2.0)]
     survivors = [r for r in _records(result.calls, "generate") if r.ok]
     assert [r.model for r in survivors] == [GENERATORS[0], GENERATORS[2]]
-    refine_user = _user(by_model[REFINER])
+    refine_user = _user(_by_model_last(openrouter)[REFINER])
     for number, draft in enumerate(survivors, start=1):
         assert f'<draft id="{number}">\n{draft.content}\n</draft>' in refine_user
     assert '<draft id="3">' not in refine_user
 
-    assert len(result.warnings) == 1
-    assert "dropped a draft" in result.warnings[0]
-    assert failing in result.warnings[0]
-    assert "Internal Server Error" in result.warnings[0]
+    retries, dropped = result.warnings[:2], result.warnings[2:]
+    assert retries == [
+        f"generate: {failing} failed (HTTP 500); retrying in {sleeps[0]:.1f}s (attempt 2 of 3)",
+        f"generate: {failing} failed (HTTP 500); retrying in {sleeps[1]:.1f}s (attempt 3 of 3)",
+    ]
+    [warning] = dropped
+    assert "dropped a draft" in warning
+    assert failing in warning
+    assert "Internal Server Error" in warning
     assert [e.message for e in events if isinstance(e, RunWarning)] == result.warnings
+    assert result.degraded is True
 
-    [failed] = [c for c in result.calls if not c.ok]
-    assert (failed.stage, failed.index, failed.model) == ("generate", 1, failing)
-    assert failed.error is not None and "Internal Server Error" in failed.error
-    assert failed.cost is None, "an HTTP 500 reports no cost"
-    assert [e.record for e in events if isinstance(e, CallFailed)] == [failed]
+    failed = [c for c in result.calls if not c.ok]
+    assert [(c.stage, c.index, c.model, c.attempt) for c in failed] == [
+        ("generate", 1, failing, n) for n in (1, 2, 3)
+    ]
+    for call in failed:
+        assert call.error is not None and "Internal Server Error" in call.error
+        assert call.cost is None, "an HTTP 500 reports no cost"
+    assert [e.record for e in events if isinstance(e, CallFailed)] == failed
     assert result.answer
     assert isinstance(events[-1], RunFinished)
 
@@ -491,22 +523,33 @@ def test_validator_without_verdict_gives_no_confidence_and_a_warning(openrouter)
 
 
 def test_empty_curate_answer_is_a_stage_error(openrouter):
-    openrouter.fail(CURATOR, Fault(events=_stream(CURATOR, "  \n ")))
+    # An empty answer is a failed call: retried, and when every try is empty the curate stage
+    # fails and the run degrades to the refined answer.
+    for _ in range(POLICY.max_attempts):
+        openrouter.fail(CURATOR, Fault(events=_stream(CURATOR, "  \n ")))
     events: list[PipelineEvent] = []
+    sleeps: list[float] = []
 
-    with pytest.raises(StageError) as info:
-        _run(openrouter, events)
+    result = _run(openrouter, events, sleeps=sleeps)
 
-    assert (info.value.stage, info.value.model) == ("curate", CURATOR)
-    assert "empty" in str(info.value)
-    assert info.value.exit_code == 1
-    # The empty answer is a failed call, and still keeps the cost the server billed.
+    assert len(sleeps) == POLICY.max_attempts - 1
+    [refined] = _records(result.calls, "refine")
+    assert result.degraded is True
+    assert result.answer == refined.content.strip()
+    assert result.confidence is not None  # the validator did its part
+    assert result.warnings[-1] == (
+        f"curate stage failed ({CURATOR}): the model returned an empty answer; "
+        "returning the refined answer uncurated"
+    )
+    assert [r.body["model"] for r in openrouter.chat_requests()][-3:] == [CURATOR] * 3
+    # Each empty answer is a failed call, and still keeps the cost the server billed.
     failed = [e.record for e in events if isinstance(e, CallFailed)]
-    assert [r.stage for r in failed] == ["curate"]
-    assert failed[0].cost == Decimal("0.0000420")
-    assert failed[0].error == "the model returned an empty answer"
+    assert [(r.stage, r.attempt) for r in failed] == [("curate", 1), ("curate", 2), ("curate", 3)]
+    for record in failed:
+        assert record.cost == Decimal("0.0000420")
+        assert record.error == "the model returned an empty answer"
     assert not any(isinstance(e, CallFinished) and e.record.stage == "curate" for e in events)
-    assert not any(isinstance(e, RunFinished) for e in events)
+    assert isinstance(events[-1], RunFinished) and events[-1].result == result
 
 
 def test_max_tokens_cut_adds_a_warning(openrouter):
@@ -531,27 +574,34 @@ def test_max_tokens_cut_adds_a_warning(openrouter):
 def test_failed_generator_keeps_the_cost_the_server_reported(openrouter):
     failing = GENERATORS[2]
     error = {"code": 502, "message": "Upstream went away"}
-    scripted = {
-        failing: _stream(failing, "Partial draft about Rayleigh ", finish=None, error=error)
-    }
-    openrouter.fail(failing, Fault(events=scripted[failing]))
+    broken = _stream(failing, "Partial draft about Rayleigh ", finish=None, error=error)
+    openrouter.fail(failing, Fault(events=broken))
     events: list[PipelineEvent] = []
+    sleeps: list[float] = []
 
-    result = _run(openrouter, events)
+    result = _run(openrouter, events, sleeps=sleeps)
 
+    # The broken stream is retried once; the second try's draft is the one used.
+    assert sleeps == [random.Random(0).uniform(0, 1.0)]
     [failed] = [c for c in result.calls if not c.ok]
-    assert (failed.stage, failed.index, failed.model) == ("generate", 2, failing)
+    assert (failed.stage, failed.index, failed.model, failed.attempt) == ("generate", 2, failing, 1)
     assert failed.cost == Decimal("0.0000420")
     assert failed.prompt_tokens == 40
     assert failed.content == "Partial draft about Rayleigh "
     assert failed.error is not None and "Upstream went away" in failed.error
     assert [e.record for e in events if isinstance(e, CallFailed)] == [failed]
-    assert "Partial draft" not in _user(_by_model(openrouter)[REFINER])
-    assert any(failing in w for w in result.warnings)
-    expected = sum(
-        (_sent_usage(_served(r, scripted))["cost"] for r in openrouter.chat_requests()),
-        Decimal(0),
-    )
+    [retried] = [c for c in result.calls if c.ok and c.model == failing]
+    assert (retried.index, retried.attempt) == (2, 2)
+    requests = openrouter.chat_requests()
+    [first, second] = [r for r in requests if r.body["model"] == failing]
+    assert retried.content == _sent_text(sse_events(second.body))
+    refine_user = _user(_by_model_last(openrouter)[REFINER])
+    assert "Partial draft" not in refine_user
+    assert f'<draft id="3">\n{retried.content}\n</draft>' in refine_user
+    assert result.degraded is False
+    assert any(failing in w and "retrying" in w for w in result.warnings)
+    served = [broken if r is first else sse_events(r.body) for r in requests]
+    expected = sum((_sent_usage(sent)["cost"] for sent in served), Decimal(0))
     assert result.total_cost == expected
     assert Decimal("0.0000420") < expected
 
@@ -559,17 +609,27 @@ def test_failed_generator_keeps_the_cost_the_server_reported(openrouter):
 def test_failed_validator_reports_its_cost_in_call_failed(openrouter):
     error = {"code": "server_error", "message": "Provider disconnected unexpectedly"}
     stream = _stream(VALIDATOR, "Checking the claims", finish="error", cost="0.00021", error=error)
-    openrouter.fail(VALIDATOR, Fault(events=stream))
+    openrouter.fail(VALIDATOR, *[Fault(events=stream)] * POLICY.max_attempts)
     events: list[PipelineEvent] = []
 
-    with pytest.raises(StageError) as info:
-        _run(openrouter, events)
+    result = _run(openrouter, events)
 
-    assert (info.value.stage, info.value.model) == ("validate", VALIDATOR)
-    assert isinstance(info.value.cause, StreamError)
-    [failed] = [e.record for e in events if isinstance(e, CallFailed)]
-    assert (failed.stage, failed.model) == ("validate", VALIDATOR)
-    assert failed.cost == Decimal("0.00021")
-    assert failed.content == "Checking the claims"
-    assert failed.error is not None and "Provider disconnected unexpectedly" in failed.error
-    assert CURATOR not in [r.body["model"] for r in openrouter.chat_requests()]
+    # Every try failed: the answer goes on unvalidated, and each try reported its cost.
+    assert result.degraded is True
+    assert result.confidence is None and result.issues == []
+    assert any(
+        w.startswith(f"validate stage failed ({VALIDATOR}):") and w.endswith("unvalidated")
+        for w in result.warnings
+    )
+    failed = [e.record for e in events if isinstance(e, CallFailed)]
+    assert [(r.stage, r.model, r.attempt) for r in failed] == [
+        ("validate", VALIDATOR, n) for n in (1, 2, 3)
+    ]
+    for record in failed:
+        assert record.cost == Decimal("0.00021")
+        assert record.content == "Checking the claims"
+        assert record.error is not None and "Provider disconnected unexpectedly" in record.error
+    models = [r.body["model"] for r in openrouter.chat_requests()]
+    assert models.count(VALIDATOR) == 3 and models[-1] == CURATOR
+    assert "Checking the claims" not in _user(openrouter.chat_requests()[-1])
+    assert isinstance(events[-1], RunFinished)

@@ -78,6 +78,14 @@ VALID_VALUES: dict[str, tuple[str, Any]] = {
     "max_cost_per_run": ("0.25", Decimal("0.25")),
     "daily_budget": ("2", Decimal("2")),
     "monthly_budget": ("30.5", Decimal("30.5")),
+    "retry_attempts": ("5", 5),
+    "retry_base_delay": ("0.5", 0.5),
+    "retry_max_wait": ("10", 10.0),
+    "connect_timeout": ("5", 5.0),
+    "first_token_timeout": ("90", 90.0),
+    "max_concurrent_requests": ("4", 4),
+    "requests_per_minute": ("60", 60),
+    "free_requests_per_minute": ("10", 10),
 }
 
 
@@ -291,7 +299,7 @@ def test_concurrent_set_setting_processes_lose_nothing(tmp_path: Path, paths: Pa
         )
         for name, (raw, _) in VALID_VALUES.items()
     ]
-    assert len(procs) == len(setting_names()) == 11
+    assert len(procs) == len(setting_names()) == 19
     run_all(procs, go)
 
     loaded = load_settings(paths)
@@ -429,6 +437,14 @@ ENV_CASES = [
     ("max_cost_per_run", "HIVE_MAX_COST_PER_RUN", "0.05", Decimal("0.05")),
     ("daily_budget", "HIVE_DAILY_BUDGET", "1", Decimal("1")),
     ("monthly_budget", "HIVE_MONTHLY_BUDGET", "20.00", Decimal("20.00")),
+    ("retry_attempts", "HIVE_RETRY_ATTEMPTS", "2", 2),
+    ("retry_base_delay", "HIVE_RETRY_BASE_DELAY", "0", 0.0),
+    ("retry_max_wait", "HIVE_RETRY_MAX_WAIT", "5", 5.0),
+    ("connect_timeout", "HIVE_CONNECT_TIMEOUT", "2.5", 2.5),
+    ("first_token_timeout", "HIVE_FIRST_TOKEN_TIMEOUT", "300", 300.0),
+    ("max_concurrent_requests", "HIVE_MAX_CONCURRENT_REQUESTS", "0", 0),
+    ("requests_per_minute", "HIVE_REQUESTS_PER_MINUTE", "120", 120),
+    ("free_requests_per_minute", "HIVE_FREE_REQUESTS_PER_MINUTE", "0", 0),
 ]
 
 

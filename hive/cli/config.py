@@ -50,16 +50,16 @@ def show(
 
         table = Table(box=None, header_style="bold", pad_edge=False)
         table.add_column("setting", no_wrap=True)
-        table.add_column("value", overflow="fold")
+        table.add_column("value", no_wrap=True)  # values are what people copy: never broken
         table.add_column("source", no_wrap=True)
-        table.add_column("env variable", no_wrap=True)
         for name, value in values.items():
             shown = "(not set)" if value is None else str(value)
-            table.add_row(name, shown, loaded.sources[name], ENVIRONMENT.get(name, ""))
+            table.add_row(name, shown, loaded.sources[name])
         make_console(loaded.settings.color).print(table)
-        if verbose:
+        if verbose:  # what each means, and the environment variable that overrides it
             for name, field in Settings.model_fields.items():
-                typer.echo(f"{name}: {field.description}")
+                variable = f" [{ENVIRONMENT[name]}]" if name in ENVIRONMENT else ""
+                typer.echo(f"{name}{variable}: {field.description}")
 
 
 @app.command("get")

@@ -77,6 +77,9 @@ def consensus(
         bool,
         typer.Option("--estimate", help="Print what the run would cost, per stage; spend nothing."),
     ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 5 when the answer is degraded (a stage failed).")
+    ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Run even if the estimate breaks a spending limit.")
     ] = False,
@@ -122,6 +125,7 @@ def consensus(
             pace=SIMULATED_PACE_S / speed if live and speed else 0.0,
             force=force,
             estimate_only=estimate,
+            strict=strict,
             as_json=output == "json",
             notices=[] if estimate else notices,
             quiet=quiet,

@@ -141,6 +141,7 @@ def _fetch_info(paths: Paths, key: str) -> KeyInfo:
             api_key=key,
             base_url=settings.base_url,
             timeout=settings.request_timeout,
+            connect_timeout=settings.connect_timeout,
             referer=settings.referer,
             title=settings.title,
         ) as http:

@@ -162,6 +162,7 @@ def _fetcher(paths: Paths) -> Fetch:
             api_key=key.value if key else None,
             base_url=settings.base_url,
             timeout=settings.request_timeout,
+            connect_timeout=settings.connect_timeout,
             referer=settings.referer,
             title=settings.title,
         ) as http:

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from hive.consensus.budget import Budgets
 from hive.consensus.estimate import RunEstimate, estimate_run
-from hive.errors import BudgetError, HiveError, RequestTimeout
+from hive.errors import (
+    BudgetError,
+    DegradedError,
+    HiveError,
+    ModelNotFound,
+    RequestTimeout,
+    StageError,
+)
 from hive.store.history import History
 
 if TYPE_CHECKING:
@@ -41,6 +48,7 @@ class RunRequest:
     pace: float  # simulated seconds per call
     force: bool  # run even if the estimate breaks a budget
     estimate_only: bool  # --estimate: print the estimate, spend nothing
+    strict: bool  # --strict: a degraded answer exits 5
     as_json: bool
     notices: list[str]  # lines for stderr before the run (unless quiet)
     quiet: bool
@@ -88,7 +96,13 @@ def run(request: RunRequest, renderer: Renderer) -> None:
         raise BudgetError(
             f"{exc}; the partial run is kept: hive history show {session.run_id}"
         ) from exc
+    except DegradedError:
+        raise  # the run itself finished and was recorded as such
     except HiveError as exc:
+        if isinstance(exc, StageError) and isinstance(exc.cause, ModelNotFound) and session.catalog:
+            closest = session.catalog.closest(exc.model)
+            if closest:
+                exc.args = (f"{exc}; closest model ids: {', '.join(closest)}",)
         if session.run_id is not None:
             history.finish_run(session.run_id, "failed", error=str(exc))
         raise
@@ -106,14 +120,13 @@ class _Session:
         self.renderer = renderer
         self.history = history
         self.run_id: int | None = None
+        self.catalog: Catalog | None = None
 
     async def main(self) -> None:
-        from hive.openrouter.client import OpenRouterClient
-
         request = self.request
         async with _http(request) as http:
-            client = OpenRouterClient(http)
-            catalog = await self._catalog(client)
+            client = _client(request, http)
+            catalog = self.catalog = await self._catalog(client)
             if not request.quiet:
                 for notice in [*request.notices, *catalog.unlisted(request.profile.models())]:
                     sys.stderr.write(f"hive: {notice}\n")
@@ -140,6 +153,7 @@ class _Session:
 
     async def _consensus(self, client: OpenRouterClient, catalog: Catalog, limits: Budgets) -> None:
         from hive.consensus.pipeline import Pipeline
+        from hive.openrouter.retry import RetryPolicy
         from hive.store.recorder import Recorder
 
         request, history = self.request, self.history
@@ -150,19 +164,28 @@ class _Session:
             recorder.handle(event)  # history first: what was paid for is kept if a view fails
             self.renderer.handle(event)
 
+        settings = request.settings
+        policy = RetryPolicy(
+            max_attempts=settings.retry_attempts,
+            base_delay=settings.retry_base_delay,
+            max_total_wait=settings.retry_max_wait,
+        )
         pipeline = Pipeline(
             client, emit, today=date.today(), price_of=catalog.price,
-            limit=None if request.simulated or request.force else limits.limit(),
+            limit=None if request.simulated or request.force else limits.limit(), policy=policy,
         )  # fmt: skip
         with self.renderer:
             result = await pipeline.run(request.question, request.profile,
                                         simulated=request.simulated)  # fmt: skip
+            status = "degraded" if result.degraded else "ok"
             history.finish_run(
-                self.run_id, "ok", answer=result.answer, confidence=result.confidence,
+                self.run_id, status, answer=result.answer, confidence=result.confidence,
                 duration_ms=result.duration_ms, warnings=result.warnings,
             )  # fmt: skip
             notes = [] if request.simulated else limits.notes(result.total_cost)
             self.renderer.finish(result, run_id=self.run_id, notes=notes)
+        if result.degraded and request.strict:
+            raise DegradedError(f"--strict: the answer is degraded: {'; '.join(result.warnings)}")
 
 
 def _http(request: RunRequest) -> httpx.AsyncClient:
@@ -174,10 +197,27 @@ def _http(request: RunRequest) -> httpx.AsyncClient:
         api_key=request.key,
         base_url=settings.base_url,
         timeout=settings.request_timeout,
+        connect_timeout=settings.connect_timeout,
         referer=settings.referer,
         title=settings.title,
         transport=SimulatorTransport(pace=request.pace) if request.simulated else None,
     )
+
+
+def _client(request: RunRequest, http: httpx.AsyncClient) -> OpenRouterClient:
+    """The client with the run's first-token timeout and rate limits. A simulated run keeps
+    the concurrency limit, so it unfolds as a real one would, but not OpenRouter's per-minute
+    quotas: nothing it sends reaches OpenRouter."""
+    from hive.openrouter.client import OpenRouterClient
+    from hive.openrouter.ratelimit import RateLimiter
+
+    settings = request.settings
+    limiter = RateLimiter(
+        max_concurrent=settings.max_concurrent_requests,
+        per_minute=0 if request.simulated else settings.requests_per_minute,
+        free_per_minute=0 if request.simulated else settings.free_requests_per_minute,
+    )
+    return OpenRouterClient(http, first_token_timeout=settings.first_token_timeout, limiter=limiter)
 
 
 def print_estimate(estimate_: RunEstimate, limits: Budgets, *, as_json: bool) -> None:

@@ -47,6 +47,7 @@ class ConsensusResult:
     calls: list[CallRecord]
     duration_ms: float
     warnings: list[str] = field(default_factory=list)
+    degraded: bool = False  # a stage failed and the run went on without it (see warnings)
 
     @property
     def total_cost(self) -> Decimal:

@@ -1,44 +1,34 @@
 """Runs generate → refine → validate → curate, emitting events; knows nothing of terminals.
 
-Stages start the moment their input exists; generators run concurrently. A failed extra
-generator is dropped with a warning as long as one draft survives; any other failure stops the
-run with a ``StageError`` naming the stage and model.
+Stages start the moment their input exists; generators run concurrently. Calls retry and fall
+back on their own (caller.py); when a stage still fails, the run degrades instead of dying: a
+failed extra generator is dropped, a failed refine passes the first draft on, a failed validate
+leaves the answer unvalidated (confidence unknown), a failed curate returns the refined answer.
+The result then says ``degraded`` and why. Only a run with no answer at all fails, and a
+rejected key or an exhausted budget stops it at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import random
 import time
 from collections.abc import Callable
 from datetime import date
-from decimal import Decimal
+from typing import TypeVar
 
 from hive.consensus import stages
 from hive.consensus.budget import SpendLimit
-from hive.consensus.estimate import PriceOf, call_ceiling
-from hive.consensus.events import (
-    CallFailed,
-    CallFinished,
-    CallPlan,
-    CallRecord,
-    CallStarted,
-    ConsensusResult,
-    PipelineEvent,
-    RunFinished,
-    RunStarted,
-    RunWarning,
-    TokenDelta,
-)
+from hive.consensus.caller import Caller, Emit, Sleep
+from hive.consensus.estimate import PriceOf
+from hive.consensus.events import CallPlan, ConsensusResult, RunFinished, RunStarted
 from hive.consensus.profiles import STAGES, Profile, StageSpec
-from hive.errors import ApiFailure, BudgetError, HiveError, StageError
-from hive.money import dollars
-from hive.openrouter.chat import ChatRequest, Completion, TextDelta
+from hive.errors import AuthError, StageError
 from hive.openrouter.client import OpenRouterClient
-from hive.openrouter.tokens import message_tokens
+from hive.openrouter.retry import RetryPolicy
 
-Emit = Callable[[PipelineEvent], None]
-EMPTY_ANSWER = "the model returned an empty answer"
+T = TypeVar("T", str, None)
+NO_REVIEW = stages.Verdict(None, [], "No review was possible; check the answer yourself.")
 
 
 class Pipeline:
@@ -51,17 +41,18 @@ class Pipeline:
         clock: Callable[[], float] = time.perf_counter,
         price_of: PriceOf | None = None,
         limit: SpendLimit | None = None,
+        policy: RetryPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
     ) -> None:
-        """``price_of`` prices calls the server reports no cost for (marked estimated) and
-        bounds what a call may cost; ``limit`` is what the run may spend in all."""
-        self._client = client
         self._emit = emit
         self._today = today
         self._clock = clock
-        self._price_of = price_of or (lambda model: None)
-        self._limit = limit
-        self._calls: list[CallRecord] = []
-        self._warnings: list[str] = []
+        self._caller = Caller(
+            client, emit, clock=clock, price_of=price_of, limit=limit, policy=policy,
+            sleep=sleep, rng=rng,
+        )  # fmt: skip
+        self._degraded = False
 
     async def run(self, question: str, profile: Profile, *, simulated: bool) -> ConsensusResult:
         started = self._clock()
@@ -71,29 +62,24 @@ class Pipeline:
             for i, model in enumerate(profile.stage(stage).models)
         ]
         self._emit(RunStarted(question, profile.name, simulated, plan))
+        today = self._today
 
         drafts = await self._generate(question, profile.stage("generate"))
-        refined = await self._call(
-            "refine",
-            0,
-            profile.stage("refine"),
-            stages.refine_messages(question, drafts, self._today),
-        )
-        review = await self._call(
-            "validate",
-            0,
-            profile.stage("validate"),
-            stages.validate_messages(question, refined, self._today),
-        )
-        verdict = stages.parse_verdict(review)
-        if not verdict.found:
-            self._warn("the validator gave no verdict; confidence is unknown")
-        answer = await self._call(
-            "curate",
-            0,
-            profile.stage("curate"),
-            stages.curate_messages(question, refined, verdict, self._today),
-        )
+        refined = await self._stage(
+            "refine", profile, stages.refine_messages(question, drafts, today),
+            fallback=drafts[0], why="using the first draft unrefined",
+        )  # fmt: skip
+        review = await self._stage(
+            "validate", profile, stages.validate_messages(question, refined, today),
+            fallback=None, why="the answer is unvalidated",
+        )  # fmt: skip
+        verdict = NO_REVIEW if review is None else stages.parse_verdict(review)
+        if review is not None and not verdict.found:
+            self._caller.warn("the validator gave no verdict; confidence is unknown")
+        answer = await self._stage(
+            "curate", profile, stages.curate_messages(question, refined, verdict, today),
+            fallback=refined, why="returning the refined answer uncurated",
+        )  # fmt: skip
         result = ConsensusResult(
             question=question,
             profile=profile.name,
@@ -101,131 +87,46 @@ class Pipeline:
             simulated=simulated,
             confidence=verdict.confidence,
             issues=verdict.issues,
-            calls=list(self._calls),
+            calls=list(self._caller.calls),
             duration_ms=(self._clock() - started) * 1000,
-            warnings=list(self._warnings),
+            warnings=list(self._caller.warnings),
+            degraded=self._degraded,
         )
         self._emit(RunFinished(result))
         return result
 
-    def _record(self, record: CallRecord) -> None:
-        price = self._price_of(record.model_used or record.model)
-        if record.cost is None and record.prompt_tokens is not None and price and price.known:
-            # The server reported tokens but no cost (some OpenAI-compatible servers): price
-            # them from the catalog, and say the figure is hive's.
-            cost = price.cost(record.prompt_tokens, record.completion_tokens or 0)
-            record = dataclasses.replace(record, cost=cost, cost_estimated=True)
-        self._calls.append(record)
-        self._emit(CallFinished(record) if record.ok else CallFailed(record))
-
-    def _warn(self, message: str) -> None:
-        self._warnings.append(message)
-        self._emit(RunWarning(message))
-
-    def _guard(self, stage: str, spec: StageSpec, messages: stages.Messages) -> None:
-        """Never start a stage whose calls could, at their worst, take the run over its limit."""
-        if self._limit is None:
-            return
-        spent = sum((c.cost for c in self._calls if c.cost is not None), Decimal(0))
-        prompt = message_tokens(messages)
-        worst = Decimal(0)
-        for model in spec.models if stage == "generate" else spec.models[:1]:
-            ceiling = call_ceiling(self._price_of(model), prompt, spec.max_tokens)
-            if ceiling is None:
-                self._warn(f"cannot bound {model}'s cost (price unknown in advance)")
-                continue
-            worst += ceiling
-        if spent + worst > self._limit.amount:
-            raise BudgetError(
-                f"stopped before {stage}: it could cost up to {dollars(worst)}, taking this run "
-                f"over {self._limit.reason}; spent {dollars(spent)} so far"
-            )
+    async def _stage(
+        self, stage: str, profile: Profile, messages: stages.Messages, *, fallback: T, why: str
+    ) -> str | T:
+        spec = profile.stage(stage)
+        self._caller.guard(stage, spec, messages)
+        try:
+            return await self._caller.call(stage, 0, spec, messages)
+        except StageError as exc:
+            if isinstance(exc.cause, AuthError):
+                raise  # the key is the problem: every later stage would fail the same way
+            self._degraded = True
+            self._caller.warn(f"{exc}; {why}")
+            return fallback
 
     async def _generate(self, question: str, spec: StageSpec) -> list[str]:
         messages = stages.generate_messages(question, self._today)
-        self._guard("generate", spec, messages)
+        self._caller.guard("generate", spec, messages)
         outcomes = await asyncio.gather(
-            *(self._call("generate", i, spec, messages) for i in range(len(spec.models))),
+            *(self._caller.call("generate", i, spec, messages) for i in range(len(spec.models))),
             return_exceptions=True,
         )
-        drafts = [o for o in outcomes if isinstance(o, str)]
         for outcome in outcomes:
             if isinstance(outcome, BaseException) and not isinstance(outcome, StageError):
-                raise outcome  # cancellation or a bug: never swallowed
+                raise outcome  # cancellation, a budget stop or a bug: never swallowed
+        failures = [o for o in outcomes if isinstance(o, StageError)]
+        drafts = [o for o in outcomes if isinstance(o, str)]
+        for failure in failures:
+            if isinstance(failure.cause, AuthError):
+                raise failure  # a rejected key or no credits: the run stops, it does not degrade
         if not drafts:
-            first = next(o for o in outcomes if isinstance(o, StageError))
-            raise first
-        for outcome in outcomes:
-            if isinstance(outcome, StageError):
-                self._warn(f"dropped a draft: {outcome}")
+            raise failures[0]  # no answer at all: the run fails with the real cause
+        for failure in failures:
+            self._degraded = True
+            self._caller.warn(f"dropped a draft: {failure}")
         return drafts
-
-    async def _call(
-        self, stage: str, index: int, spec: StageSpec, messages: list[dict[str, str]]
-    ) -> str:
-        model = spec.models[index]
-        if stage != "generate":  # generators are guarded together, before any starts
-            self._guard(stage, spec, messages)
-        self._emit(CallStarted(stage, index, model))
-        request = ChatRequest(model, messages, spec.temperature, spec.max_tokens, spec.fallbacks)
-        started = self._clock()
-        first_token: float | None = None
-        completion: Completion | None = None
-        try:
-            async for item in self._client.stream_chat(request):
-                if isinstance(item, TextDelta):
-                    if first_token is None:
-                        first_token = self._clock()
-                    self._emit(TokenDelta(stage, index, item.text))
-                elif isinstance(item, Completion):
-                    completion = item
-        except ApiFailure as exc:
-            # A failed call still cost what the server reported; keep that and any partial text.
-            self._record(
-                CallRecord(
-                    stage=stage,
-                    index=index,
-                    model=model,
-                    model_used=None,
-                    provider=exc.provider,
-                    prompt_tokens=exc.prompt_tokens,
-                    completion_tokens=exc.completion_tokens,
-                    cost=exc.cost,
-                    ttft_ms=_ms(started, first_token),
-                    latency_ms=(self._clock() - started) * 1000,
-                    finish_reason=None,
-                    content=exc.partial_text,
-                    error=str(exc),
-                )
-            )
-            raise StageError(stage, model, exc) from exc
-        assert completion is not None  # stream_chat always ends with one
-        empty = not completion.text.strip()
-        self._record(
-            CallRecord(
-                stage=stage,
-                index=index,
-                model=model,
-                model_used=completion.model,
-                provider=completion.provider,
-                prompt_tokens=completion.prompt_tokens,
-                completion_tokens=completion.completion_tokens,
-                cost=completion.cost,
-                ttft_ms=_ms(started, first_token),
-                latency_ms=(self._clock() - started) * 1000,
-                finish_reason=completion.finish_reason,
-                content=completion.text,
-                error=EMPTY_ANSWER if empty else None,
-            )
-        )
-        if empty:
-            raise StageError(stage, model, HiveError(EMPTY_ANSWER))
-        if completion.finish_reason == "length":
-            self._warn(f"{stage} ({model}) hit its max_tokens limit; its output may be cut short")
-        elif completion.finish_reason == "content_filter":
-            self._warn(f"{stage} ({model}) output was cut by a content filter")
-        return completion.text
-
-
-def _ms(started: float, at: float | None) -> float | None:
-    return None if at is None else (at - started) * 1000

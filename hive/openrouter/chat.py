@@ -17,6 +17,8 @@ from typing import Any
 from hive.errors import ApiFailure, StreamError
 from hive.openrouter.error_bodies import error_from_chunk
 
+MAX_CALL_COST = Decimal(100_000)  # USD; anything larger is a malformed report, not a bill
+
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
@@ -74,6 +76,7 @@ class ChunkReducer:
     usage: dict[str, Any] | None = None
     error: ApiFailure | None = None
     done: bool = False
+    _held: str = ""  # a high surrogate waiting for its low half
 
     def feed(self, data: str) -> TextDelta | KeepAlive:
         if data.strip() == "[DONE]":
@@ -81,7 +84,7 @@ class ChunkReducer:
             return KeepAlive()
         try:
             chunk = json.loads(data, parse_float=Decimal)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
             raise self.stream_error(f"malformed stream chunk: {data[:120]!r}") from exc
         if not isinstance(chunk, dict):
             raise self.stream_error(f"unexpected stream chunk: {data[:120]!r}")
@@ -106,10 +109,20 @@ class ChunkReducer:
                 self.error = error_from_chunk(choice["error"], self.provider)
         if chunk.get("error") is not None:
             self.error = error_from_chunk(chunk["error"], self.provider)
+        text = self._whole_characters(text)
         if text:
             self.parts.append(text)
             return TextDelta(text)
         return KeepAlive()
+
+    def _whole_characters(self, text: str) -> str:
+        """Pair surrogate halves split across chunks (``"\\ud83d"`` then ``"\\ude00"``) and
+        replace lone ones, so the text is always valid Unicode (it goes to SQLite and stdout)."""
+        text = self._held + text
+        self._held = ""
+        if text and "\ud800" <= text[-1] <= "\udbff":  # a high half: its pair may come next
+            text, self._held = text[:-1], text[-1]
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
     def finish(self) -> Completion:
         prompt_tokens, completion_tokens, cost = self._usage()
@@ -140,12 +153,11 @@ class ChunkReducer:
     def _usage(self) -> tuple[int | None, int | None, Decimal | None]:
         usage = self.usage or {}
         cost = usage.get("cost")  # JSON numbers were parsed as Decimal, so it stays exact
-        whole = _int(cost)
-        return (
-            _int(usage.get("prompt_tokens")),
-            _int(usage.get("completion_tokens")),
-            cost if isinstance(cost, Decimal) else None if whole is None else Decimal(whole),
-        )
+        if (whole := _int(cost)) is not None:
+            cost = Decimal(whole)
+        if not isinstance(cost, Decimal) or not cost.is_finite() or not 0 <= cost < MAX_CALL_COST:
+            cost = None  # not a cost any call could have: better unknown than absurd
+        return _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")), cost
 
     def stream_error(self, message: str) -> StreamError:
         prompt_tokens, completion_tokens, cost = self._usage()

@@ -1,35 +1,58 @@
 """The one OpenRouter client. Its ``httpx.AsyncClient`` is the seam: the real network, the
 built-in simulator and the loopback test server all sit behind it, so every mode runs this code.
+
+Three clocks bound a chat call: ``connect_timeout`` to open the connection, the idle
+``timeout`` between any two reads (OpenRouter's ``: OPENROUTER PROCESSING`` keep-alive comments
+reset it, so a slow model stays alive while a dead stream does not), and
+``first_token_timeout`` from sending the request to the first answer text, keep-alives or not,
+so a model that only ever says it is thinking is given up on. A ``RateLimiter`` decides when a
+call may start.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
-from hive.env import DEFAULT_BASE_URL, DEFAULT_REFERER, DEFAULT_TITLE
+from hive.env import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_FIRST_TOKEN_TIMEOUT,
+    DEFAULT_REFERER,
+    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_TITLE,
+)
 from hive.errors import ApiFailure, ProviderUnavailable, RequestTimeout, StreamError
 from hive.openrouter.chat import ChatRequest, ChunkReducer, KeepAlive, StreamItem
 from hive.openrouter.error_bodies import error_from_response, parse_body
+from hive.openrouter.ratelimit import RateLimiter
+from hive.openrouter.retry import parse_retry_after
 from hive.openrouter.sse import Comment, aiter_sse
 from hive.redact import redact
+
+T = TypeVar("T")
 
 
 def make_http_client(
     *,
     api_key: str | None,
     base_url: str = DEFAULT_BASE_URL,
-    timeout: float = 120.0,
+    timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     referer: str = DEFAULT_REFERER,
     title: str = DEFAULT_TITLE,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
-    """One pooled client per run. The read timeout bounds the silence *between* stream reads,
-    so OpenRouter's keep-alive comments keep a slow model alive while a dead stream is not."""
+    """One pooled client per run. ``timeout`` bounds the silence *between* stream reads (and a
+    write, and the wait for a pooled connection), so OpenRouter's keep-alive comments keep a
+    slow model alive while a dead stream is not; ``connect_timeout`` bounds opening a
+    connection."""
     headers = {
         "HTTP-Referer": referer,
         "X-Title": title,
@@ -41,7 +64,7 @@ def make_http_client(
     return httpx.AsyncClient(
         base_url=base_url.rstrip("/") + "/",
         headers=headers,
-        timeout=httpx.Timeout(timeout, connect=15.0),
+        timeout=httpx.Timeout(timeout, connect=connect_timeout),
         transport=transport,
         limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
     )
@@ -60,8 +83,18 @@ class KeyInfo:
 
 
 class OpenRouterClient:
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        """``first_token_timeout``: seconds from sending a chat request to its first answer text
+        (None: no limit). ``limiter``: when chat calls may start (None: at once)."""
         self._http = http
+        self.first_token_timeout = first_token_timeout
+        self.limiter = limiter
 
     async def key_info(self) -> KeyInfo:
         try:
@@ -124,8 +157,11 @@ class OpenRouterClient:
         records, warnings and JSON output.
         """
         try:
-            async for item in self._stream(request):
-                yield item
+            async with (
+                self.limiter.slot(request.model) if self.limiter else contextlib.nullcontext()
+            ):
+                async for item in self._stream(request):
+                    yield item
         except ApiFailure as exc:
             self._redacted(exc)
             raise
@@ -138,11 +174,41 @@ class OpenRouterClient:
 
     async def _stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
         reducer = ChunkReducer()
+        limit = self.first_token_timeout
+        deadline = None if limit is None else asyncio.get_running_loop().time() + limit
+
+        async def first_token(step: Awaitable[T]) -> T:
+            """Await ``step``, but not past the deadline while no answer text has come."""
+            if deadline is None or reducer.parts:
+                return await step
+            try:
+                async with asyncio.timeout_at(deadline):
+                    return await step
+            except TimeoutError as exc:
+                raise RequestTimeout(
+                    f"no answer from {request.model} within {limit:g} s",
+                    provider=reducer.provider,
+                ) from exc
+
+        streaming = False  # the server answered 200: a later failure is a broken stream
         try:
-            async with self._http.stream("POST", "chat/completions", json=request.body()) as resp:
+            async with contextlib.AsyncExitStack() as stack:
+                resp = await first_token(
+                    stack.enter_async_context(
+                        self._http.stream("POST", "chat/completions", json=request.body())
+                    )
+                )
                 if resp.status_code != 200:
-                    raise error_from_response(resp.status_code, await resp.aread())
-                async for item in aiter_sse(resp.aiter_bytes()):
+                    raise error_from_response(
+                        resp.status_code,
+                        await resp.aread(),
+                        parse_retry_after(resp.headers.get("Retry-After")),
+                    )
+                streaming = True
+                items = await stack.enter_async_context(
+                    contextlib.aclosing(aiter_sse(resp.aiter_bytes()))
+                )
+                while (item := await first_token(anext(items, None))) is not None:
                     # Read on past [DONE] to the end of the body, so the connection returns
                     # to the pool for the next stage instead of being closed.
                     if isinstance(item, Comment) or reducer.done:
@@ -154,18 +220,31 @@ class OpenRouterClient:
                 pass  # everything arrived; only the tail of the body was lost
             elif isinstance(exc, httpx.TimeoutException):
                 raise RequestTimeout(
-                    f"no response from {self._host()} in time ({type(exc).__name__})",
+                    self._timed_out(exc, request.model),
+                    provider=reducer.provider,
                     partial_text="".join(reducer.parts),
                 ) from exc
             elif reducer.parts or reducer.finish_reason:
                 raise reducer.stream_error(f"connection lost mid-stream: {exc}") from exc
+            elif streaming:
+                raise reducer.stream_error(
+                    f"the stream broke before any answer: {str(exc) or type(exc).__name__}"
+                ) from exc
             else:
                 raise self._unreachable(exc) from exc
         yield reducer.finish()
 
+    def _timed_out(self, exc: httpx.TimeoutException, model: str) -> str:
+        timeout = self._http.timeout
+        if isinstance(exc, httpx.ConnectTimeout) and timeout.connect is not None:
+            return f"could not connect to {self._host()} within {timeout.connect:g} s"
+        if isinstance(exc, httpx.ReadTimeout) and timeout.read is not None:
+            return f"no data from {model} at {self._host()} for {timeout.read:g} s"
+        return f"no response from {self._host()} in time ({type(exc).__name__})"
+
     def _unreachable(self, exc: httpx.TransportError) -> ProviderUnavailable:
         return ProviderUnavailable(
-            f"could not reach {self._host()} ({exc or type(exc).__name__}): "
+            f"could not reach {self._host()} ({str(exc) or type(exc).__name__}): "
             "check your connection, or run with --simulate"
         )
 

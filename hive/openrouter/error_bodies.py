@@ -8,6 +8,7 @@ Seen in real data and the docs: ``{"error": {"message", "code": int, "metadata"?
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from hive.errors import (
@@ -68,7 +69,7 @@ def parse_body(raw: bytes) -> Any:
     """Lenient JSON: OpenRouter pads bodies with whitespace; anything unparsable becomes None."""
     try:
         return json.loads(raw.decode("utf-8", errors="replace").strip() or "null")
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -83,27 +84,68 @@ def _describe(error: dict[str, Any]) -> tuple[str, str | None]:
     provider = metadata.get("provider_name")
     raw = metadata.get("raw")
     if isinstance(raw, str) and raw.strip():
-        upstream = parse_body(raw.encode())
+        upstream = parse_body(raw.encode("utf-8", "replace"))
         inner = upstream.get("error") if isinstance(upstream, dict) else None
         detail = inner.get("message") if isinstance(inner, dict) else None
         message = f"{message}: {detail if isinstance(detail, str) else raw.strip()}"
     return message, provider if isinstance(provider, str) else None
 
 
-def error_from_response(status: int, raw: bytes) -> ApiFailure:
-    """The typed error for a non-200 reply to a chat request."""
+def error_from_response(status: int, raw: bytes, retry_after: float | None = None) -> ApiFailure:
+    """The typed error for a non-200 reply. ``retry_after`` is the parsed Retry-After header;
+    an availability error's own ``retry_after`` and ``retryable`` take precedence."""
     body = parse_body(raw)
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
         text = raw.decode("utf-8", errors="replace").strip()[:200] or "empty body"
         cls = _class_for(status, None, None)
-        return cls(_with_hint(cls, f"HTTP {status}: {text}"), status=status)
+        return cls(
+            _with_hint(cls, f"HTTP {status}: {text}"), status=status, retry_after=retry_after
+        )
     code = error.get("code")
     cls = _class_for(error.get("http_status", status), code, error.get("error_type"))
     message, provider = _describe(error)
+    if cls is ModerationBlocked:
+        message = _moderation(error) or message
+    found = error.get("availability")
+    availability: dict[str, Any] = found if isinstance(found, dict) else {}
+    wait = availability.get("retry_after")
+    retryable = availability.get("retryable")
     return cls(
-        _with_hint(cls, f"{message} (HTTP {status})"), status=status, code=code, provider=provider
+        _with_hint(cls, f"{message} (HTTP {status})"),
+        status=status,
+        code=code,
+        provider=provider,
+        retry_after=_seconds(wait) if _seconds(wait) is not None else retry_after,
+        retryable=retryable if isinstance(retryable, bool) else None,
     )
+
+
+def _seconds(value: object) -> float | None:
+    """A usable wait in seconds from the server, or None (never negative, never infinite)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _moderation(error: dict[str, Any]) -> str | None:
+    """OpenRouter's moderation metadata: who flagged what, and why."""
+    metadata = _metadata(error)
+    reasons = metadata.get("reasons")
+    flagged = metadata.get("flagged_input")
+    if not reasons and not flagged:
+        return None
+    who = metadata.get("provider_name") or "the provider"
+    why = ", ".join(str(r) for r in reasons) if isinstance(reasons, list) and reasons else "policy"
+    text = f"blocked by {who}'s moderation ({why})"
+    if isinstance(flagged, str) and flagged.strip():
+        snippet = " ".join(flagged.split())
+        text += f'; flagged input: "{snippet[:80]}{"…" if len(snippet) > 80 else ""}"'
+    return text
 
 
 def error_from_chunk(error: object, provider: str | None) -> ApiFailure:

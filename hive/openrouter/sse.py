@@ -10,7 +10,7 @@ reads is reassembled intact.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 
@@ -105,7 +105,7 @@ def _line_end(buffer: bytes) -> tuple[int, int] | None:
     return cr, 1
 
 
-async def aiter_sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[Event | Comment]:
+async def aiter_sse(chunks: AsyncIterator[bytes]) -> AsyncGenerator[Event | Comment, None]:
     decoder = SSEDecoder()
     async for chunk in chunks:
         for item in decoder.feed(chunk):

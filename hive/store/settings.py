@@ -15,7 +15,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hive.env import DEFAULT_BASE_URL, DEFAULT_REFERER, DEFAULT_TITLE
+from hive.env import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_FIRST_TOKEN_TIMEOUT,
+    DEFAULT_FREE_REQUESTS_PER_MINUTE,
+    DEFAULT_MAX_CONCURRENT_REQUESTS,
+    DEFAULT_REFERER,
+    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_REQUESTS_PER_MINUTE,
+    DEFAULT_TITLE,
+)
 from hive.errors import ConfigError, UsageError
 from hive.store.files import locked, read_toml, write_toml
 from hive.store.paths import Paths
@@ -29,7 +39,10 @@ class Settings(BaseModel):
     )
     base_url: str = Field(DEFAULT_BASE_URL, description="OpenRouter API base URL")
     request_timeout: float = Field(
-        120.0, gt=0, le=3600, description="seconds a stream may stay silent before it fails"
+        DEFAULT_REQUEST_TIMEOUT,
+        gt=0,
+        le=3600,
+        description="seconds a stream may send nothing, not even a keep-alive, before it fails",
     )
     referer: str = Field(
         DEFAULT_REFERER, description="HTTP-Referer attribution header sent to OpenRouter"
@@ -58,6 +71,42 @@ class Settings(BaseModel):
         None, ge=0, description="USD all runs may spend per calendar month (unset: no limit)"
     )
 
+    retry_attempts: int = Field(
+        3, ge=1, le=10, description="tries per model for a transient failure, the first included"
+    )
+    retry_base_delay: float = Field(
+        1.0, ge=0, le=60, description="seconds of backoff before the second try; doubles, jittered"
+    )
+    retry_max_wait: float = Field(
+        60.0, ge=0, le=3600, description="seconds one call may spend waiting between tries in all"
+    )
+
+    connect_timeout: float = Field(
+        DEFAULT_CONNECT_TIMEOUT, gt=0, le=600, description="seconds to open a connection"
+    )
+    first_token_timeout: float = Field(
+        DEFAULT_FIRST_TOKEN_TIMEOUT,
+        gt=0,
+        le=3600,
+        description="seconds a call may wait for its first answer text, keep-alives or not",
+    )
+    max_concurrent_requests: int = Field(
+        DEFAULT_MAX_CONCURRENT_REQUESTS,
+        ge=0,
+        le=256,
+        description="model calls in flight at once (0: no limit)",
+    )
+    requests_per_minute: int = Field(
+        DEFAULT_REQUESTS_PER_MINUTE,
+        ge=0,
+        description="model calls started in any 60 seconds (0: no limit)",
+    )
+    free_requests_per_minute: int = Field(
+        DEFAULT_FREE_REQUESTS_PER_MINUTE,
+        ge=0,
+        description="calls to `:free` models started in any 60 seconds (0: no limit)",
+    )
+
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -74,6 +123,14 @@ ENVIRONMENT: dict[str, str] = {
     "output": "HIVE_OUTPUT",
     "color": "HIVE_COLOR",
     "simulation_speed": "HIVE_SIMULATION_SPEED",
+    "retry_attempts": "HIVE_RETRY_ATTEMPTS",
+    "retry_base_delay": "HIVE_RETRY_BASE_DELAY",
+    "retry_max_wait": "HIVE_RETRY_MAX_WAIT",
+    "connect_timeout": "HIVE_CONNECT_TIMEOUT",
+    "first_token_timeout": "HIVE_FIRST_TOKEN_TIMEOUT",
+    "max_concurrent_requests": "HIVE_MAX_CONCURRENT_REQUESTS",
+    "requests_per_minute": "HIVE_REQUESTS_PER_MINUTE",
+    "free_requests_per_minute": "HIVE_FREE_REQUESTS_PER_MINUTE",
     "max_cost_per_run": "HIVE_MAX_COST_PER_RUN",
     "daily_budget": "HIVE_DAILY_BUDGET",
     "monthly_budget": "HIVE_MONTHLY_BUDGET",

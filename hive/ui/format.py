@@ -24,6 +24,7 @@ def summary(result: ConsensusResult, run_id: int | None = None, notes: Sequence[
         f"{result.total_tokens:,} tokens",
         dollars(result.total_cost) + (" (simulated)" if result.simulated else ""),
         f"confidence {confidence(result.confidence)}",
+        *(["degraded (see warnings)"] if result.degraded else []),
         *notes,
     ]
     if run_id is not None:

@@ -43,6 +43,7 @@ def result_to_json(result: ConsensusResult) -> dict[str, Any]:
         "profile": result.profile,
         "answer": result.answer,
         "simulated": result.simulated,
+        "degraded": result.degraded,
         "confidence": result.confidence,
         "issues": result.issues,
         "total_cost": float(result.total_cost),

@@ -78,7 +78,9 @@ class LiveRenderer:
                 self._rows[(call.stage, call.index)] = _Row(call.stage, call.model)
         elif isinstance(event, CallStarted):
             row = self._rows[(event.stage, event.index)]
-            row.state, row.started = "streaming", time.monotonic()
+            # A retry or a fallback starts the row afresh, under the model now asked.
+            row.state, row.started, row.model = "streaming", time.monotonic(), event.model
+            row.deltas, row.parts, row.record = 0, [], None
             self._active = (event.stage, event.index)
         elif isinstance(event, TokenDelta):
             row = self._rows[(event.stage, event.index)]

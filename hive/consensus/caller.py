@@ -1,0 +1,215 @@
+"""One model call that keeps working through faults: retries, fallbacks, a circuit breaker.
+
+A call tries its model, and on a transient failure tries again after a backoff; when the model
+is gone, refused the input, or keeps failing, it moves to the stage's next fallback model (the
+rest of the list still goes to OpenRouter as its own ``models`` fallback). Every attempt is
+recorded, failed ones with what the server billed and any partial text. A model that fails
+``BREAKER_THRESHOLD`` times in a run — across concurrent generators too — is skipped for the
+rest of the run. A rejected key or missing credits ends the call at once: no model would fare
+better. Waits and randomness come in as parameters, so tests neither sleep nor guess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import random
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+from hive.consensus.budget import SpendLimit
+from hive.consensus.estimate import PriceOf, call_ceiling
+from hive.consensus.events import (
+    CallFailed,
+    CallFinished,
+    CallRecord,
+    CallStarted,
+    PipelineEvent,
+    RunWarning,
+    TokenDelta,
+)
+from hive.consensus.profiles import StageSpec
+from hive.consensus.stages import Messages
+from hive.errors import (
+    ApiFailure,
+    AuthError,
+    BudgetError,
+    ProviderUnavailable,
+    StageError,
+    StreamError,
+)
+from hive.money import dollars
+from hive.openrouter.chat import ChatRequest, Completion, TextDelta
+from hive.openrouter.client import OpenRouterClient
+from hive.openrouter.retry import RetryPolicy, is_transient, worth_a_fallback
+from hive.openrouter.tokens import message_tokens
+
+Emit = Callable[[PipelineEvent], None]
+Sleep = Callable[[float], Awaitable[None]]
+EMPTY_ANSWER = "the model returned an empty answer"
+BREAKER_THRESHOLD = 3
+
+
+class Caller:
+    def __init__(
+        self,
+        client: OpenRouterClient,
+        emit: Emit,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        price_of: PriceOf | None = None,
+        limit: SpendLimit | None = None,
+        policy: RetryPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        """``price_of`` prices calls the server reports no cost for (marked estimated) and
+        bounds what a call may cost; ``limit`` is what the run may spend in all."""
+        self._client = client
+        self._emit = emit
+        self._clock = clock
+        self._price_of = price_of or (lambda model: None)
+        self._limit = limit
+        self._policy = policy or RetryPolicy()
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._failures: dict[str, int] = {}  # per model, for the circuit breaker
+        self.calls: list[CallRecord] = []
+        self.warnings: list[str] = []
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        self._emit(RunWarning(message))
+
+    def guard(self, stage: str, spec: StageSpec, messages: Messages) -> None:
+        """Never start a stage whose calls could, at their worst, take the run over its limit."""
+        if self._limit is None:
+            return
+        spent = sum((c.cost for c in self.calls if c.cost is not None), Decimal(0))
+        prompt = message_tokens(messages)
+        worst = Decimal(0)
+        for model in spec.models if stage == "generate" else spec.models[:1]:
+            ceiling = call_ceiling(self._price_of(model), prompt, spec.max_tokens)
+            if ceiling is None:
+                self.warn(f"cannot bound {model}'s cost (price unknown in advance)")
+                continue
+            worst += ceiling
+        if spent + worst > self._limit.amount:
+            raise BudgetError(
+                f"stopped before {stage}: it could cost up to {dollars(worst)}, taking this run "
+                f"over {self._limit.reason}; spent {dollars(spent)} so far"
+            )
+
+    async def call(self, stage: str, index: int, spec: StageSpec, messages: Messages) -> str:
+        """The model's answer, from the first model of [primary, *fallbacks] that gives one."""
+        candidates = [spec.models[index], *spec.fallbacks]
+        waited = 0.0
+        last: ApiFailure | None = None
+        attempt = 0
+        for position, model in enumerate(candidates):
+            if self._failures.get(model, 0) >= BREAKER_THRESHOLD:
+                self.warn(f"{stage}: skipping {model}, which failed {BREAKER_THRESHOLD} times")
+                continue
+            if last is not None:
+                self.warn(f"{stage}: {candidates[0]} gave no answer; falling back to {model}")
+            request = ChatRequest(model, messages, spec.temperature, spec.max_tokens,
+                                  tuple(candidates[position + 1 :]))  # fmt: skip
+            for tries in range(1, self._policy.max_attempts + 1):
+                attempt += 1
+                try:
+                    return await self._attempt(stage, index, request, attempt)
+                except ApiFailure as exc:
+                    last = exc
+                    self._failures[model] = self._failures.get(model, 0) + 1
+                    if isinstance(exc, AuthError):
+                        raise StageError(stage, model, exc) from exc
+                    if not is_transient(exc) or tries == self._policy.max_attempts:
+                        break
+                    if self._failures[model] >= BREAKER_THRESHOLD:
+                        break
+                    delay = self._policy.delay(tries, exc, self._rng)
+                    if waited + delay > self._policy.max_total_wait:
+                        break
+                    self.warn(
+                        f"{stage}: {model} failed ({_short(exc)}); retrying in {delay:.1f}s "
+                        f"(attempt {tries + 1} of {self._policy.max_attempts})"
+                    )
+                    await self._sleep(delay)
+                    waited += delay
+            if last is not None and not worth_a_fallback(last):
+                break
+        if last is None:  # every candidate was skipped by the circuit breaker
+            last = ProviderUnavailable(
+                f"{', '.join(candidates)} failed {BREAKER_THRESHOLD} times each in this run"
+            )
+        raise StageError(stage, candidates[0], last) from last
+
+    async def _attempt(self, stage: str, index: int, request: ChatRequest, attempt: int) -> str:
+        model = request.model
+        self._emit(CallStarted(stage, index, model))
+        started = self._clock()
+        first_token: float | None = None
+        completion: Completion | None = None
+        record = functools.partial(CallRecord, stage=stage, index=index, model=model,
+                                   attempt=attempt)  # fmt: skip
+        try:
+            async for item in self._client.stream_chat(request):
+                if isinstance(item, TextDelta):
+                    if first_token is None:
+                        first_token = self._clock()
+                    self._emit(TokenDelta(stage, index, item.text))
+                elif isinstance(item, Completion):
+                    completion = item
+            assert completion is not None  # stream_chat always ends with one
+            if not completion.text.strip():
+                raise StreamError(
+                    EMPTY_ANSWER, provider=completion.provider, cost=completion.cost,
+                    prompt_tokens=completion.prompt_tokens,
+                    completion_tokens=completion.completion_tokens,
+                )  # fmt: skip
+        except ApiFailure as exc:
+            # A failed attempt still cost what the server reported; keep that and any partial text.
+            self._record(
+                record(
+                    model_used=None, provider=exc.provider,
+                    prompt_tokens=exc.prompt_tokens, completion_tokens=exc.completion_tokens,
+                    cost=exc.cost, ttft_ms=_ms(started, first_token),
+                    latency_ms=(self._clock() - started) * 1000, finish_reason=None,
+                    content=exc.partial_text, error=str(exc),
+                )
+            )  # fmt: skip
+            raise
+        self._record(
+            record(
+                model_used=completion.model, provider=completion.provider,
+                prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens, cost=completion.cost,
+                ttft_ms=_ms(started, first_token), latency_ms=(self._clock() - started) * 1000,
+                finish_reason=completion.finish_reason, content=completion.text,
+            )
+        )  # fmt: skip
+        if completion.finish_reason == "length":
+            self.warn(f"{stage} ({model}) hit its max_tokens limit; its output may be cut short")
+        elif completion.finish_reason == "content_filter":
+            self.warn(f"{stage} ({model}) output was cut by a content filter")
+        return completion.text
+
+    def _record(self, record: CallRecord) -> None:
+        price = self._price_of(record.model_used or record.model)
+        if record.cost is None and record.prompt_tokens is not None and price and price.known:
+            # The server reported tokens but no cost (some OpenAI-compatible servers): price
+            # them from the catalog, and say the figure is hive's.
+            cost = price.cost(record.prompt_tokens, record.completion_tokens or 0)
+            record = dataclasses.replace(record, cost=cost, cost_estimated=True)
+        self.calls.append(record)
+        self._emit(CallFinished(record) if record.ok else CallFailed(record))
+
+
+def _short(exc: ApiFailure) -> str:
+    return f"HTTP {exc.status}" if exc.status else str(exc).split(":")[0][:60]
+
+
+def _ms(started: float, at: float | None) -> float | None:
+    return None if at is None else (at - started) * 1000
