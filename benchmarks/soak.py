@@ -259,7 +259,8 @@ async def one_run(
             tally.unfinished.append(run_id)
         else:
             history.finish_run(
-                run_id, "ok", answer=result.answer, confidence=result.confidence,
+                run_id, "degraded" if result.degraded else "ok", answer=result.answer,
+                confidence=result.confidence,
                 duration_ms=result.duration_ms, warnings=result.warnings,
             )  # fmt: skip
             if result.degraded:
