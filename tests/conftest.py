@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from hive.consensus.profiles import STAGES, Profile
 from hive.errors import (
     ApiFailure,
     AuthError,
@@ -17,6 +18,8 @@ from hive.errors import (
     RateLimited,
     RequestTimeout,
 )
+from hive.store.paths import resolve_paths
+from hive.store.user_profiles import ProfileStore
 from tests.loopback import LoopbackOpenRouter
 
 # The team's captured OpenRouter data lives beside the repo; tests that need it skip without it.
@@ -48,6 +51,35 @@ def fixture_path(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared fixture {name} not available")
     return path
+
+
+def without_fallbacks(profile: Profile) -> Profile:
+    """``profile`` with every stage's fallbacks removed: only its first-choice models are asked.
+
+    For tests of what happens when a model fails and nothing can stand in for it (the built-in
+    profiles all carry fallbacks)."""
+    fields = {"validate_" if stage == "validate" else stage: stage for stage in STAGES}
+    return profile.model_copy(
+        update={
+            field: profile.stage(stage).model_copy(update={"fallbacks": ()})
+            for field, stage in fields.items()
+        }
+    )
+
+
+def store_without_fallbacks(name: str, base: str | None = None) -> str:
+    """Store user profile ``name`` in the test's HIVE_HOME: profile ``base`` (built-in or user;
+    by default ``name`` itself, which is replaced) with every stage's fallbacks emptied, as no
+    ``hive profiles`` option can do. Returns ``name``, for ``hive consensus``."""
+    store = ProfileStore(resolve_paths())
+    source = store.get(base or name)
+    store.save(without_fallbacks(source).model_copy(update={"name": name}), replace=True)
+    stored = store.get(name)
+    assert all(stored.stage(stage).fallbacks == () for stage in STAGES)
+    assert [stored.stage(stage).models for stage in STAGES] == [
+        source.stage(stage).models for stage in STAGES
+    ]
+    return name
 
 
 @pytest.fixture(autouse=True)

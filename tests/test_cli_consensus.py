@@ -29,7 +29,7 @@ from hive.cli.app import app
 from hive.cli.consensus import complete_profile
 from hive.consensus.profiles import BUILTIN_PROFILES, STAGES
 from hive.openrouter.simulator import sse_events
-from tests.conftest import FAKE_KEY
+from tests.conftest import FAKE_KEY, store_without_fallbacks
 from tests.loopback import Fault, LoopbackOpenRouter, RecordedRequest
 
 PROFILE_NAMES = ["balanced", "speed", "quality", "cost", "free"]
@@ -436,13 +436,14 @@ def test_http_errors_map_to_exit_codes(
     keyed_env: LoopbackOpenRouter, status: int, exit_code: int, word: str
 ) -> None:
     # A rejected key or missing credits ends the call at once; a 500 is transient, so it fails
-    # the run only when every try fails.
+    # the run only when every try fails (on speed's models alone: no fallback to turn to).
     tries = ATTEMPTS if status == 500 else 1
     generator = BUILTIN_PROFILES["speed"].generate.models[0]
+    alone = store_without_fallbacks("speed-alone", "speed")
     for debug in (False, True):
         keyed_env.fail(generator, *[Fault(status=status)] * tries)
         args = ["--debug"] if debug else []
-        result = hive(*args, "consensus", "What is Rust?", "speed")
+        result = hive(*args, "consensus", "What is Rust?", alone)
 
         line = assert_one_error_line(result, exit_code, debug=debug)
         assert word in line.lower()
@@ -469,16 +470,17 @@ def test_a_single_500_is_retried_and_the_run_succeeds(keyed_env: LoopbackOpenRou
 
 def test_500_on_every_generator_exits_1(keyed_env: LoopbackOpenRouter) -> None:
     generators = BUILTIN_PROFILES["balanced"].generate.models
+    alone = store_without_fallbacks("balanced-alone", "balanced")  # no fallback to turn to
     for model in generators:
         keyed_env.fail(model, *[Fault(status=500)] * ATTEMPTS)
-    result = hive("consensus", "What is Rust?", "balanced")
+    result = hive("consensus", "What is Rust?", alone)
 
     line = assert_one_error_line(result, 1)
     assert "generate stage failed" in line
     assert "Internal Server Error" in line and "HTTP 500" in line  # the real cause
     requests = keyed_env.chat_requests()
     assert sorted(r.body["model"] for r in requests) == sorted(generators * ATTEMPTS)
-    json_result = hive("consensus", "What is Rust?", "balanced", "--json")
+    json_result = hive("consensus", "What is Rust?", alone, "--json")
     assert json_result.exit_code == 0  # the faults were used up: the server answers again
     assert parse_json(json_result.stdout)["simulated"] is False
     assert parse_json(json_result.stdout)["degraded"] is False
@@ -486,9 +488,10 @@ def test_500_on_every_generator_exits_1(keyed_env: LoopbackOpenRouter) -> None:
 
 def test_500_on_every_generator_in_a_real_process(keyed_env: LoopbackOpenRouter) -> None:
     generators = BUILTIN_PROFILES["balanced"].generate.models
+    alone = store_without_fallbacks("balanced-alone", "balanced")  # no fallback to turn to
     for model in generators:
         keyed_env.fail(model, *[Fault(status=500)] * ATTEMPTS)
-    proc = run_hive("--debug", "consensus", "What is Rust?", "balanced")
+    proc = run_hive("--debug", "consensus", "What is Rust?", alone)
 
     assert proc.returncode == 1
     assert proc.stdout == ""

@@ -1321,7 +1321,7 @@ def test_create_with_options_stores_exactly_that() -> None:
         "stages": {
             "generate": {
                 "models": ["openai/gpt-4o-mini", "mistralai/mistral-small-3.2-24b-instruct"],
-                "fallbacks": [],
+                "fallbacks": list(balanced.generate.fallbacks),
                 "temperature": balanced.generate.temperature,
                 "max_tokens": balanced.generate.max_tokens,
             },
@@ -1333,13 +1333,13 @@ def test_create_with_options_stores_exactly_that() -> None:
             },
             "validate": {
                 "models": ["deepseek/deepseek-v4-pro"],
-                "fallbacks": [],
+                "fallbacks": list(balanced.validate_.fallbacks),
                 "temperature": balanced.validate_.temperature,
                 "max_tokens": balanced.validate_.max_tokens,
             },
             "curate": {
                 "models": ["anthropic/claude-haiku-4.5"],
-                "fallbacks": [],
+                "fallbacks": list(balanced.curate.fallbacks),
                 "temperature": balanced.curate.temperature,
                 "max_tokens": 999,
             },
@@ -1347,7 +1347,11 @@ def test_create_with_options_stores_exactly_that() -> None:
     }
     stored = tomllib.loads(profiles_file().read_text("utf-8"))
     assert list(stored) == ["team"]
+    # --fallback replaced refine's; every other stage kept the base's fallbacks.
     assert stored["team"]["refine"]["fallbacks"] == ["openai/gpt-4.1-mini"]
+    for stage in ("generate", "validate", "curate"):
+        inherited = list(balanced.stage(stage).fallbacks)
+        assert inherited and stored["team"][stage]["fallbacks"] == inherited
 
 
 def test_profiles_show_text() -> None:
@@ -1379,11 +1383,15 @@ def test_created_profile_options_reach_the_server(keyed_env: LoopbackOpenRouter)
     assert sorted(r.body["model"] for r in requests[:2]) == sorted(
         ["openai/gpt-4o-mini", "mistralai/mistral-small-3.2-24b-instruct"]
     )
+    balanced = BUILTIN_PROFILES["balanced"]  # the default base: its fallbacks are inherited
+    for generator in requests[:2]:
+        assert generator.body["models"] == list(balanced.generate.fallbacks)
     refine, validate, curate = requests[2:]
     assert refine.body["model"] == "qwen/qwen3.7-plus"
     assert refine.body["models"] == ["openai/gpt-4.1-mini"]
     assert refine.body["temperature"] == 0.2
-    assert "models" not in validate.body and "models" not in curate.body
+    assert validate.body["models"] == list(balanced.validate_.fallbacks)
+    assert curate.body["models"] == list(balanced.curate.fallbacks)
     assert curate.body["max_tokens"] == 999
     assert (validate.body["model"], curate.body["model"]) == (
         "deepseek/deepseek-v4-pro",

@@ -60,11 +60,13 @@ from hive.openrouter.retry import RetryPolicy
 from hive.openrouter.simulator import sse_events
 from hive.store.history import History, db_path
 from hive.store.paths import resolve_paths
-from tests.conftest import FAKE_KEY, fixture_path
+from tests.conftest import FAKE_KEY, fixture_path, store_without_fallbacks, without_fallbacks
 from tests.loopback import Fault, LoopbackOpenRouter
 
 SPEED = BUILTIN_PROFILES["speed"]
 GEN, REF, VAL, CUR = (SPEED.stage(stage).models[0] for stage in STAGES)
+# Speed's first choices with nothing to fall back to: what a failing model does on its own.
+SPEED_ALONE = without_fallbacks(SPEED)
 # Two more models the loopback's catalog lists, to fall back to.
 FB1, FB2 = "openai/gpt-4o-mini", "google/gemma-3-27b-it:free"
 TRANSIENT = [408, 429, 500, 502, 503, 524, 529]
@@ -232,9 +234,14 @@ def closed_port() -> int:
     return port
 
 
-def user_profile(name: str, *options: str) -> None:
-    created = hive("profiles", "create", name, "--from", "speed", *options)
+def user_profile(name: str, *options: str, base: str = "speed", fallbacks: bool = True) -> str:
+    """Create ``name`` from ``base`` with ``hive profiles create``; ``fallbacks=False`` then
+    empties every stage's fallbacks (inherited ones included), which no option can do."""
+    created = hive("profiles", "create", name, "--from", base, *options)
     assert created.exit_code == 0, created.stderr
+    if not fallbacks:
+        store_without_fallbacks(name)
+    return name
 
 
 # --- transient HTTP statuses: retried with backoff ----------------------------------------------
@@ -321,7 +328,7 @@ def test_max_total_wait_stops_the_retries(openrouter: LoopbackOpenRouter) -> Non
     openrouter.fail(GEN, fault, fault, fault)
     policy = RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=30.0, max_total_wait=10.0)
 
-    out = run_pipeline(openrouter.base_url, policy=policy)
+    out = run_pipeline(openrouter.base_url, SPEED_ALONE, policy=policy)
 
     # 7 s waited; another 7 s would pass the 10 s budget, so the second failure is final.
     assert out.sleeps == [7.0]
@@ -495,7 +502,7 @@ def test_a_refused_or_unknown_model_without_fallback_is_not_retried(
 ) -> None:
     openrouter.fail(GEN, Fault(status=status, body=body))
 
-    out = run_pipeline(openrouter.base_url)
+    out = run_pipeline(openrouter.base_url, SPEED_ALONE)
 
     assert isinstance(out.error, StageError)
     cause = out.error.cause
@@ -507,9 +514,10 @@ def test_a_refused_or_unknown_model_without_fallback_is_not_retried(
 def test_cli_moderation_without_fallback_is_one_line_naming_who_flagged_what(
     keyed_env: LoopbackOpenRouter,
 ) -> None:
+    alone = user_profile("alone", fallbacks=False)
     keyed_env.fail(GEN, Fault(status=403, body=MODERATION))
 
-    result = hive("consensus", QUESTION, "speed")
+    result = hive("consensus", QUESTION, alone)
 
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -537,7 +545,7 @@ def test_cli_unknown_model_without_fallback_names_the_closest_ids(
     keyed_env: LoopbackOpenRouter,
 ) -> None:
     typo = "openai/gpt-4o-minii"
-    user_profile("typo", "--generate", typo)
+    user_profile("typo", "--generate", typo, fallbacks=False)
     keyed_env.fail(typo, Fault(status=404))
 
     result = hive("consensus", QUESTION, "typo")
@@ -555,7 +563,7 @@ def test_cli_unknown_model_without_fallback_names_the_closest_ids(
 
 
 def test_connection_refused_is_retried_then_says_what_to_do() -> None:
-    out = run_pipeline(f"http://127.0.0.1:{closed_port()}/api/v1")
+    out = run_pipeline(f"http://127.0.0.1:{closed_port()}/api/v1", SPEED_ALONE)
 
     assert isinstance(out.error, StageError) and out.error.exit_code == 1
     assert isinstance(out.error.cause, ProviderUnavailable)
@@ -567,8 +575,9 @@ def test_connection_refused_is_retried_then_says_what_to_do() -> None:
 def test_cli_connection_refused_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENROUTER_API_KEY", FAKE_KEY)
     monkeypatch.setenv("OPENROUTER_BASE_URL", f"http://127.0.0.1:{closed_port()}/api/v1")
+    alone = user_profile("alone", fallbacks=False)
 
-    result = hive("consensus", QUESTION, "speed", "--json")
+    result = hive("consensus", QUESTION, alone, "--json")
 
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -686,7 +695,7 @@ def test_an_empty_answer_is_retried_then_the_stage_degrades(
     empty = Fault(events=stream(REF, " \n ", cost="0.00001"))
     openrouter.fail(REF, empty, empty, empty)
 
-    out = run_pipeline(openrouter.base_url)
+    out = run_pipeline(openrouter.base_url, SPEED_ALONE)
 
     result = out.result
     assert result is not None and result.degraded
@@ -746,9 +755,10 @@ def test_cli_retry_attempts_setting_limits_the_tries(
     keyed_env: LoopbackOpenRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HIVE_RETRY_ATTEMPTS", "1")
+    alone = user_profile("alone", fallbacks=False)
     keyed_env.fail(GEN, Fault(status=500))
 
-    result = hive("consensus", QUESTION, "speed")
+    result = hive("consensus", QUESTION, alone)
 
     assert result.exit_code == 1
     assert "HTTP 500" in error_line(result)
@@ -773,7 +783,7 @@ def test_a_length_cut_answer_is_kept_with_a_warning(openrouter: LoopbackOpenRout
 def test_a_model_that_failed_three_times_is_skipped_later_in_the_run(
     openrouter: LoopbackOpenRouter,
 ) -> None:
-    profile = with_stage(SPEED, "generate", models=(GEN, FB1))
+    profile = with_stage(SPEED_ALONE, "generate", models=(GEN, FB1))
     profile = with_stage(profile, "refine", fallbacks=(GEN, FB2))
     openrouter.fail(GEN, *[Fault(status=500)] * 4)  # one more than it may use
     openrouter.fail(REF, Fault(status=404))
@@ -792,7 +802,7 @@ def test_a_model_that_failed_three_times_is_skipped_later_in_the_run(
 
 
 def test_a_stage_whose_only_model_is_broken_degrades(openrouter: LoopbackOpenRouter) -> None:
-    profile = with_stage(SPEED, "generate", models=(GEN, FB1))
+    profile = with_stage(SPEED_ALONE, "generate", models=(GEN, FB1))
     profile = with_stage(profile, "refine", models=(GEN,))
     openrouter.fail(GEN, *[Fault(status=500)] * 3)
 
@@ -857,6 +867,44 @@ def test_cli_fallback_profile_answers_from_the_fallback(keyed_env: LoopbackOpenR
     no_key_in_history()
 
 
+def test_cli_builtin_fallback_answers_when_the_refine_model_keeps_failing(
+    keyed_env: LoopbackOpenRouter,
+) -> None:
+    # The built-in profiles' own fallbacks at work: no user profile, nothing patched.
+    [fallback] = SPEED.refine.fallbacks
+    keyed_env.fail(REF, *[Fault(status=503)] * 3)  # every try the retry_attempts default allows
+
+    result = hive("consensus", QUESTION, "speed", "--json")
+
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["degraded"] is False
+    assert not any("stage failed" in w for w in data["warnings"])
+    assert f"refine: {REF} gave no answer; falling back to {fallback}" in data["warnings"]
+    refine = [s for s in data["stages"] if s["stage"] == "refine"]
+    assert [(s["model"], s["model_used"], s["error"] is None) for s in refine] == [
+        (REF, None, False), (REF, None, False), (REF, None, False), (fallback, fallback, True)
+    ]  # fmt: skip
+    assert asked(keyed_env) == [GEN, REF, REF, REF, fallback, VAL, CUR]
+    refine_requests = [r for r in keyed_env.chat_requests() if r.body["model"] in (REF, fallback)]
+    # OpenRouter was told of the fallback on every try of the refine model, then hive asked it.
+    assert [r.body.get("models") for r in refine_requests] == [[fallback]] * 3 + [None]
+    # The refined answer is the fallback's, and it went on to be validated.
+    answered = refine[-1]["content"]
+    validate = next(r for r in keyed_env.chat_requests() if r.body["model"] == VAL)
+    user = next(m["content"] for m in validate.body["messages"] if m["role"] == "user")
+    assert answered and f"<answer>\n{answered}\n</answer>" in user
+    run = last_run()
+    assert run["status"] == "ok"
+    assert attempts_in(run, "refine") == [
+        (REF, 1, False), (REF, 2, False), (REF, 3, False), (fallback, 4, True)
+    ]  # fmt: skip
+    calls = [c for c in run["calls"] if c["stage"] == "refine"]
+    assert all("HTTP 503" in c["error"] for c in calls[:3])
+    assert [c["model_used"] for c in calls] == [None, None, None, fallback]
+    no_key_in_history()
+
+
 # --- graceful degradation through the CLI --------------------------------------------------------
 
 
@@ -865,9 +913,10 @@ def test_a_failed_stage_degrades_the_answer_and_strict_exits_5(
     keyed_env: LoopbackOpenRouter, stage: str
 ) -> None:
     model = SPEED.stage(stage).models[0]
+    alone = user_profile("alone", fallbacks=False)
     keyed_env.fail(model, *[Fault(status=502)] * 3)
 
-    result = hive("consensus", QUESTION, "speed", "--json")
+    result = hive("consensus", QUESTION, alone, "--json")
 
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
@@ -886,7 +935,7 @@ def test_a_failed_stage_degrades_the_answer_and_strict_exits_5(
     assert asked(keyed_env).count(model) == 3
 
     keyed_env.fail(model, *[Fault(status=502)] * 3)
-    strict = hive("consensus", QUESTION, "speed", "--json", "--strict")
+    strict = hive("consensus", QUESTION, alone, "--json", "--strict")
 
     assert strict.exit_code == 5
     assert json.loads(strict.stdout)["degraded"] is True  # the answer is still printed
@@ -896,9 +945,10 @@ def test_a_failed_stage_degrades_the_answer_and_strict_exits_5(
 
 def test_every_call_failing_exits_1_with_the_real_cause(keyed_env: LoopbackOpenRouter) -> None:
     balanced = BUILTIN_PROFILES["balanced"]
+    alone = user_profile("alone", base="balanced", fallbacks=False)
     keyed_env.fail("*", *[Fault(status=500)] * 9)  # three tries for each of three generators
 
-    result = hive("consensus", QUESTION, "balanced", "--json")
+    result = hive("consensus", QUESTION, alone, "--json")
 
     assert result.exit_code == 1
     assert result.stdout == ""

@@ -36,7 +36,7 @@ def builtin_catalog() -> dict[str, dict[str, Any]]:
 
 
 def profile_models() -> set[str]:
-    return {model for profile in BUILTIN_PROFILES.values() for model in profile.models()}
+    return {model for profile in BUILTIN_PROFILES.values() for model in profile.all_models()}
 
 
 # --- (a) profiles name real models ----------------------------------------------------------
@@ -64,7 +64,7 @@ def test_profiles_are_well_formed() -> None:
 
 def test_free_profile_uses_only_free_models() -> None:
     snapshot = snapshot_models()
-    models = BUILTIN_PROFILES["free"].models()
+    models = BUILTIN_PROFILES["free"].all_models()
     assert models
     for model in models:
         assert model.endswith(":free"), model

@@ -38,7 +38,7 @@ from hive.errors import AuthError, CreditsError, StageError
 from hive.openrouter.client import OpenRouterClient, make_http_client
 from hive.openrouter.retry import RetryPolicy
 from hive.openrouter.simulator import sse_events
-from tests.conftest import FAKE_KEY
+from tests.conftest import FAKE_KEY, without_fallbacks
 from tests.loopback import Fault, LoopbackOpenRouter, RecordedRequest
 
 TODAY = date(2026, 11, 22)
@@ -48,6 +48,8 @@ GENERATORS = BALANCED.generate.models
 REFINER = BALANCED.refine.models[0]
 VALIDATOR = BALANCED.stage("validate").models[0]
 CURATOR = BALANCED.curate.models[0]
+# Balanced's first choices with nothing to fall back to: where a failure must show as one.
+BALANCED_ALONE = without_fallbacks(BALANCED)
 # Retries as in production, but waits are only recorded (see _run): nothing really sleeps.
 POLICY = RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=30.0, max_total_wait=60.0)
 
@@ -421,7 +423,7 @@ def test_one_failed_generator_is_dropped_with_a_warning(openrouter):
     events: list[PipelineEvent] = []
     sleeps: list[float] = []
 
-    result = _run(openrouter, events, sleeps=sleeps)
+    result = _run(openrouter, events, BALANCED_ALONE, sleeps=sleeps)
 
     models = [r.body["model"] for r in openrouter.chat_requests()]
     assert sorted(models) == sorted([*GENERATORS, failing, failing, REFINER, VALIDATOR, CURATOR])
@@ -530,7 +532,7 @@ def test_empty_curate_answer_is_a_stage_error(openrouter):
     events: list[PipelineEvent] = []
     sleeps: list[float] = []
 
-    result = _run(openrouter, events, sleeps=sleeps)
+    result = _run(openrouter, events, BALANCED_ALONE, sleeps=sleeps)
 
     assert len(sleeps) == POLICY.max_attempts - 1
     [refined] = _records(result.calls, "refine")
@@ -612,7 +614,7 @@ def test_failed_validator_reports_its_cost_in_call_failed(openrouter):
     openrouter.fail(VALIDATOR, *[Fault(events=stream)] * POLICY.max_attempts)
     events: list[PipelineEvent] = []
 
-    result = _run(openrouter, events)
+    result = _run(openrouter, events, BALANCED_ALONE)
 
     # Every try failed: the answer goes on unvalidated, and each try reported its cost.
     assert result.degraded is True

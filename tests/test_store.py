@@ -773,7 +773,7 @@ def test_builtin_models_exist_in_the_catalog_snapshot() -> None:
     data = json.loads(fixture_path("models.json").read_text("utf-8"))
     catalog = {model["id"] for model in data["data"]}
     for profile in BUILTIN_PROFILES.values():
-        assert set(profile.models()) <= catalog, profile.name
+        assert set(profile.all_models()) <= catalog, profile.name
 
 
 def test_every_catalog_model_id_is_accepted() -> None:
@@ -948,8 +948,12 @@ def test_derive_applies_changes_per_stage_and_keeps_the_rest() -> None:
     )
     assert derived.name == "mine"
     assert derived.description == "tuned"
+    assert base.generate.fallbacks  # inherited along with the rest of the stage
     assert derived.generate == StageSpec(
-        models=("openai/gpt-4.1",), temperature=1.2, max_tokens=base.generate.max_tokens
+        models=("openai/gpt-4.1",),
+        fallbacks=base.generate.fallbacks,
+        temperature=1.2,
+        max_tokens=base.generate.max_tokens,
     )
     assert derived.refine == base.refine.model_copy(
         update={"fallbacks": ("openai/gpt-4.1-mini", "google/gemini-2.5-flash-lite")}

@@ -131,20 +131,14 @@ def test(
 def _fetch_info(paths: Paths, key: str) -> KeyInfo:
     import asyncio
 
-    from hive.openrouter.client import OpenRouterClient, make_http_client
+    from hive.cli.http import http_client
+    from hive.openrouter.client import OpenRouterClient
     from hive.store.settings import load_settings
 
     settings = load_settings(paths).settings
 
     async def fetch() -> KeyInfo:
-        async with make_http_client(
-            api_key=key,
-            base_url=settings.base_url,
-            timeout=settings.request_timeout,
-            connect_timeout=settings.connect_timeout,
-            referer=settings.referer,
-            title=settings.title,
-        ) as http:
+        async with http_client(settings, key) as http:
             return await OpenRouterClient(http).key_info()
 
     return asyncio.run(fetch())

@@ -150,7 +150,8 @@ def _usd(text: str | None) -> Decimal | None:
 
 
 def _fetcher(paths: Paths) -> Fetch:
-    from hive.openrouter.client import OpenRouterClient, make_http_client
+    from hive.cli.http import http_client
+    from hive.openrouter.client import OpenRouterClient
     from hive.store.keys import resolve_key
     from hive.store.settings import load_settings
 
@@ -158,14 +159,7 @@ def _fetcher(paths: Paths) -> Fetch:
     key = resolve_key(paths)  # /models is public; a key only goes along if there is one
 
     async def fetch() -> dict[str, Any]:
-        async with make_http_client(
-            api_key=key.value if key else None,
-            base_url=settings.base_url,
-            timeout=settings.request_timeout,
-            connect_timeout=settings.connect_timeout,
-            referer=settings.referer,
-            title=settings.title,
-        ) as http:
+        async with http_client(settings, key.value if key else None) as http:
             return await OpenRouterClient(http).list_models()
 
     return fetch

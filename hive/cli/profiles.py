@@ -101,7 +101,7 @@ def show(ctx: typer.Context, name: Name, json_output: JsonFlag = False) -> None:
             return
         typer.echo(f"{name}{' (default)' if is_default else ''} · {entry.source}")
         if cached := read_cache(paths):  # no network here: the last catalog hive fetched
-            for warning in cached.unlisted(profile.models()):
+            for warning in cached.unlisted(profile.all_models()):
                 typer.echo(f"hive: warning: {warning}", err=True)
         if profile.description:
             typer.echo(profile.description)

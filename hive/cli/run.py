@@ -128,7 +128,7 @@ class _Session:
             client = _client(request, http)
             catalog = self.catalog = await self._catalog(client)
             if not request.quiet:
-                for notice in [*request.notices, *catalog.unlisted(request.profile.models())]:
+                for notice in [*request.notices, *catalog.unlisted(request.profile.all_models())]:
                     sys.stderr.write(f"hive: {notice}\n")
             limits = budgets(request.settings, self.history)
             expected = estimate(request, catalog, self.history)
@@ -189,19 +189,11 @@ class _Session:
 
 
 def _http(request: RunRequest) -> httpx.AsyncClient:
-    from hive.openrouter.client import make_http_client
+    from hive.cli.http import http_client
     from hive.openrouter.simulator import SimulatorTransport
 
-    settings = request.settings
-    return make_http_client(
-        api_key=request.key,
-        base_url=settings.base_url,
-        timeout=settings.request_timeout,
-        connect_timeout=settings.connect_timeout,
-        referer=settings.referer,
-        title=settings.title,
-        transport=SimulatorTransport(pace=request.pace) if request.simulated else None,
-    )
+    simulator = SimulatorTransport(pace=request.pace) if request.simulated else None
+    return http_client(request.settings, request.key, simulator)
 
 
 def _client(request: RunRequest, http: httpx.AsyncClient) -> OpenRouterClient:

@@ -81,16 +81,26 @@ class Profile(BaseModel):
         return spec
 
     def models(self) -> list[str]:
-        """Every model the profile uses, in stage order, without repeats."""
+        """Every model the profile asks first, in stage order, without repeats."""
         seen: dict[str, None] = {}
         for stage in STAGES:
             seen.update(dict.fromkeys(self.stage(stage).models))
         return list(seen)
 
+    def all_models(self) -> list[str]:
+        """``models()`` and then every fallback, without repeats."""
+        seen = dict.fromkeys(self.models())
+        for stage in STAGES:
+            seen.update(dict.fromkeys(self.stage(stage).fallbacks))
+        return list(seen)
 
-def _spec(models: str | tuple[str, ...], temperature: float, max_tokens: int) -> StageSpec:
+
+def _spec(
+    models: str | tuple[str, ...], temperature: float, max_tokens: int, *fallbacks: str
+) -> StageSpec:
     return StageSpec(
         models=models if isinstance(models, tuple) else (models,),
+        fallbacks=fallbacks,
         temperature=temperature,
         max_tokens=max_tokens,
     )
@@ -116,18 +126,25 @@ BUILTIN_PROFILES: dict[str, Profile] = {
                 ),
                 0.7,
                 2048,
+                "openai/gpt-4.1-mini",
             ),
-            _spec("anthropic/claude-sonnet-4.6", 0.4, 3072),
-            _spec("deepseek/deepseek-v4-pro", 0.1, 1536),
-            _spec("anthropic/claude-haiku-4.5", 0.3, 3072),
+            _spec(
+                "anthropic/claude-sonnet-4.6",
+                0.4,
+                3072,
+                "openai/gpt-5.4",
+                "google/gemini-3.1-pro-preview",
+            ),
+            _spec("deepseek/deepseek-v4-pro", 0.1, 1536, "qwen/qwen3.7-plus"),
+            _spec("anthropic/claude-haiku-4.5", 0.3, 3072, "openai/gpt-5.4-mini"),
         ),
         _profile(
             "speed",
             "One fast draft and small, quick models for every later stage.",
-            _spec("google/gemini-3.1-flash-lite", 0.7, 1024),
-            _spec("openai/gpt-4.1-mini", 0.4, 1536),
-            _spec("mistralai/mistral-small-2603", 0.1, 768),
-            _spec("google/gemini-2.5-flash-lite", 0.3, 1536),
+            _spec("google/gemini-3.1-flash-lite", 0.7, 1024, "openai/gpt-4.1-nano"),
+            _spec("openai/gpt-4.1-mini", 0.4, 1536, "google/gemini-2.5-flash"),
+            _spec("mistralai/mistral-small-2603", 0.1, 768, "openai/gpt-4.1-nano"),
+            _spec("google/gemini-2.5-flash-lite", 0.3, 1536, "openai/gpt-4.1-mini"),
         ),
         _profile(
             "quality",
@@ -136,18 +153,24 @@ BUILTIN_PROFILES: dict[str, Profile] = {
                 ("anthropic/claude-opus-4.8", "openai/gpt-5.5", "google/gemini-3.1-pro-preview"),
                 0.7,
                 4096,
+                "anthropic/claude-sonnet-5",
             ),
-            _spec("anthropic/claude-opus-5", 0.4, 6144),
-            _spec("openai/gpt-5.4", 0.1, 2048),
-            _spec("anthropic/claude-sonnet-5", 0.3, 6144),
+            _spec("anthropic/claude-opus-5", 0.4, 6144, "openai/gpt-5.5"),
+            _spec("openai/gpt-5.4", 0.1, 2048, "google/gemini-3.1-pro-preview"),
+            _spec("anthropic/claude-sonnet-5", 0.3, 6144, "anthropic/claude-opus-4.8"),
         ),
         _profile(
             "cost",
             "Cheapest capable models: fractions of a cent per run.",
-            _spec(("deepseek/deepseek-v4-flash", "qwen/qwen3.7-flash"), 0.7, 2048),
-            _spec("qwen/qwen3.7-plus", 0.4, 3072),
-            _spec("mistralai/mistral-small-3.2-24b-instruct", 0.1, 1536),
-            _spec("deepseek/deepseek-v4-pro", 0.3, 3072),
+            _spec(
+                ("deepseek/deepseek-v4-flash", "qwen/qwen3.7-flash"),
+                0.7,
+                2048,
+                "meta-llama/llama-4-maverick",
+            ),
+            _spec("qwen/qwen3.7-plus", 0.4, 3072, "deepseek/deepseek-v4-pro"),
+            _spec("mistralai/mistral-small-3.2-24b-instruct", 0.1, 1536, "qwen/qwen3.7-flash"),
+            _spec("deepseek/deepseek-v4-pro", 0.3, 3072, "qwen/qwen3.7-plus"),
         ),
         _profile(
             "free",
@@ -160,10 +183,11 @@ BUILTIN_PROFILES: dict[str, Profile] = {
                 ),
                 0.7,
                 2048,
+                "z-ai/glm-5.2:free",
             ),
-            _spec("z-ai/glm-5.2:free", 0.4, 3072),
-            _spec("nvidia/nemotron-3-ultra-550b-a55b:free", 0.1, 1536),
-            _spec("google/gemma-4-26b-a4b-it:free", 0.3, 3072),
+            _spec("z-ai/glm-5.2:free", 0.4, 3072, "nvidia/nemotron-3-super-120b-a12b:free"),
+            _spec("nvidia/nemotron-3-ultra-550b-a55b:free", 0.1, 1536, "openai/gpt-oss-20b:free"),
+            _spec("google/gemma-4-26b-a4b-it:free", 0.3, 3072, "google/gemma-4-31b-it:free"),
         ),
     )
 }
