@@ -7,20 +7,21 @@ HiveError                       exit 1 unless a subclass says otherwise
 ├── BudgetError                 a spending limit would be crossed    → 4
 ├── DegradedError               --strict and the answer is degraded  → 5
 ├── StorageError                a file or folder hive could not write
-├── AuthError                   401: key missing, malformed, revoked → 3
-│   └── CreditsError            402: not enough credits             → 3
-└── ProviderError               anything OpenRouter or the network refused; carries status
-    ├── BadRequest              400 / 413 / 422
-    ├── ModerationBlocked       403
-    ├── ModelNotFound           404
-    ├── RequestTimeout          408 / 524 / client-side timeouts
-    ├── RateLimited             429
-    ├── ProviderUnavailable     500 / 502 / 503 / 529 / connection failures
-    └── StreamError             malformed, truncated or in-band-failed stream
-StageError                      a pipeline stage failed; takes its cause's exit code
+├── StageError                  a pipeline stage failed; takes its cause's exit code
+└── ApiFailure                  what the server said: status, code, retry hints, partial text, cost
+    ├── AuthError               401: key missing, malformed, revoked → 3
+    │   └── CreditsError        402: not enough credits              → 3
+    └── ProviderError           anything OpenRouter or the network refused
+        ├── BadRequest          400 / 413 / 422
+        ├── ModerationBlocked   403
+        ├── ModelNotFound       404
+        ├── RequestTimeout      408 / 524 / client-side timeouts
+        ├── RateLimited         429
+        ├── ProviderUnavailable 500 / 502 / 503 / 529 / connection failures
+        └── StreamError         malformed, truncated, empty or in-band-failed stream
 ```
-Auth errors are not ProviderErrors so that nothing (a later retry layer included) ever
-treats a rejected key as transient.
+Auth errors are not ProviderErrors so that nothing (the retry layer included) ever treats a
+rejected key as transient.
 """
 
 from __future__ import annotations

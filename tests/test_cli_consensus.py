@@ -776,7 +776,7 @@ def run_live(profile_name: str, question: str) -> tuple[str, Any]:
     from rich.console import Console
 
     from hive.consensus.pipeline import Pipeline
-    from hive.consensus.profiles import get_profile
+    from hive.consensus.profiles import BUILTIN_PROFILES
     from hive.openrouter.client import OpenRouterClient, make_http_client
     from hive.openrouter.simulator import SimulatorTransport
     from hive.ui.live import LiveRenderer
@@ -795,7 +795,7 @@ def run_live(profile_name: str, question: str) -> tuple[str, Any]:
     async def go() -> Any:
         async with make_http_client(api_key=None, transport=SimulatorTransport()) as http:
             pipeline = Pipeline(OpenRouterClient(http), renderer.handle, today=date.today())
-            return await pipeline.run(question, get_profile(profile_name), simulated=True)
+            return await pipeline.run(question, BUILTIN_PROFILES[profile_name], simulated=True)
 
     with renderer:
         result = asyncio.run(go())

@@ -1,7 +1,8 @@
 """Profiles: which model runs each stage, how hot, and how long it may write.
 
-Built-ins only for now. Every model id must exist in OpenRouter's catalog (tests check them
-against a real snapshot); user profiles arrive with local state.
+One pydantic model validates built-in and user profiles alike (user ones live in
+hive/store/user_profiles.py). Every built-in model id, fallbacks included, exists in OpenRouter's
+catalog: tests check them against a real snapshot.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from hive.errors import UsageError
 
 STAGES = ("generate", "refine", "validate", "curate")
 MAX_GENERATORS = 8
@@ -191,13 +190,3 @@ BUILTIN_PROFILES: dict[str, Profile] = {
         ),
     )
 }
-
-DEFAULT_PROFILE = "balanced"
-
-
-def get_profile(name: str) -> Profile:
-    try:
-        return BUILTIN_PROFILES[name]
-    except KeyError:
-        valid = ", ".join(BUILTIN_PROFILES)
-        raise UsageError(f"unknown profile {name!r}; choose one of: {valid}") from None
