@@ -35,16 +35,7 @@ from hive.errors import (
     StorageError,
     StreamError,
 )
-from hive.openrouter.catalog import (
-    Catalog,
-    ModelPrice,
-    builtin_prices,
-    describe_price,
-    per_million,
-    plain,
-    select,
-    to_decimal,
-)
+from hive.openrouter.catalog import Catalog, ModelPrice, builtin_prices, to_decimal
 from hive.openrouter.catalog_cache import (
     cache_file,
     fetch_catalog,
@@ -55,6 +46,7 @@ from hive.openrouter.catalog_cache import (
 )
 from hive.openrouter.client import OpenRouterClient, make_http_client
 from hive.store.paths import Paths, resolve_paths
+from hive.ui.model_catalog import describe_price, per_million, plain, select
 from tests.conftest import EXPECTED_ERROR_BY_STATUS, FAKE_KEY, fixture_path
 from tests.loopback import DEFAULT_MODELS, Fault, LoopbackOpenRouter
 

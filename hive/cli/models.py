@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-    from hive.openrouter.catalog import Catalog, CatalogModel
+    from hive.openrouter.catalog import Catalog
     from hive.openrouter.catalog_cache import Fetch
     from hive.store.paths import Paths
 
@@ -60,8 +60,8 @@ def list_models(
     with error_edge(ctx.obj.debug):
         import json
 
-        from hive.openrouter.catalog import describe_price, select, summary_json
         from hive.store.paths import resolve_paths
+        from hive.ui.model_catalog import describe_price, select, summary_json
 
         limit = _usd(max_price)
         paths = resolve_paths()
@@ -99,8 +99,8 @@ def show(
         import json
 
         from hive.errors import UsageError
-        from hive.openrouter.catalog import detail_json
         from hive.store.paths import resolve_paths
+        from hive.ui.model_catalog import detail_json, details
 
         paths = resolve_paths()
         catalog = _load(paths)
@@ -114,7 +114,7 @@ def show(
             row = {**detail_json(model), "hive_figures": figures}
             typer.echo(json.dumps(row, indent=2, default=str, ensure_ascii=False))
             return
-        for line in _details(model, figures):
+        for line in details(model, figures):
             typer.echo(line)
 
 
@@ -198,51 +198,3 @@ def _own_figures(paths: Paths, model_id: str) -> dict[str, Any] | None:
         typer.echo(f"note: hive's own figures are unavailable: {exc}", err=True)
         return None
     return dict(stats) if isinstance(stats, dict) else None
-
-
-def _details(model: CatalogModel, figures: dict[str, Any] | None) -> list[str]:
-    from hive.openrouter.catalog import PER_UNIT_PRICES, describe_price, plain
-
-    def tokens(n: int | None) -> str:
-        return "unknown" if n is None else f"{n:,} tokens"
-
-    arch = model.architecture
-    flags = {True: "yes", False: "no", None: "unknown"}
-    rows: list[tuple[str, str]] = [
-        ("context", tokens(model.context_length)),
-        ("max output", tokens(model.max_output)),
-    ]
-    for name, value in model.pricing.prices().items():
-        if name in PER_UNIT_PRICES:
-            rows.append((name, f"${plain(value)} per {PER_UNIT_PRICES[name]}"))
-        else:
-            shown = describe_price(value)
-            rows.append((name, shown if shown in ("free", "varies") else f"${shown} per M tokens"))
-    if model.pricing.overrides:
-        rows.append(("price tiers", f"{len(model.pricing.overrides)} (see --json)"))
-    modalities = f"{', '.join(arch.input_modalities)} -> {', '.join(arch.output_modalities)}"
-    rows += [
-        ("modalities", modalities if arch.input_modalities else "unknown"),
-        ("parameters", ", ".join(model.supported_parameters) or "unknown"),
-        ("moderated", flags[model.top_provider.is_moderated]),
-        ("knowledge cutoff", model.knowledge_cutoff or "unknown"),
-        ("expires", model.expiration_date or "no date set"),
-    ]
-    width = max(len(label) for label, _ in rows)
-    lines = [f"{model.id}  ({model.display_name})"]
-    lines += [model.description] if model.description else []
-    lines += [f"  {label + ':':<{width + 1}}  {value}" for label, value in rows]
-    if figures is not None:
-        lines.append("hive's own figures")
-        lines += [f"  {name}: {_figure(name, value)}" for name, value in figures.items()]
-    return lines
-
-
-def _figure(name: str, value: object) -> str:
-    if value is None:
-        return "-"
-    if name == "success_rate" and isinstance(value, float) and 0 <= value <= 1:
-        return f"{value:.0%}"
-    if name.endswith("_ms") and isinstance(value, int | float):
-        return f"{value:,.0f} ms"
-    return f"${value}" if name.endswith("cost") else str(value)
