@@ -101,9 +101,12 @@ def money(value: Decimal | None) -> str | None:
 
 
 def budget_left(found: Report, settings: Settings) -> tuple[Decimal | None, Decimal | None]:
-    today = None if settings.daily_budget is None else settings.daily_budget - found.totals.today
-    month = settings.monthly_budget
-    return today, None if month is None else month - found.totals.this_month
+    from hive.consensus.budget import Budgets
+
+    limits = Budgets.from_settings(
+        settings, spent_today=found.totals.today, spent_this_month=found.totals.this_month
+    )
+    return limits.left_today(), limits.left_this_month()
 
 
 def to_json(found: Report, period: Period, settings: Settings) -> dict[str, Any]:

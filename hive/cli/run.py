@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from hive.errors import (
     StageError,
 )
 from hive.store.history import History
+from hive.store.spending import local_midnight
 
 if TYPE_CHECKING:
     import httpx
@@ -62,17 +63,11 @@ CATALOG_FETCH_TIMEOUT_S = 10.0  # a slow /models must not hold up a run: the cac
 
 
 def budgets(settings: Settings, history: History) -> Budgets:
-    # Each boundary takes the UTC offset in force at that moment, so a daylight-saving change
-    # earlier in the month does not shift where the month began.
     today = date.today()
-    midnight = datetime.combine(today, time()).astimezone()
-    month_start = datetime.combine(today.replace(day=1), time()).astimezone()
-    return Budgets(
-        max_cost_per_run=settings.max_cost_per_run,
-        daily_budget=settings.daily_budget,
-        monthly_budget=settings.monthly_budget,
-        spent_today=history.spent_since(midnight),
-        spent_this_month=history.spent_since(month_start),
+    return Budgets.from_settings(
+        settings,
+        spent_today=history.spent_since(local_midnight(today)),
+        spent_this_month=history.spent_since(local_midnight(today.replace(day=1))),
     )
 
 

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from hive.consensus.estimate import RunEstimate
 from hive.errors import BudgetError
 from hive.money import dollars
+
+if TYPE_CHECKING:
+    from hive.store.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +31,18 @@ class Budgets:
     monthly_budget: Decimal | None
     spent_today: Decimal
     spent_this_month: Decimal
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, spent_today: Decimal, spent_this_month: Decimal
+    ) -> Budgets:
+        return cls(
+            max_cost_per_run=settings.max_cost_per_run,
+            daily_budget=settings.daily_budget,
+            monthly_budget=settings.monthly_budget,
+            spent_today=spent_today,
+            spent_this_month=spent_this_month,
+        )
 
     def left_today(self) -> Decimal | None:
         return None if self.daily_budget is None else self.daily_budget - self.spent_today
