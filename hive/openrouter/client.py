@@ -96,21 +96,30 @@ class OpenRouterClient:
         self.first_token_timeout = first_token_timeout
         self.limiter = limiter
 
-    async def key_info(self) -> KeyInfo:
+    async def _get(self, path: str, expect: type) -> dict[str, Any]:
+        """``GET path`` as OpenRouter answers it: ``{"data": <expect>, ...}``, else a typed error
+        with the key masked."""
         try:
-            resp = await self._http.get("key")
+            resp = await self._http.get(path, headers={"Accept": "application/json"})
         except httpx.TimeoutException as exc:
             raise RequestTimeout(f"no response from {self._host()} in time") from exc
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
+        except httpx.RequestError as exc:  # a body that would not decode, say
+            raise self._redacted(
+                StreamError(f"unreadable reply from {self._host()}/{path}: {exc}")
+            ) from exc
         if resp.status_code != 200:
             raise self._redacted(error_from_response(resp.status_code, resp.content))
         body = parse_body(resp.content)
-        data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, dict):
+        if not isinstance(body, dict) or not isinstance(body.get("data"), expect):
             raise self._redacted(
-                StreamError(f"unexpected reply from {self._host()}/key: {resp.text[:120]!r}")
+                StreamError(f"unexpected reply from {self._host()}/{path}: {resp.text[:120]!r}")
             )
+        return body
+
+    async def key_info(self) -> KeyInfo:
+        data: dict[str, Any] = (await self._get("key", dict))["data"]
 
         def money(name: str) -> Decimal | None:
             value = data.get(name)
@@ -131,24 +140,7 @@ class OpenRouterClient:
         """``GET /models``: the catalog as OpenRouter sent it (``{"data": [...], ...}``), parsed
         from JSON but otherwise untouched, so prices stay the exact strings they arrived as.
         The endpoint is public; the key goes along when there is one."""
-        try:
-            resp = await self._http.get("models", headers={"Accept": "application/json"})
-        except httpx.TimeoutException as exc:
-            raise RequestTimeout(f"no response from {self._host()} in time") from exc
-        except httpx.TransportError as exc:
-            raise self._unreachable(exc) from exc
-        except httpx.RequestError as exc:  # a body that would not decode, say
-            raise self._redacted(
-                StreamError(f"unreadable reply from {self._host()}/models: {exc}")
-            ) from exc
-        if resp.status_code != 200:
-            raise self._redacted(error_from_response(resp.status_code, resp.content))
-        body = parse_body(resp.content)
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            raise self._redacted(
-                StreamError(f"unexpected reply from {self._host()}/models: {resp.text[:120]!r}")
-            )
-        return body
+        return await self._get("models", list)
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
         """Yield text deltas and keep-alives as they arrive, then exactly one Completion.
