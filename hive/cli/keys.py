@@ -23,12 +23,13 @@ Provider = Annotated[str, typer.Argument(help="The provider (only openrouter for
 
 
 def _read_key() -> str:
-    """Hidden prompt at a terminal; one line from stdin when piped (for scripts)."""
+    """Hidden prompt at a terminal; all of stdin when piped (for scripts), so a key broken
+    over two lines is refused whole rather than stored cut short."""
     if sys.stdin.isatty():
         import getpass
 
         return getpass.getpass("OpenRouter API key (input hidden): ")
-    return sys.stdin.readline()
+    return sys.stdin.read()
 
 
 @app.command("set")
@@ -70,19 +71,20 @@ def show(
 
         from hive import env
         from hive.redact import mask_key
-        from hive.store.keys import stored_key
+        from hive.store.keys import key_problem, stored_key
         from hive.store.paths import resolve_paths
 
         paths = resolve_paths()
         found = [
-            (mask_key(value), f"environment ({name})")
+            (value, f"environment ({name})")
             for name in env.KEY_VARIABLES
             if (value := os.environ.get(name, "").strip())
         ]
         if stored := stored_key(paths):
-            found.append((mask_key(stored), f"file ({paths.keys_file})"))
+            found.append((stored, f"file ({paths.keys_file})"))
         rows = [
-            {"provider": "openrouter", "key": key, "source": source, "in_use": i == 0}
+            {"provider": "openrouter", "key": mask_key(key), "source": source, "in_use": i == 0}
+            | ({"unusable": problem} if (problem := key_problem(key)) else {})
             for i, (key, source) in enumerate(found)
         ]
         if json_output:
@@ -91,6 +93,8 @@ def show(
             typer.echo("no OpenRouter key set: hive runs in simulation mode (run `hive keys set`)")
         for row in [] if json_output else rows:
             marker = "  (in use)" if row["in_use"] else "  (overridden)"
+            if "unusable" in row:
+                marker += f"  (unusable: {row['unusable']})"
             typer.echo(f"{row['provider']}  {row['key']}  {row['source']}{marker}")
 
 

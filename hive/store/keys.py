@@ -3,6 +3,11 @@
 Precedence when hive needs a key: a ``--api-key`` flag, then the environment
 (``OPENROUTER_API_KEY``, alias ``OPEN_ROUTER_API_KEY``), then the stored key. With none,
 hive runs in simulation mode.
+
+A key goes into an HTTP header, so it must be printable ASCII without spaces. One with a line
+break, a control or non-ASCII character or a space inside is refused here — where every
+command gets its key — in one masked line (exit 2), before any request: sent, it would be
+rejected by the HTTP library as a network error, retried, and its tail echoed in error texts.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 
 from hive import env
 from hive.errors import ConfigError, UsageError
+from hive.redact import is_clean, mask_key
 from hive.store.files import locked, read_toml, write_toml
 from hive.store.paths import Paths
 
@@ -33,8 +39,33 @@ def check_provider(provider: str) -> None:
         raise UsageError(f"unknown provider {provider!r}; known: {', '.join(PROVIDERS)}")
 
 
+def key_problem(key: str) -> str | None:
+    """What makes ``key`` unusable in an HTTP header (say so, never show it), or None."""
+    if is_clean(key):
+        return None
+    for place, char in enumerate(key, start=1):
+        if char in "\r\n":
+            what = "a line break"
+        elif char.isspace():
+            what = "a space" if char == " " else "whitespace"
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            what = "a control character"
+        elif ord(char) > 0x7F:
+            what = "a non-ASCII character"
+        else:
+            continue
+        return f"contains {what} (character {place} of {len(key)})"
+    return None
+
+
+def _refusal(key: str, source: str, problem: str, what_now: str) -> str:
+    return f"the key {mask_key(key)} from {source} {problem}; {what_now}"
+
+
 def check_shape(key: str) -> str:
     key = key.strip()
+    if problem := key_problem(key):
+        raise UsageError(_refusal(key, "the input", problem, "nothing stored"))
     if not _SHAPE.match(key):
         raise UsageError("that does not look like an OpenRouter key (sk-or-v1-…); nothing stored")
     return key
@@ -52,9 +83,8 @@ def _read(paths: Paths) -> dict[str, Any]:
 
 def stored_key(paths: Paths, provider: str = "openrouter") -> str | None:
     entry = _read(paths).get(provider)
-    if entry is None or not entry["api_key"]:
-        return None
-    return str(entry["api_key"])
+    value = str(entry["api_key"]).strip() if entry is not None else ""
+    return value or None
 
 
 def store_key(paths: Paths, key: str, provider: str = "openrouter") -> None:
@@ -75,6 +105,18 @@ def remove_key(paths: Paths, provider: str = "openrouter") -> bool:
 
 
 def resolve_key(paths: Paths, flag: str | None = None) -> ResolvedKey | None:
+    """The key hive would use, refused (exit 2, masked) if it cannot be sent; see above."""
+    resolved = _find_key(paths, flag)
+    if resolved is None or (problem := key_problem(resolved.value)) is None:
+        return resolved
+    if resolved.source.startswith("file"):  # a keys file hive refuses to use
+        what_now = "nothing was sent; store it again with `hive keys set`"
+        raise ConfigError(_refusal(resolved.value, resolved.source, problem, what_now))
+    fix = "pass it again without it" if resolved.source.startswith("--") else "fix the variable"
+    raise UsageError(_refusal(resolved.value, resolved.source, problem, f"nothing was sent; {fix}"))
+
+
+def _find_key(paths: Paths, flag: str | None) -> ResolvedKey | None:
     if flag:
         return ResolvedKey(flag.strip(), "--api-key flag")
     found = env.api_key()
