@@ -32,14 +32,37 @@ def complete_profile(incomplete: str) -> list[str]:
 
 
 def read_question(question: str | None, stdin: TextIO) -> str:
-    """``-``, or no question with piped stdin, reads the question from stdin."""
+    """``-``, or no question with piped stdin, reads the question from stdin.
+
+    Text that is not valid UTF-8 — bytes the locale cannot decode, or that Python carried
+    through as lone surrogates (a C locale, a mis-encoded argument) — is bad input (exit 2),
+    found here rather than as an encoding error when the request is built."""
+    where = "the question"
     if question is None or question == "-":
         if question is None and stdin.isatty():
             raise UsageError('no question given: hive consensus "QUESTION" [PROFILE]')
-        question = stdin.read()
+        where = "the question on stdin"
+        try:
+            question = stdin.read()
+        except UnicodeDecodeError as exc:
+            raise UsageError(_not_text(where, exc.object[exc.start], exc.start)) from None
     if not question.strip():
         raise UsageError("the question is empty")
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        char = ord(question[exc.start])
+        byte = char - 0xDC00 if 0xDC80 <= char <= 0xDCFF else None  # surrogateescape'd
+        raise UsageError(_not_text(where, byte, exc.start)) from None
     return question.strip()
+
+
+def _not_text(where: str, byte: int | None, position: int) -> str:
+    what = f"byte 0x{byte:02x}" if byte is not None else "a lone surrogate"
+    return (
+        f"{where} is not UTF-8 text ({what} at position {position}): "
+        "convert it first (e.g. iconv -t UTF-8)"
+    )
 
 
 def consensus(

@@ -5,6 +5,10 @@ so a crash or Ctrl-C leaves either the old file or the new one, never half of ea
 read-modify-write holds an exclusive lock on a ``.lock`` file beside the target, so concurrent
 ``hive`` processes never lose each other's changes. A file that does not parse is reported with
 its path and line and is never overwritten.
+
+Every ``OSError`` on the way (a folder that cannot be created or written, a file in the way of
+a folder, a full disk) becomes a ``StorageError`` naming the path: one line at the CLI edge,
+never an internal error.
 """
 
 from __future__ import annotations
@@ -27,7 +31,21 @@ def ensure_dir(path: Path, mode: int = PRIVATE_DIR) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True, mode=mode)
     except OSError as exc:
-        raise StorageError(f"cannot create {path}: {exc.strerror or exc}") from exc
+        raise storage_error(f"cannot create the folder {path}", path, exc) from exc
+
+
+def storage_error(doing: str, path: Path, exc: OSError) -> StorageError:
+    """``doing`` and why not, in one line: a file standing where a folder must be is named,
+    as the system's own "Not a directory" or "File exists" would not say which one."""
+    for part in reversed(path.parents):
+        try:
+            if part.exists() and not part.is_dir():
+                return StorageError(f"{doing}: {part} is a file, not a folder")
+        except OSError:  # cannot even look: the system's reason below says why
+            break
+    if isinstance(exc, FileExistsError) and path.exists() and not path.is_dir():
+        return StorageError(f"{doing}: a file of that name is in the way")
+    return StorageError(f"{doing}: {exc.strerror or exc}")
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -38,7 +56,7 @@ def read_toml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise storage_error(f"cannot read {path}", path, exc) from exc
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -55,7 +73,12 @@ def write_toml(path: Path, data: dict[str, Any], *, mode: int = 0o644) -> None:
 
 def atomic_write(path: Path, content: bytes, *, mode: int = 0o644) -> None:
     ensure_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        # The name is kept short: a long target name must not make the temporary one too long.
+        prefix = f".{path.name[:64]}."
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise storage_error(f"cannot write {path}", path, exc) from exc
     try:
         if hasattr(os, "fchmod"):  # POSIX: the final mode is set before any byte is written
             os.fchmod(fd, mode)
@@ -68,7 +91,7 @@ def atomic_write(path: Path, content: bytes, *, mode: int = 0o644) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+            raise storage_error(f"cannot write {path}", path, exc) from exc
         raise
     _fsync_dir(path.parent)
 
@@ -90,7 +113,11 @@ def locked(path: Path) -> Iterator[None]:
     """Exclusive inter-process lock for a read-modify-write of ``path``."""
     ensure_dir(path.parent)
     lock_path = path.with_name(path.name + ".lock")
-    with open(lock_path, "a+b") as handle:
+    try:
+        handle = open(lock_path, "a+b")  # noqa: SIM115 (closed by the with below)
+    except OSError as exc:
+        raise storage_error(f"cannot lock {path} (with {lock_path.name})", lock_path, exc) from exc
+    with handle:
         if sys.platform == "win32":
             import msvcrt
 
