@@ -17,7 +17,9 @@ HiveError                       exit 1 unless a subclass says otherwise
         ├── ModelNotFound       404
         ├── RequestTimeout      408 / 524 / client-side timeouts
         ├── RateLimited         429
-        ├── ProviderUnavailable 500 / 502 / 503 / 529 / connection failures
+        ├── ProviderUnavailable 500 / 502 / 503 / 529 / 3xx / a connection lost before a reply
+        │   └── Unreachable     no connection could be made (refused, no route)
+        │       └── HostNotFound  the host name does not resolve: never retried
         └── StreamError         malformed, truncated, empty or in-band-failed stream
 ```
 Auth errors are not ProviderErrors so that nothing (the retry layer included) ever treats a
@@ -88,6 +90,8 @@ class ApiFailure(HiveError):
         self.completion_tokens = completion_tokens
         self.retry_after = retry_after  # seconds the server asked us to wait, if it said
         self.retryable = retryable  # the server's own verdict, when it gave one
+        # Things worth telling the user that did not stop the call (a skipped stream line).
+        self.warnings: tuple[str, ...] = ()
 
 
 class AuthError(ApiFailure):
@@ -124,6 +128,20 @@ class RateLimited(ProviderError):
 
 class ProviderUnavailable(ProviderError):
     pass
+
+
+class Unreachable(ProviderUnavailable):
+    """No connection to the server could be made: refused, no route, no network. Another try
+    may succeed (a network coming back); the CLI command that can run without a server says
+    so."""
+
+
+class HostNotFound(Unreachable):
+    """The server's host name does not resolve (a typo in the base URL, no DNS). Never retried
+    and never passed to a fallback model: every model is on the same host."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
 
 
 class StreamError(ProviderError):

@@ -20,7 +20,7 @@ from hive.errors import (
     RequestTimeout,
     StreamError,
 )
-from hive.openrouter.chat import ChunkReducer, Completion, KeepAlive, TextDelta
+from hive.openrouter.chat import MAX_SKIPPED, ChunkReducer, Completion, KeepAlive, TextDelta
 from hive.openrouter.error_bodies import error_from_chunk, error_from_response
 from hive.openrouter.sse import Event, SSEDecoder
 from tests.conftest import EXPECTED_ERROR_BY_STATUS, fixture_path
@@ -231,10 +231,17 @@ def test_end_without_done_but_with_finish_reason_is_a_completion() -> None:
     assert completion.cost is None  # no usage chunk: no invented cost
 
 
-def test_done_without_finish_reason_is_a_completion() -> None:
-    completion = run([content("ok"), "[DONE]"])[0].finish()
-    assert completion.text == "ok"
-    assert completion.finish_reason is None
+def test_done_without_finish_reason_is_a_stream_error_keeping_text_and_cost() -> None:
+    """[DONE] says the server stopped, not that the model finished: without a finish reason
+    the answer may be a fragment (issue 8, item 6)."""
+    usage = {"prompt_tokens": 5, "completion_tokens": 2, "cost": 0.00002}
+    reducer, _ = run([content("A 49-character frag"), chunk(choices=[], usage=usage), "[DONE]"])
+    with pytest.raises(StreamError) as info:
+        reducer.finish()
+    assert "without a finish reason" in str(info.value)
+    assert info.value.partial_text == "A 49-character frag"
+    assert info.value.cost == Decimal("0.00002")
+    assert (info.value.prompt_tokens, info.value.completion_tokens) == (5, 2)
 
 
 def test_finish_reason_error_without_details_is_a_stream_error() -> None:
@@ -244,19 +251,62 @@ def test_finish_reason_error_without_details_is_a_stream_error() -> None:
     assert info.value.partial_text == "par"
 
 
-@pytest.mark.parametrize("bad", ["{not json", '{"id": "x"', "data: {}", ""])
-def test_malformed_json_is_a_stream_error(bad: str) -> None:
+@pytest.mark.parametrize(
+    ("bad", "kind"),
+    [
+        ("{not json", "malformed"),
+        ('{"id": "x"', "malformed"),
+        ("data: {}", "malformed"),
+        ("", "malformed"),
+        ("[1, 2]", "unexpected"),
+        ("42", "unexpected"),
+        ('"text"', "unexpected"),
+        ("null", "unexpected"),
+        ("true", "unexpected"),
+    ],
+)
+def test_a_line_that_is_not_a_chunk_is_skipped_with_a_warning(bad: str, kind: str) -> None:
+    """The server streams (and bills) on after a bad line: skipping it keeps the paid answer."""
+    usage = {"prompt_tokens": 7, "completion_tokens": 3, "cost": 0.00003}
     reducer = ChunkReducer()
-    reducer.feed(content("before"))
+    assert reducer.feed(content("before ")) == TextDelta("before ")
+    assert reducer.feed(bad) == KeepAlive()
+    reducer.feed(content("after", "stop"))
+    reducer.feed(chunk(choices=[], usage=usage))
+    reducer.feed("[DONE]")
+    completion = reducer.finish()
+    assert completion.text == "before after"
+    assert completion.cost == Decimal("0.00003")
+    assert completion.warnings == (f"skipped a {kind} stream line: {bad!r}",)
+
+
+def test_a_skipped_line_is_quoted_shortened_at_a_word_boundary() -> None:
+    bad = "{oops " + "word " * 40
+    reducer = ChunkReducer()
+    reducer.feed(bad)
+    [warning] = reducer.warnings
+    quote = warning.removeprefix("skipped a malformed stream line: ")
+    assert quote.startswith("'{oops word") and quote.endswith("word…'")
+    assert len(quote) <= 82  # QUOTE_WIDTH plus the quotes
+
+
+def test_a_stream_of_garbage_is_given_up_on() -> None:
+    reducer = ChunkReducer()
+    reducer.feed(content("partial "))
+    for _ in range(MAX_SKIPPED):
+        assert reducer.feed("<html>") == KeepAlive()
     with pytest.raises(StreamError) as info:
-        reducer.feed(bad)
-    assert info.value.partial_text == "before"
+        reducer.feed("<html>")
+    assert f"{MAX_SKIPPED + 1} skipped" in str(info.value)
+    assert info.value.partial_text == "partial "
+    assert len(info.value.warnings) == MAX_SKIPPED
 
 
-@pytest.mark.parametrize("bad", ["[1, 2]", "42", '"text"', "null", "true"])
-def test_non_object_json_is_a_stream_error(bad: str) -> None:
-    with pytest.raises(StreamError):
-        ChunkReducer().feed(bad)
+def test_garbage_then_end_without_finish_reason_is_a_stream_error() -> None:
+    reducer, _ = run(["nope", "still nope", "[DONE]"])
+    with pytest.raises(StreamError) as info:
+        reducer.finish()
+    assert len(info.value.warnings) == 2
 
 
 def test_integer_cost_zero_is_decimal_zero() -> None:

@@ -54,6 +54,7 @@ from hive.errors import (
     ProviderUnavailable,
     RateLimited,
     StageError,
+    Unreachable,
 )
 from hive.openrouter.client import OpenRouterClient, make_http_client
 from hive.openrouter.retry import RetryPolicy
@@ -566,8 +567,10 @@ def test_connection_refused_is_retried_then_says_what_to_do() -> None:
     out = run_pipeline(f"http://127.0.0.1:{closed_port()}/api/v1", SPEED_ALONE)
 
     assert isinstance(out.error, StageError) and out.error.exit_code == 1
-    assert isinstance(out.error.cause, ProviderUnavailable)
-    assert "check your connection, or run with --simulate" in str(out.error)
+    assert isinstance(out.error.cause, Unreachable)
+    assert "could not reach 127.0.0.1 (Connection refused): check your connection" in str(out.error)
+    # The client serves commands without --simulate too: the consensus command adds it.
+    assert "--simulate" not in str(out.error)
     assert out.sleeps == jitter(1.0, 2.0)
     assert out.attempts("generate") == [(GEN, 1, False), (GEN, 2, False), (GEN, 3, False)]
 
@@ -581,7 +584,7 @@ def test_cli_connection_refused_exits_1(monkeypatch: pytest.MonkeyPatch) -> None
 
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert "--simulate" in error_line(result)
+    assert error_line(result).endswith("check your connection, or run with --simulate")
     run = last_run()
     assert run["status"] == "failed"
     assert attempts_in(run, "generate") == [(GEN, 1, False), (GEN, 2, False), (GEN, 3, False)]
@@ -597,8 +600,15 @@ def test_a_reset_before_any_reply_is_retried(openrouter: LoopbackOpenRouter) -> 
     assert out.sleeps == jitter(1.0)
     assert out.attempts("generate") == [(GEN, 1, False), (GEN, 2, True)]
     failed = out.calls[0]
-    assert failed.error is not None and "could not reach 127.0.0.1" in failed.error
+    assert failed.error is not None
+    assert "the connection to 127.0.0.1 was reset" in failed.error
     assert failed.content == "" and failed.cost is None
+    # The server was reached: a retry notice must not say it could not be.
+    assert out.warnings == [
+        f"generate: {GEN} failed (the connection to 127.0.0.1 was reset (Connection reset by "
+        f"peer)); retrying in {out.sleeps[0]:.1f}s (attempt 2 of 3)"
+    ]
+    assert not any("could not reach" in w for w in out.warnings)
 
 
 def test_a_reset_names_the_network_error(openrouter: LoopbackOpenRouter) -> None:
@@ -608,7 +618,7 @@ def test_a_reset_names_the_network_error(openrouter: LoopbackOpenRouter) -> None
 
     failed = out.calls[0]
     assert failed.error is not None and "()" not in failed.error
-    assert re.search(r"could not reach 127\.0\.0\.1 \(\w+", failed.error)
+    assert failed.error.endswith("(Connection reset by peer)")
 
 
 def test_a_reset_mid_stream_is_retried_and_keeps_the_partial_text(
@@ -659,18 +669,61 @@ def test_keep_alive_comments_keep_a_slow_stream_alive(openrouter: LoopbackOpenRo
 # --- broken streams --------------------------------------------------------------------------
 
 
-def test_a_malformed_stream_line_is_retried(openrouter: LoopbackOpenRouter) -> None:
-    events = [chunk(GEN, "Rayleigh "), b'data: {"choices": [oops\n\n', b"data: [DONE]\n\n"]
+def test_a_malformed_stream_line_is_skipped_and_the_paid_call_kept(
+    openrouter: LoopbackOpenRouter,
+) -> None:
+    """Issue 8, item 4: the server streams and bills on after a bad line; retrying would pay
+    twice and record once. The line is skipped, quoted in a warning the run keeps."""
+    events = stream(GEN, "Rayleigh scattering.", cost="0.0000420")
+    events.insert(2, b'data: {"choices": [oops\n\n')
     openrouter.fail(GEN, Fault(events=events))
 
     out = run_pipeline(openrouter.base_url)
 
-    assert out.result is not None and out.result.answer
-    assert out.attempts("generate") == [(GEN, 1, False), (GEN, 2, True)]
-    failed = out.calls[0]
-    assert failed.error is not None and "malformed stream chunk" in failed.error
-    assert failed.content == "Rayleigh "
-    assert out.sleeps == jitter(1.0)
+    assert out.result is not None and out.result.answer and not out.result.degraded
+    assert asked(openrouter) == [GEN, REF, VAL, CUR]
+    assert out.sleeps == []
+    assert out.attempts("generate") == [(GEN, 1, True)]
+    [draft] = [c for c in out.calls if c.stage == "generate"]
+    assert draft.content == "Rayleigh scattering."
+    assert draft.cost == Decimal("0.0000420") and not draft.cost_estimated
+    assert out.warnings == [
+        f"generate ({GEN}): skipped a malformed stream line: '{{\"choices\": [oops'"
+    ]
+    assert out.result.warnings == out.warnings
+
+
+def test_a_stream_closed_without_a_finish_reason_is_retried_keeping_the_fragment(
+    openrouter: LoopbackOpenRouter,
+) -> None:
+    """Issue 8, item 6: [DONE] without a finish reason is not a whole answer."""
+    fragment = "The sky is blue because of Rayleigh scattering, wh"
+    events = [e for e in stream(REF, fragment, cost="0.0000077") if b'"finish_reason":"' not in e]
+    usage = '"prompt_tokens":40,"completion_tokens":9,"cost":0.0000077'
+    events.insert(-1, chunk(REF, "", None, usage))
+    openrouter.fail(REF, Fault(events=events))
+
+    out = run_pipeline(openrouter.base_url)
+
+    assert out.result is not None and not out.result.degraded
+    assert out.attempts("refine") == [(REF, 1, False), (REF, 2, True)]
+    failed = next(c for c in out.calls if c.stage == "refine")
+    assert failed.content == fragment
+    assert failed.cost == Decimal("0.0000077")  # billed, so recorded
+    assert failed.error is not None and "without a finish reason" in failed.error
+    assert failed.error.endswith(
+        "the stream ended without a finish reason: the answer may be incomplete"
+    )
+    assert out.warnings == [
+        f"refine: {REF} failed (the stream ended without a finish reason); "
+        f"retrying in {out.sleeps[0]:.1f}s (attempt 2 of 3)"
+    ]
+    # the fragment never went on to be validated: the retry's whole answer did
+    [refined] = [c.content for c in out.calls if c.stage == "refine" and c.ok]
+    validate = openrouter.chat_requests()[-2]
+    assert validate.body["model"] == VAL
+    user = next(m["content"] for m in validate.body["messages"] if m["role"] == "user")
+    assert f"<answer>\n{refined}\n</answer>" in user
 
 
 def test_a_captured_in_band_error_is_retried(openrouter: LoopbackOpenRouter) -> None:

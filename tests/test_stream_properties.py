@@ -91,12 +91,14 @@ class Outcome:
             assert self.completion is not None
             assert self.completion.text == "".join(self.deltas)
             assert self.completion.cost is None or isinstance(self.completion.cost, Decimal)
+            assert not any(KEY in w for w in self.completion.warnings)  # quoted lines masked
         else:
             assert completions == []
             # what arrived before the failure is kept, and is exactly what was shown
             assert self.error.partial_text == "".join(self.deltas)
             assert KEY not in str(self.error)  # the key never leaves in an error message
             assert KEY not in self.error.message
+            assert not any(KEY in w for w in self.error.warnings)
         assert all(d for d in self.deltas)  # no empty deltas
 
 
@@ -317,6 +319,7 @@ def test_a_stream_cut_inside_every_character_and_crlf_at_once() -> None:
         for p in pieces
     ]  # fmt: skip
     lines += [
+        json.dumps({"choices": [{"delta": {"content": ""}, "finish_reason": "stop"}]}),
         json.dumps({"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2}})[:-2]
         + ',"cost":0.000001234}}',
         "[DONE]",
@@ -476,6 +479,47 @@ def test_malformed_data_lines_end_in_a_completion_or_a_typed_error(
     event(type(outcome.error).__name__)
     if not any("error" in line for line in injected):
         assert isinstance(outcome.error, StreamError)
+
+
+# Data lines that are not a chunk at all: not JSON, or JSON that is not an object.
+_NOT_A_CHUNK = st.one_of(
+    st.sampled_from(["{", "nope", '{"a":}', '{"id": "x"', "[1, 2]", "42", '"text"', "null",
+                     "NaN", "9" * 5000, "[" * 200 + "]" * 200, f"echo {KEY}", "<html><body>"]),
+    st.text(_ANY_CHAR, max_size=40).filter(
+        lambda s: "\r" not in s and "\n" not in s and s.strip() != "[DONE]" and not _is_object(s)
+    ),
+)  # fmt: skip
+
+
+def _is_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+@pytest.mark.timeout(60)
+@settings(SETTINGS, max_examples=80)
+@given(stream=valid_streams(), data=st.data())
+def test_lines_that_are_not_chunks_are_skipped_and_the_paid_answer_kept(
+    stream: Stream, data: st.DataObject
+) -> None:
+    """Issue 8, item 4: a bad line between good ones loses nothing: the same text, the same
+    exact cost, and one warning per skipped line (the key masked in its quote)."""
+    events = list(stream.events)
+    bad = data.draw(st.lists(_NOT_A_CHUNK, min_size=1, max_size=4), label="bad lines")
+    for line in bad:
+        at = data.draw(st.integers(0, len(events) - 1), label="at")  # before [DONE]
+        events.insert(at, f"data: {line}\n\n".encode())
+    outcome = drive(split(data.draw, b"".join(events)))
+    assert outcome.error is None, outcome.error
+    assert outcome.deltas == [p for p in stream.pieces if p]
+    completion = outcome.completion
+    assert completion is not None
+    assert completion.cost == stream.cost
+    assert completion.finish_reason == stream.finish_reason
+    assert len(completion.warnings) == len(bad)
+    assert all(w.startswith("skipped a") for w in completion.warnings)
 
 
 _STATUSES = [400, 401, 402, 403, 404, 408, 413, 422, 429, 500, 502, 503, 504, 524, 529, 418]

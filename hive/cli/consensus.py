@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
-from hive.errors import UsageError
+from hive.errors import StageError, Unreachable, UsageError
 
 if TYPE_CHECKING:
     from hive.ui.renderer import Renderer
@@ -153,7 +153,12 @@ def consensus(
             notices=[] if estimate else notices,
             quiet=quiet,
         )
-        run.run(request, _renderer(output, live, detailed, quiet, settings.color))
+        try:
+            run.run(request, _renderer(output, live, detailed, quiet, settings.color))
+        except StageError as exc:
+            if isinstance(exc.cause, Unreachable):  # no server: this command can do without
+                exc.args = (f"{exc}, or run with --simulate",)
+            raise
 
 
 def _renderer(output: str, live: bool, detailed: bool, quiet: bool, color: str) -> Renderer:

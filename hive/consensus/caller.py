@@ -45,6 +45,7 @@ from hive.openrouter.chat import ChatRequest, Completion, TextDelta
 from hive.openrouter.client import OpenRouterClient
 from hive.openrouter.retry import RetryPolicy, is_transient, worth_a_fallback
 from hive.openrouter.tokens import message_tokens
+from hive.text import shorten
 
 Emit = Callable[[PipelineEvent], None]
 Sleep = Callable[[float], Awaitable[None]]
@@ -164,11 +165,13 @@ class Caller:
                     completion = item
             assert completion is not None  # stream_chat always ends with one
             if not completion.text.strip():
-                raise StreamError(
+                empty = StreamError(
                     EMPTY_ANSWER, provider=completion.provider, cost=completion.cost,
                     prompt_tokens=completion.prompt_tokens,
                     completion_tokens=completion.completion_tokens,
                 )  # fmt: skip
+                empty.warnings = completion.warnings
+                raise empty
         except ApiFailure as exc:
             # A failed attempt still cost what the server reported; keep that and any partial text.
             self._record(
@@ -180,6 +183,8 @@ class Caller:
                     content=exc.partial_text, error=str(exc),
                 )
             )  # fmt: skip
+            for warning in exc.warnings:  # e.g. a skipped stream line, quoted: the run keeps it
+                self.warn(f"{stage} ({model}): {warning}")
             raise
         self._record(
             record(
@@ -190,6 +195,8 @@ class Caller:
                 finish_reason=completion.finish_reason, content=completion.text,
             )
         )  # fmt: skip
+        for warning in completion.warnings:
+            self.warn(f"{stage} ({model}): {warning}")
         if completion.finish_reason == "length":
             self.warn(f"{stage} ({model}) hit its max_tokens limit; its output may be cut short")
         elif completion.finish_reason == "content_filter":
@@ -208,7 +215,8 @@ class Caller:
 
 
 def _short(exc: ApiFailure) -> str:
-    return f"HTTP {exc.status}" if exc.status else str(exc).split(":")[0][:60]
+    """The error in a few words, for a retry notice: its status, else its first clause."""
+    return f"HTTP {exc.status}" if exc.status else shorten(str(exc).split(":")[0], 80)
 
 
 def _ms(started: float, at: float | None) -> float | None:

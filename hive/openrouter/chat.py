@@ -5,19 +5,31 @@ stream runs, and one ``Completion`` at the end. The reducer accepts both usage l
 docs' last chunk with ``choices: []``, and real captures' chunk with one empty-delta choice)
 and both in-band error layouts (the docs' ``finish_reason: "error"`` without ``[DONE]``, and the
 real capture's error beside ``usage`` followed by ``[DONE]``).
+
+A ``data:`` line that is not a JSON object is skipped with a warning, not fatal: the server
+goes on streaming, and billing, after it, so aborting would throw away a call already paid
+for. Only a stream that is mostly garbage (``MAX_SKIPPED`` lines) is given up on. An answer
+is whole only when the model said why it stopped: a stream that ends, ``[DONE]`` or not,
+without a ``finish_reason`` is a broken stream.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from hive.errors import ApiFailure, StreamError
 from hive.openrouter.error_bodies import error_from_chunk
+from hive.text import shorten
 
 MAX_CALL_COST = Decimal(100_000)  # USD; anything larger is a malformed report, not a bill
+MAX_SKIPPED = 20  # malformed data lines tolerated in one stream; one more and it is broken
+QUOTE_WIDTH = 80  # characters of a skipped line quoted in its warning
+
+F = TypeVar("F", bound=ApiFailure)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +71,7 @@ class Completion:
     completion_tokens: int | None
     cost: Decimal | None
     generation_id: str | None
+    warnings: tuple[str, ...] = ()  # what was wrong with the stream, though it completed
 
 
 StreamItem = TextDelta | KeepAlive | Completion
@@ -76,6 +89,11 @@ class ChunkReducer:
     usage: dict[str, Any] | None = None
     error: ApiFailure | None = None
     done: bool = False
+    warnings: list[str] = field(default_factory=list)
+    skipped: int = 0  # malformed data lines passed over
+    # Applied to a skipped line before it is shortened and quoted (the client masks the key
+    # here: a cut key would no longer be recognised as one).
+    clean: Callable[[str], str] = str
     _held: str = ""  # a high surrogate waiting for its low half
 
     def feed(self, data: str) -> TextDelta | KeepAlive:
@@ -84,10 +102,10 @@ class ChunkReducer:
             return KeepAlive()
         try:
             chunk = json.loads(data, parse_float=Decimal)
-        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
-            raise self.stream_error(f"malformed stream chunk: {data[:120]!r}") from exc
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
+            return self._skip("malformed", data)
         if not isinstance(chunk, dict):
-            raise self.stream_error(f"unexpected stream chunk: {data[:120]!r}")
+            return self._skip("unexpected", data)
         self.generation_id = _str(chunk.get("id")) or self.generation_id
         self.model = _str(chunk.get("model")) or self.model
         self.provider = _str(chunk.get("provider")) or self.provider
@@ -115,6 +133,18 @@ class ChunkReducer:
             return TextDelta(text)
         return KeepAlive()
 
+    def _skip(self, kind: str, data: str) -> KeepAlive:
+        """Pass over a data line that is not a chunk, saying so; give up on a stream that is
+        mostly such lines."""
+        self.skipped += 1
+        quote = shorten(self.clean(data), QUOTE_WIDTH)
+        if self.skipped > MAX_SKIPPED:
+            raise self.stream_error(
+                f"gave up on a stream of {kind} lines ({self.skipped} skipped, the last {quote!r})"
+            )
+        self.warnings.append(f"skipped a {kind} stream line: {quote!r}")
+        return KeepAlive()
+
     def _whole_characters(self, text: str) -> str:
         """Pair surrogate halves split across chunks (``"\\ud83d"`` then ``"\\ude00"``) and
         replace lone ones, so the text is always valid Unicode (it goes to SQLite and stdout)."""
@@ -134,11 +164,17 @@ class ChunkReducer:
                 prompt_tokens,
                 completion_tokens,
             )
+            err.warnings = tuple(self.warnings)
             raise err
         if self.finish_reason == "error":
             raise self.stream_error("the model reported an error without details")
-        if not self.done and self.finish_reason is None:
-            raise self.stream_error("the stream ended before the model finished")
+        if self.finish_reason is None:
+            # [DONE] alone does not make an answer whole: only the model says it finished.
+            raise self.stream_error(
+                "the stream ended without a finish reason: the answer may be incomplete"
+                if self.done
+                else "the stream ended before the model finished"
+            )
         return Completion(
             text="".join(self.parts),
             model=self.model,
@@ -148,6 +184,7 @@ class ChunkReducer:
             completion_tokens=completion_tokens,
             cost=cost,
             generation_id=self.generation_id,
+            warnings=tuple(self.warnings),
         )
 
     def _usage(self) -> tuple[int | None, int | None, Decimal | None]:
@@ -160,8 +197,13 @@ class ChunkReducer:
         return _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")), cost
 
     def stream_error(self, message: str) -> StreamError:
+        return self.failure(StreamError, message)
+
+    def failure(self, kind: type[F], message: str) -> F:
+        """A ``kind`` error carrying everything this stream delivered before it failed: the
+        text, what the server billed (usage can arrive before the failure) and the warnings."""
         prompt_tokens, completion_tokens, cost = self._usage()
-        return StreamError(
+        err = kind(
             message,
             provider=self.provider,
             partial_text="".join(self.parts),
@@ -169,6 +211,8 @@ class ChunkReducer:
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
         )
+        err.warnings = tuple(self.warnings)
+        return err
 
 
 def _str(value: object) -> str | None:

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import os
+import socket
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,13 +31,21 @@ from hive.env import (
     DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_TITLE,
 )
-from hive.errors import ApiFailure, ProviderUnavailable, RequestTimeout, StreamError
-from hive.openrouter.chat import ChatRequest, ChunkReducer, KeepAlive, StreamItem
+from hive.errors import (
+    ApiFailure,
+    HostNotFound,
+    ProviderUnavailable,
+    RequestTimeout,
+    StreamError,
+    Unreachable,
+)
+from hive.openrouter.chat import ChatRequest, ChunkReducer, Completion, KeepAlive, StreamItem
 from hive.openrouter.error_bodies import error_from_response, parse_body
 from hive.openrouter.ratelimit import RateLimiter
 from hive.openrouter.retry import parse_retry_after
 from hive.openrouter.sse import Comment, aiter_sse
 from hive.redact import redact
+from hive.text import shorten
 
 T = TypeVar("T")
 
@@ -114,7 +125,9 @@ class OpenRouterClient:
         body = parse_body(resp.content)
         if not isinstance(body, dict) or not isinstance(body.get("data"), expect):
             raise self._redacted(
-                StreamError(f"unexpected reply from {self._host()}/{path}: {resp.text[:120]!r}")
+                StreamError(
+                    f"unexpected reply from {self._host()}/{path}: {shorten(resp.text, 120)!r}"
+                )
             )
         return body
 
@@ -153,19 +166,27 @@ class OpenRouterClient:
                 self.limiter.slot(request.model) if self.limiter else contextlib.nullcontext()
             ):
                 async for item in self._stream(request):
+                    if isinstance(item, Completion) and item.warnings:
+                        item = dataclasses.replace(
+                            item, warnings=tuple(map(self._mask, item.warnings))
+                        )
                     yield item
         except ApiFailure as exc:
             self._redacted(exc)
             raise
 
-    def _redacted(self, exc: ApiFailure) -> ApiFailure:
+    def _mask(self, text: str) -> str:
         key = self._http.headers.get("Authorization", "").removeprefix("Bearer ")
-        exc.message = redact(exc.message, key)
+        return redact(text, key)
+
+    def _redacted(self, exc: ApiFailure) -> ApiFailure:
+        exc.message = self._mask(exc.message)
         exc.args = (exc.message,)
+        exc.warnings = tuple(map(self._mask, exc.warnings))
         return exc
 
     async def _stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
-        reducer = ChunkReducer()
+        reducer = ChunkReducer(clean=self._mask)
         limit = self.first_token_timeout
         deadline = None if limit is None else asyncio.get_running_loop().time() + limit
 
@@ -177,9 +198,8 @@ class OpenRouterClient:
                 async with asyncio.timeout_at(deadline):
                     return await step
             except TimeoutError as exc:
-                raise RequestTimeout(
-                    f"no answer from {request.model} within {limit:g} s",
-                    provider=reducer.provider,
+                raise reducer.failure(
+                    RequestTimeout, f"no answer from {request.model} within {limit:g} s"
                 ) from exc
 
         streaming = False  # the server answered 200: a later failure is a broken stream
@@ -195,6 +215,7 @@ class OpenRouterClient:
                         resp.status_code,
                         await resp.aread(),
                         parse_retry_after(resp.headers.get("Retry-After")),
+                        location=resp.headers.get("Location"),
                     )
                 streaming = True
                 items = await stack.enter_async_context(
@@ -207,24 +228,31 @@ class OpenRouterClient:
                         yield KeepAlive()
                         continue
                     yield reducer.feed(item.data)
-        except httpx.TransportError as exc:
-            if reducer.done:
-                pass  # everything arrived; only the tail of the body was lost
-            elif isinstance(exc, httpx.TimeoutException):
-                raise RequestTimeout(
-                    self._timed_out(exc, request.model),
-                    provider=reducer.provider,
-                    partial_text="".join(reducer.parts),
-                ) from exc
-            elif reducer.parts or reducer.finish_reason:
-                raise reducer.stream_error(f"connection lost mid-stream: {exc}") from exc
-            elif streaming:
-                raise reducer.stream_error(
-                    f"the stream broke before any answer: {str(exc) or type(exc).__name__}"
-                ) from exc
-            else:
-                raise self._unreachable(exc) from exc
+        except httpx.RequestError as exc:
+            if not reducer.done:  # after [DONE], only the tail of the body was lost
+                raise self._failed(exc, reducer, request.model, streaming) from exc
         yield reducer.finish()
+
+    def _failed(
+        self, exc: httpx.RequestError, reducer: ChunkReducer, model: str, streaming: bool
+    ) -> ApiFailure:
+        """hive's typed error for anything httpx raised, carrying whatever the stream delivered
+        and billed before it (usage can arrive before a connection breaks)."""
+        if isinstance(exc, httpx.TimeoutException):
+            return reducer.failure(RequestTimeout, self._timed_out(exc, model))
+        if isinstance(exc, httpx.TooManyRedirects):
+            return self._redirected(exc)
+        if isinstance(exc, httpx.DecodingError):  # e.g. a body that says gzip but is not
+            return reducer.stream_error(
+                f"the reply from {self._host()} could not be decoded ({_reason(exc)})"
+            )
+        if reducer.parts or reducer.finish_reason:
+            return reducer.stream_error(f"connection lost mid-stream: {_reason(exc)}")
+        if streaming:
+            return reducer.stream_error(f"the stream broke before any answer: {_reason(exc)}")
+        if isinstance(exc, httpx.TransportError):
+            return self._unreachable(exc)
+        return reducer.stream_error(f"unreadable reply from {self._host()}: {_reason(exc)}")
 
     def _timed_out(self, exc: httpx.TimeoutException, model: str) -> str:
         timeout = self._http.timeout
@@ -235,10 +263,64 @@ class OpenRouterClient:
         return f"no response from {self._host()} in time ({type(exc).__name__})"
 
     def _unreachable(self, exc: httpx.TransportError) -> ProviderUnavailable:
-        return ProviderUnavailable(
-            f"could not reach {self._host()} ({str(exc) or type(exc).__name__}): "
-            "check your connection, or run with --simulate"
+        """A transport failure before any reply. A name that does not resolve fails at once
+        (no retry, no fallback: every model is on that host); a refused connection may be
+        retried; a connection the server dropped was reached, so it does not say "could not
+        reach". Which command to run instead is for the CLI command to say, not the client."""
+        host, reason = self._host(), _reason(exc)
+        err: ProviderUnavailable
+        if _dns_failure(exc):
+            err = HostNotFound(
+                f"cannot find the host {host} ({reason}): check the base_url setting "
+                "(OPENROUTER_BASE_URL) and your network"
+            )
+        elif isinstance(exc, httpx.ConnectError | httpx.ProxyError | httpx.UnsupportedProtocol):
+            err = Unreachable(f"could not reach {host} ({reason}): check your connection")
+        else:  # a read, write or protocol failure: the server was reached, then let go
+            err = ProviderUnavailable(f"the connection to {host} was reset ({reason})")
+        self._redacted(err)
+        return err
+
+    def _redirected(self, exc: httpx.TooManyRedirects) -> ProviderUnavailable:
+        """Only a client told to follow redirects can get here; a loop never ends by retrying."""
+        err = ProviderUnavailable(
+            f"{self._host()} redirected the request in a loop ({_reason(exc)}): "
+            "set base_url to the API's own address",
+            retryable=False,
         )
+        self._redacted(err)
+        return err
 
     def _host(self) -> str:
         return self._http.base_url.host or str(self._http.base_url)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps (httpx wraps httpcore wraps anyio wraps the OS error)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    # httpcore keeps the OS error as an argument, not as a cause
+    chain += [arg for e in list(chain) for arg in e.args if isinstance(arg, BaseException)]
+    return chain
+
+
+def _dns_failure(exc: BaseException) -> bool:
+    """ "Name or service not known", "nodename nor servname provided", "Temporary failure in
+    name resolution": the resolver's own error, however deep httpx wrapped it."""
+    return any(isinstance(e, socket.gaierror) for e in _causes(exc))
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, in the operating system's words when it said ("Connection reset by
+    peer"), else the library's message, else the exception's name."""
+    for e in _causes(exc):
+        if isinstance(e, socket.gaierror) and e.strerror:
+            return e.strerror  # the resolver's words: its codes are not errno values
+        if isinstance(e, OSError) and isinstance(e.errno, int) and e.errno > 0:
+            return os.strerror(e.errno)  # asyncio's "Connect call failed (…)" says less
+        if isinstance(e, OSError) and e.strerror:
+            return e.strerror
+    return shorten(str(exc), 120) or type(exc).__name__

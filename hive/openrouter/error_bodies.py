@@ -23,6 +23,7 @@ from hive.errors import (
     RequestTimeout,
     StreamError,
 )
+from hive.text import shorten
 
 _BY_STATUS: dict[int, type[ApiFailure]] = {
     400: BadRequest,
@@ -91,13 +92,25 @@ def _describe(error: dict[str, Any]) -> tuple[str, str | None]:
     return message, provider if isinstance(provider, str) else None
 
 
-def error_from_response(status: int, raw: bytes, retry_after: float | None = None) -> ApiFailure:
+def error_from_response(
+    status: int, raw: bytes, retry_after: float | None = None, *, location: str | None = None
+) -> ApiFailure:
     """The typed error for a non-200 reply. ``retry_after`` is the parsed Retry-After header;
-    an availability error's own ``retry_after`` and ``retryable`` take precedence."""
+    an availability error's own ``retry_after`` and ``retryable`` take precedence. A redirect
+    (``location``: where to) is not followed — the key would go along to wherever it points —
+    and not retried: the same request is redirected the same way."""
+    if 300 <= status < 400:
+        where = f" to {shorten(location, 120)}" if location else ""
+        return ProviderUnavailable(
+            f"the server redirected the request{where} (HTTP {status}); hive does not follow "
+            "redirects: set base_url to the API's own address",
+            status=status,
+            retryable=False,
+        )
     body = parse_body(raw)
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
-        text = raw.decode("utf-8", errors="replace").strip()[:200] or "empty body"
+        text = shorten(raw.decode("utf-8", errors="replace"), 200) or "empty body"
         cls = _class_for(status, None, None)
         return cls(
             _with_hint(cls, f"HTTP {status}: {text}"), status=status, retry_after=retry_after
@@ -143,15 +156,16 @@ def _moderation(error: dict[str, Any]) -> str | None:
     why = ", ".join(str(r) for r in reasons) if isinstance(reasons, list) and reasons else "policy"
     text = f"blocked by {who}'s moderation ({why})"
     if isinstance(flagged, str) and flagged.strip():
-        snippet = " ".join(flagged.split())
-        text += f'; flagged input: "{snippet[:80]}{"…" if len(snippet) > 80 else ""}"'
+        text += f'; flagged input: "{shorten(flagged, 80)}"'
     return text
 
 
 def error_from_chunk(error: object, provider: str | None) -> ApiFailure:
     """The typed error for an ``error`` object delivered inside a 200 stream."""
     if not isinstance(error, dict):
-        return StreamError(f"stream reported an error: {error!r}"[:300], provider=provider)
+        return StreamError(
+            f"stream reported an error: {shorten(repr(error), 270)}", provider=provider
+        )
     code = error.get("code")
     error_type = error.get("error_type") or _metadata(error).get("error_type")
     cls = _class_for(None, code, error_type)

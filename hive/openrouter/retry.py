@@ -2,7 +2,9 @@
 
 Transient: connection failures, timeouts (408, 524, client-side), 429, 500, 502, 503, 529,
 OpenRouter availability errors it marks retryable, and broken streams. Never retried: 400, 401,
-402, 403 (moderation), 404 (model not found) — the same request would fail the same way.
+402, 403 (moderation), 404 (model not found), a redirect, a host name that does not resolve —
+the same request would fail the same way. The last two are not passed to a fallback model
+either: every model sits behind the same address.
 Waits use exponential backoff with full jitter, unless the server said how long (``Retry-After``
 in seconds or as an HTTP date, or OpenRouter's ``retry_after``), always capped.
 """
@@ -35,7 +37,9 @@ def is_transient(exc: ApiFailure) -> bool:
 
 
 def worth_a_fallback(exc: ApiFailure) -> bool:
-    """Another model may succeed where this one cannot: gone, refused, or failing repeatedly."""
+    """Another model may succeed where this one cannot: gone, refused, or failing repeatedly.
+    Not so for a host that does not resolve or a redirect (not transient): every model is
+    behind the same address."""
     return isinstance(exc, ModelNotFound | ModerationBlocked) or is_transient(exc)
 
 
