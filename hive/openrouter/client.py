@@ -107,9 +107,11 @@ class OpenRouterClient:
         self.first_token_timeout = first_token_timeout
         self.limiter = limiter
 
-    async def _get(self, path: str, expect: type) -> dict[str, Any]:
+    async def _get(self, path: str, expect: type, what: str = "") -> dict[str, Any]:
         """``GET path`` as OpenRouter answers it: ``{"data": <expect>, ...}``, else a typed error
-        with the key masked."""
+        with the key masked. A 404, or a reply of another shape (an HTML page, say), names the
+        URL asked and the status answered: the server is likely not OpenRouter, and lacks
+        ``what`` (default: "<path> endpoint")."""
         try:
             resp = await self._http.get(path, headers={"Accept": "application/json"})
         except httpx.TimeoutException as exc:
@@ -120,19 +122,25 @@ class OpenRouterClient:
             raise self._redacted(
                 StreamError(f"unreadable reply from {self._host()}/{path}: {exc}")
             ) from exc
+        asked = f"GET {resp.request.url} answered {resp.status_code}"
         if resp.status_code != 200:
-            raise self._redacted(error_from_response(resp.status_code, resp.content))
+            error = error_from_response(resp.status_code, resp.content)
+            if resp.status_code == 404:
+                error.message = f"{asked}: this server has no {what or path + ' endpoint'}"
+            raise self._redacted(error)
         body = parse_body(resp.content)
         if not isinstance(body, dict) or not isinstance(body.get("data"), expect):
+            kind = resp.headers.get("content-type", "").split(";")[0].strip() or "no content type"
             raise self._redacted(
                 StreamError(
-                    f"unexpected reply from {self._host()}/{path}: {shorten(resp.text, 120)!r}"
+                    f"unexpected reply: {asked} ({kind}), not OpenRouter's JSON: "
+                    f"{shorten(resp.text, 120)!r}"
                 )
             )
         return body
 
     async def key_info(self) -> KeyInfo:
-        data: dict[str, Any] = (await self._get("key", dict))["data"]
+        data: dict[str, Any] = (await self._get("key", dict, "key endpoint"))["data"]
 
         def money(name: str) -> Decimal | None:
             value = data.get(name)
