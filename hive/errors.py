@@ -6,6 +6,7 @@ HiveError                       exit 1 unless a subclass says otherwise
 ├── ConfigError                 unreadable or invalid settings file  → 2
 ├── BudgetError                 a spending limit would be crossed    → 4
 ├── DegradedError               --strict and the answer is degraded  → 5
+├── Interrupted                 Ctrl-C, SIGTERM, SIGHUP              → 130, 143, 129
 ├── StorageError                a file or folder hive could not write
 ├── StageError                  a pipeline stage failed; takes its cause's exit code
 └── ApiFailure                  what the server said: status, code, retry hints, partial text, cost
@@ -29,12 +30,20 @@ rejected key as transient.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hive.money import Total
 
 
 class HiveError(Exception):
     """Base of every expected failure. ``str(err)`` is the one line a user sees."""
 
     exit_code = 1
+    # Set when the failure ended a run recorded in history: its id and what it had spent
+    # (a ``hive.money.Total``), so ``--json`` can say so on stdout.
+    run_id: int | None = None
+    spent: Total | None = None
 
 
 class UsageError(HiveError):
@@ -53,6 +62,16 @@ class StorageError(HiveError):
 
 class BudgetError(HiveError):
     exit_code = 4
+
+
+class Interrupted(HiveError):
+    """Ctrl-C, SIGTERM or SIGHUP ended a run: in-flight requests were cancelled, what was
+    spent is kept. Exits 128 + the signal's number (130, 143, 129), as a shell expects."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
 
 
 class DegradedError(HiveError):

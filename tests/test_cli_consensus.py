@@ -339,7 +339,11 @@ def test_empty_question_is_a_usage_error(keyed_env: LoopbackOpenRouter) -> None:
         result = hive(*args, input=stdin)
 
         assert result.exit_code == 2, args
-        assert result.stdout == ""
+        if "--json" in args:  # a failure is still one JSON object on stdout
+            failure = {"error": "the question is empty", "exit_code": 2, "run_id": None}
+            assert json.loads(result.stdout) == failure
+        else:
+            assert result.stdout == ""
         errors = error_lines(result.stderr)
         assert len(errors) == 1, args
         assert "empty" in errors[0]
@@ -391,9 +395,14 @@ def test_unknown_profile_lists_the_valid_ones(keyed_env: LoopbackOpenRouter) -> 
 
 def assert_one_error_line(result: Any, exit_code: int, *, debug: bool = False) -> str:
     assert result.exit_code == exit_code, (result.stdout, result.stderr)
-    assert result.stdout == ""
     lines = error_lines(result.stderr)
     assert len(lines) == 1, result.stderr
+    if result.stdout:  # --json: the failure as one object, saying what the line says
+        failure = json.loads(result.stdout)
+        assert failure["exit_code"] == exit_code
+        assert lines[0] == f"hive: error: {failure['error']}"
+    else:
+        assert result.stdout == ""
     if debug:
         assert "Traceback" in result.stderr
     else:

@@ -31,6 +31,8 @@ from hive.money import dollars
 from hive.openrouter.catalog import ModelPrice
 from hive.openrouter.simulator import sse_events
 from hive.store.paths import resolve_paths
+from hive.store.user_profiles import ProfileStore
+from tests.conftest import store_without_fallbacks
 from tests.loopback import Fault, LoopbackOpenRouter, RecordedRequest
 
 SUBPROCESS_TIMEOUT = 60
@@ -478,21 +480,30 @@ def test_a_nearly_spent_budget_refuses_the_next_run(
 def test_a_stage_whose_worst_case_crosses_the_limit_is_never_started(
     keyed_env: LoopbackOpenRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # History first, so the estimate expects outputs of the size this server writes.
-    real_run(keyed_env, "What is Rust?", "cost")
+    # Without fallbacks, each stage's worst case is its own model's (the dearest-fallback case
+    # has its own test); history first, so the estimate expects this server's output sizes.
+    store_without_fallbacks("lean", "cost")
+    real_run(keyed_env, "What is Rust?", "lean")
     question = "What is Go?"
-    plan = estimate(question, "cost")
+    plan = estimate(question, "lean")
     calls = plan["calls"]
     assert [c["stage"] for c in calls] == ["generate", "generate", *STAGES[1:]]
     # Before each stage the pipeline stops if spent-so-far + the stage's worst case (its
-    # calls' prompts at max_tokens of output) would cross the limit. With history, the
+    # calls' prompts at max_tokens of output, on the dearest model each may end on: its
+    # fallbacks are billed if they answer) would cross the limit. With history, the
     # estimate's prompts and outputs are this server's sizes, so each check is computed as:
     # the expected cost of the calls before the stage + the stage's ceiling at its prompt.
     expected = [Decimal(c["expected_cost"]) for c in calls]
+    profile = ProfileStore(resolve_paths()).get("lean")
 
     def ceiling(call: dict[str, Any]) -> Decimal:
-        price = catalog_price(keyed_env, call["model"])
-        return price.cost(call["prompt_tokens"], call["max_completion_tokens"])
+        models = [call["model"], *profile.stage(call["stage"]).fallbacks]
+        return max(
+            catalog_price(keyed_env, model).cost(
+                call["prompt_tokens"], call["max_completion_tokens"]
+            )
+            for model in models
+        )
 
     checks = {
         "generate": ceiling(calls[0]) + ceiling(calls[1]),
@@ -510,7 +521,7 @@ def test_a_stage_whose_worst_case_crosses_the_limit_is_never_started(
     monkeypatch.setenv("HIVE_MAX_COST_PER_RUN", format(limit, "f"))
     before = len(keyed_env.chat_requests())
 
-    result = hive("consensus", question, "cost")
+    result = hive("consensus", question, "lean")
 
     assert result.exit_code == 4, result.stderr
     [line] = error_lines(result.stderr)
@@ -723,7 +734,7 @@ def test_spending_module_agrees_with_the_budget_counter(keyed_env: LoopbackOpenR
     paths = resolve_paths()
     history = History.open(paths)
     try:
-        limits = budgets(load_settings(paths).settings, history)
+        limits = budgets(load_settings(paths).settings, history, date.today())
         sums = totals(history)
         assert limits.spent_today == sums.today == spent
         assert limits.spent_this_month == sums.this_month == spent

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
-from hive.errors import StageError, Unreachable, UsageError
+from hive.errors import DegradedError, HiveError, StageError, Unreachable, UsageError
 
 if TYPE_CHECKING:
     from hive.ui.renderer import Renderer
@@ -118,7 +120,7 @@ def consensus(
     """Ask several models through four stages and print one answer."""
     from hive.cli.edge import error_edge
 
-    with error_edge(ctx.obj.debug):
+    with error_edge(ctx.obj.debug), failure_json(json_output) as as_json:
         from hive.cli import run
         from hive.store.keys import resolve_key
         from hive.store.paths import resolve_paths
@@ -131,6 +133,7 @@ def consensus(
         text = read_question(question, sys.stdin)
         resolved = None if simulate else resolve_key(paths, api_key)
         output = "json" if json_output else "plain" if plain else settings.output
+        as_json.on = output == "json"
         live = output == "live" or (output == "auto" and sys.stdout.isatty())
         speed = settings.simulation_speed
         notices = []
@@ -159,6 +162,28 @@ def consensus(
             if isinstance(exc.cause, Unreachable):  # no server: this command can do without
                 exc.args = (f"{exc}, or run with --simulate",)
             raise
+
+
+class _Flag:
+    def __init__(self, on: bool) -> None:
+        self.on = on
+
+
+@contextmanager
+def failure_json(on: bool) -> Iterator[_Flag]:
+    """With ``--json`` (or ``output = "json"``), a failure still leaves one JSON object on
+    stdout — the error, the exit code, and the run's id and spending when one was recorded —
+    before the edge writes its line on stderr. A degraded answer under ``--strict`` already
+    printed its result object, so it adds none."""
+    flag = _Flag(on)
+    try:
+        yield flag
+    except HiveError as exc:
+        if flag.on and not isinstance(exc, DegradedError):
+            from hive.ui.json import write_failure
+
+            write_failure(exc)
+        raise
 
 
 def _renderer(output: str, live: bool, detailed: bool, quiet: bool, color: str) -> Renderer:

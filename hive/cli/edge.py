@@ -1,7 +1,8 @@
 """The CLI's edge: every failure becomes one redacted line on stderr and a documented exit code.
 
 Exit codes: 0 answer · 1 run failed · 2 bad usage or input · 3 key rejected or out of credits ·
-4 a spending limit · 5 degraded answer with --strict · 130 interrupted · 141 stdout closed.
+4 a spending limit · 5 degraded answer with --strict · 130 interrupted (Ctrl-C) · 143
+terminated (SIGTERM) · 129 hung up (SIGHUP) · 141 stdout closed.
 ``--debug`` (or ``HIVE_DEBUG=1``) adds the traceback, still redacted.
 """
 
@@ -18,7 +19,7 @@ from typing import TextIO
 import typer
 
 from hive import env
-from hive.errors import HiveError
+from hive.errors import HiveError, Interrupted
 from hive.redact import redact
 
 EXIT_INTERRUPTED = 130
@@ -75,7 +76,7 @@ def error_edge(debug: bool) -> Iterator[None]:
     except HiveError as exc:
         if debug:
             _line("".join(traceback.format_exception(exc)).rstrip())
-        _line(f"hive: error: {exc}")
+        _line(f"hive: {exc}" if isinstance(exc, Interrupted) else f"hive: error: {exc}")
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         _line("hive: interrupted")

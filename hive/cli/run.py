@@ -1,17 +1,19 @@
 """One ``hive consensus`` run, wired: catalog prices, budgets, history, client, pipeline, view.
 
 Order matters for money: the estimate is checked against the budgets before anything is
-spent; the run is written to history before the first call, each call as it finishes, and the
-run's end (answer, failure, budget stop or Ctrl-C) last, so nothing paid for is lost.
+spent; the run's record (``store/run_record.py``) writes the run before the first call, each
+call as it finishes, and the run's end (answer, failure, budget stop, Ctrl-C, SIGTERM, SIGHUP)
+last, so nothing paid for is lost. The day comes in with the request, never from the clock here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from hive.consensus.budget import Budgets
@@ -20,11 +22,14 @@ from hive.errors import (
     BudgetError,
     DegradedError,
     HiveError,
+    Interrupted,
     ModelNotFound,
     RequestTimeout,
     StageError,
 )
+from hive.money import total_text
 from hive.store.history import History
+from hive.store.run_record import RunRecord
 from hive.store.spending import local_midnight
 
 if TYPE_CHECKING:
@@ -53,6 +58,7 @@ class RunRequest:
     as_json: bool
     notices: list[str]  # lines for stderr before the run (unless quiet)
     quiet: bool
+    today: date = field(default_factory=date.today)  # local date: prompts and budget days
 
     @property
     def simulated(self) -> bool:
@@ -62,8 +68,7 @@ class RunRequest:
 CATALOG_FETCH_TIMEOUT_S = 10.0  # a slow /models must not hold up a run: the cache will do
 
 
-def budgets(settings: Settings, history: History) -> Budgets:
-    today = date.today()
+def budgets(settings: Settings, history: History, today: date) -> Budgets:
     return Budgets.from_settings(
         settings,
         spent_today=history.spent_since(local_midnight(today)),
@@ -72,66 +77,102 @@ def budgets(settings: Settings, history: History) -> Budgets:
 
 
 def estimate(request: RunRequest, catalog: Catalog, history: History) -> RunEstimate:
-    def typical(model: str, stage: str) -> int | None:
-        return history.typical_completion(model, stage, simulated=request.simulated)
-
-    return estimate_run(request.question, request.profile, date.today(), catalog.price, typical)
+    """What the run would cost for real, from real history only, in simulation mode too."""
+    return estimate_run(
+        request.question, request.profile, request.today, catalog.price,
+        history.typical_completion,
+    )  # fmt: skip
 
 
 def run(request: RunRequest, renderer: Renderer) -> None:
-    """Everything on one event loop and one pooled HTTP client, catalog fetch included."""
+    """Everything on one event loop and one pooled HTTP client, catalog fetch included.
+
+    The history database is opened first: one it cannot use (a newer hive's, a locked or
+    unwritable one) is refused before any request is sent. SIGTERM and SIGHUP end the run as
+    Ctrl-C does: requests cancelled, the run closed as ``interrupted``, what was spent kept.
+    """
     history = History.open(request.paths)
-    session = _Session(request, renderer, history)
+    record = RunRecord(history, notice=_notice)
+    session = _Session(request, renderer, history, record)
     try:
-        asyncio.run(session.main())
-    except BudgetError as exc:
-        if session.run_id is None:
-            raise  # refused before the run: nothing was spent or recorded
-        history.finish_run(session.run_id, "budget", error=str(exc))
-        raise BudgetError(
-            f"{exc}; the partial run is kept: hive history show {session.run_id}"
-        ) from exc
-    except DegradedError:
-        raise  # the run itself finished and was recorded as such
+        with record:
+            try:
+                asyncio.run(session.main())
+            except (KeyboardInterrupt, asyncio.CancelledError) as exc:
+                signum = session.signal or signal.SIGINT
+                raise Interrupted(_interrupted(signum, record), signum) from exc
     except HiveError as exc:
+        exc.run_id, exc.spent = record.run_id, record.spent if record.run_id else None
+        if isinstance(exc, BudgetError) and record.run_id is not None:
+            exc.args = (f"{exc}; the partial run is kept: hive history show {record.run_id}",)
         if isinstance(exc, StageError) and isinstance(exc.cause, ModelNotFound) and session.catalog:
             closest = session.catalog.closest(exc.model)
             if closest:
                 exc.args = (f"{exc}; closest model ids: {', '.join(closest)}",)
-        if session.run_id is not None:
-            history.finish_run(session.run_id, "failed", error=str(exc))
-        raise
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        if session.run_id is not None:
-            history.finish_run(session.run_id, "interrupted", error="interrupted")
         raise
     finally:
         history.close()
 
 
+def _notice(message: str) -> None:
+    sys.stderr.write(f"hive: warning: {message}\n")
+    sys.stderr.flush()
+
+
+def _interrupted(signum: int, record: RunRecord) -> str:
+    name = signal.Signals(signum).name
+    if record.run_id is None:
+        return f"interrupted ({name}); nothing was spent"
+    return (
+        f"interrupted ({name}): run #{record.run_id} kept in history; "
+        f"spent {total_text(record.spent)}"
+    )
+
+
 class _Session:
-    def __init__(self, request: RunRequest, renderer: Renderer, history: History) -> None:
+    def __init__(
+        self, request: RunRequest, renderer: Renderer, history: History, record: RunRecord
+    ) -> None:
         self.request = request
         self.renderer = renderer
         self.history = history
-        self.run_id: int | None = None
+        self.record = record
         self.catalog: Catalog | None = None
+        self.signal: int | None = None  # SIGTERM or SIGHUP, once one has asked us to stop
+
+    def _stop_on(self, task: asyncio.Task[None]) -> None:
+        """SIGTERM and SIGHUP cancel the run's task, as asyncio does for Ctrl-C."""
+
+        def stop(signum: int) -> None:
+            self.signal = signum
+            task.cancel()
+
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+                loop.add_signal_handler(signum, stop, signum)  # main thread, Unix only
 
     async def main(self) -> None:
         request = self.request
+        task = asyncio.current_task()
+        if task is not None:
+            self._stop_on(task)
         async with _http(request) as http:
             client = _client(request, http)
             catalog = self.catalog = await self._catalog(client)
             if not request.quiet:
                 for notice in [*request.notices, *catalog.unlisted(request.profile.all_models())]:
                     sys.stderr.write(f"hive: {notice}\n")
-            limits = budgets(request.settings, self.history)
+            limits = budgets(request.settings, self.history, request.today)
             expected = estimate(request, catalog, self.history)
             if request.estimate_only:
-                print_estimate(expected, limits, as_json=request.as_json)
+                from hive.ui.estimate_view import print_estimate
+
+                print_estimate(expected, limits, as_json=request.as_json,
+                               simulated=request.simulated)  # fmt: skip
                 return
             if not request.simulated and not request.force:
-                limits.check(expected)
+                limits.check(expected, unpriced_why=_unpriced_why(catalog))
             await self._consensus(client, catalog, limits)
 
     async def _catalog(self, client: OpenRouterClient) -> Catalog:
@@ -144,19 +185,21 @@ class _Session:
                 raise RequestTimeout("the model list took too long") from exc
 
         # Simulation never touches the network; a real run refreshes a stale catalog.
-        return await load_catalog(self.request.paths, None if self.request.simulated else fetch)
+        return await load_catalog(
+            self.request.paths,
+            None if self.request.simulated else fetch,
+            base_url=self.request.settings.base_url,
+        )
 
     async def _consensus(self, client: OpenRouterClient, catalog: Catalog, limits: Budgets) -> None:
         from hive.consensus.pipeline import Pipeline
         from hive.openrouter.retry import RetryPolicy
-        from hive.store.recorder import Recorder
 
-        request, history = self.request, self.history
-        self.run_id = history.start_run(request.question, request.profile.name, request.simulated)
-        recorder = Recorder(history, self.run_id)
+        request, record = self.request, self.record
+        record.start(request.question, request.profile.name, request.simulated)
 
         def emit(event: PipelineEvent) -> None:
-            recorder.handle(event)  # history first: what was paid for is kept if a view fails
+            record.handle(event)  # history first: what was paid for is kept if a view fails
             self.renderer.handle(event)
 
         settings = request.settings
@@ -166,21 +209,28 @@ class _Session:
             max_total_wait=settings.retry_max_wait,
         )
         pipeline = Pipeline(
-            client, emit, today=date.today(), price_of=catalog.price,
+            client, emit, today=request.today, price_of=catalog.price,
             limit=None if request.simulated or request.force else limits.limit(), policy=policy,
         )  # fmt: skip
         with self.renderer:
             result = await pipeline.run(request.question, request.profile,
                                         simulated=request.simulated)  # fmt: skip
-            status = "degraded" if result.degraded else "ok"
-            history.finish_run(
-                self.run_id, status, answer=result.answer, confidence=result.confidence,
-                duration_ms=result.duration_ms, warnings=result.warnings,
+            record.finish(
+                "degraded" if result.degraded else "ok", answer=result.answer,
+                confidence=result.confidence, duration_ms=result.duration_ms,
+                warnings=result.warnings,
             )  # fmt: skip
-            notes = [] if request.simulated else limits.notes(result.total_cost)
-            self.renderer.finish(result, run_id=self.run_id, notes=notes)
+            notes = [] if request.simulated else limits.notes(result.cost.known)
+            self.renderer.finish(result, run_id=record.run_id, notes=notes)
         if result.degraded and request.strict:
             raise DegradedError(f"--strict: the answer is degraded: {'; '.join(result.warnings)}")
+
+
+def _unpriced_why(catalog: Catalog) -> str:
+    """Why a model has no price in advance, for the budget's refusal."""
+    if catalog.problem is not None:
+        return f"no price known: the model list could not be fetched ({catalog.problem})"
+    return "no price known in advance"
 
 
 def _http(request: RunRequest) -> httpx.AsyncClient:
@@ -205,53 +255,3 @@ def _client(request: RunRequest, http: httpx.AsyncClient) -> OpenRouterClient:
         free_per_minute=0 if request.simulated else settings.free_requests_per_minute,
     )
     return OpenRouterClient(http, first_token_timeout=settings.first_token_timeout, limiter=limiter)
-
-
-def print_estimate(estimate_: RunEstimate, limits: Budgets, *, as_json: bool) -> None:
-    """``--estimate``: per call and in total, expected and worst case; nothing is spent."""
-    import json
-
-    from hive.money import dollars
-
-    def money(value: Decimal | None) -> str | None:
-        return None if value is None else format(value, "f")
-
-    if as_json:
-        data = {
-            "expected_cost": money(estimate_.expected),
-            "max_cost": money(estimate_.ceiling),
-            "unpriced_models": estimate_.unpriced,
-            "calls": [
-                {
-                    "stage": c.stage,
-                    "model": c.model,
-                    "prompt_tokens": c.prompt_tokens,
-                    "completion_tokens": c.completion_tokens,
-                    "max_completion_tokens": c.max_completion_tokens,
-                    "expected_cost": money(c.expected),
-                    "max_cost": money(c.ceiling),
-                }
-                for c in estimate_.calls
-            ],
-            "left_today": money(limits.left_today()),
-            "left_this_month": money(limits.left_this_month()),
-        }
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
-        return
-    rows = [("stage", "model", "prompt", "output", "expected", "at most")]
-    rows += [
-        (c.stage, c.model, f"~{c.prompt_tokens:,}",
-         f"~{c.completion_tokens:,}/{c.max_completion_tokens:,}",
-         dollars(c.expected), dollars(c.ceiling))
-        for c in estimate_.calls
-    ]  # fmt: skip
-    rows.append(("total", "", "", "", dollars(estimate_.expected), dollars(estimate_.ceiling)))
-    widths = [max(len(row[i]) for row in rows) for i in range(6)]
-    for row in rows:
-        cells = [cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in
-                 enumerate(zip(row, widths, strict=True))]  # fmt: skip
-        sys.stdout.write("  ".join(cells).rstrip() + "\n")
-    for note in limits.notes(Decimal(0)):
-        sys.stdout.write(f"budget: {note}\n")
-    if estimate_.unpriced:
-        sys.stdout.write(f"not priced in advance: {', '.join(estimate_.unpriced)}\n")

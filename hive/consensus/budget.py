@@ -1,7 +1,9 @@
 """Spending limits: ``max_cost_per_run``, ``daily_budget`` and ``monthly_budget`` (USD).
 
 The tightest of them becomes one ``SpendLimit`` for a run: refused up front if the estimate
-breaks it, and enforced during the run by never starting a call whose worst case would.
+breaks it or if a call's cost cannot be bounded at all (an unpriced model: a limit nobody can
+check is no limit), and enforced during the run by never starting a call whose worst case would
+(``spend_guard``).
 """
 
 from __future__ import annotations
@@ -72,12 +74,23 @@ class Budgets:
             )
         return min(candidates, key=lambda c: c.amount, default=None)
 
-    def check(self, estimate: RunEstimate) -> None:
-        """Refuse a run whose expected cost would break a limit, before it spends anything."""
+    def check(self, estimate: RunEstimate, *, unpriced_why: str = "no known price") -> None:
+        """Refuse, before it spends anything, a run whose expected cost would break a limit,
+        or any of whose calls could cost an amount nobody can bound (``unpriced_why`` says why
+        prices are missing, e.g. that the model list could not be fetched)."""
         limit = self.limit()
-        if limit is not None and estimate.expected > limit.amount:
+        if limit is None:
+            return
+        if estimate.unpriced:
+            models = ", ".join(estimate.unpriced)
             raise BudgetError(
-                f"refused: this run is estimated at {dollars(estimate.expected)}, over "
+                f"refused: the cost of {models} cannot be bounded in advance ({unpriced_why}) "
+                f"and {limit.reason} is set; nothing was spent (choose priced models, or "
+                "--force to run without the limit)"
+            )
+        if estimate.expected.known > limit.amount:
+            raise BudgetError(
+                f"refused: this run is estimated at {dollars(estimate.expected.known)}, over "
                 f"{limit.reason}; nothing was spent (see --estimate; --force runs it anyway)"
             )
 

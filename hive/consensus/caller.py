@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 from hive.consensus.budget import SpendLimit
-from hive.consensus.estimate import PriceOf, call_ceiling
+from hive.consensus.estimate import PriceOf
 from hive.consensus.events import (
     CallFailed,
     CallFinished,
@@ -31,20 +31,19 @@ from hive.consensus.events import (
     TokenDelta,
 )
 from hive.consensus.profiles import StageSpec
+from hive.consensus.spend_guard import SpendGuard
 from hive.consensus.stages import Messages
 from hive.errors import (
     ApiFailure,
     AuthError,
-    BudgetError,
     ProviderUnavailable,
     StageError,
     StreamError,
 )
-from hive.money import dollars
 from hive.openrouter.chat import ChatRequest, Completion, TextDelta
 from hive.openrouter.client import OpenRouterClient
 from hive.openrouter.retry import RetryPolicy, is_transient, worth_a_fallback
-from hive.openrouter.tokens import message_tokens
+from hive.openrouter.tokens import approx_tokens, message_tokens
 from hive.text import shorten
 
 Emit = Callable[[PipelineEvent], None]
@@ -72,7 +71,8 @@ class Caller:
         self._emit = emit
         self._clock = clock
         self._price_of = price_of or (lambda model: None)
-        self._limit = limit
+        self._guard = SpendGuard(limit, self._price_of, self._spent)
+        self._sent: dict[tuple[str, int], int] = {}  # estimated prompt tokens per call
         self._policy = policy or RetryPolicy()
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -84,28 +84,34 @@ class Caller:
         self.warnings.append(message)
         self._emit(RunWarning(message))
 
+    def _spent(self) -> Decimal:
+        return sum((c.cost for c in self.calls if c.cost is not None), Decimal(0))
+
     def guard(self, stage: str, spec: StageSpec, messages: Messages) -> None:
-        """Never start a stage whose calls could, at their worst, take the run over its limit."""
-        if self._limit is None:
-            return
-        spent = sum((c.cost for c in self.calls if c.cost is not None), Decimal(0))
-        prompt = message_tokens(messages)
-        worst = Decimal(0)
-        for model in spec.models if stage == "generate" else spec.models[:1]:
-            ceiling = call_ceiling(self._price_of(model), prompt, spec.max_tokens)
-            if ceiling is None:
-                self.warn(f"cannot bound {model}'s cost (price unknown in advance)")
-                continue
-            worst += ceiling
-        if spent + worst > self._limit.amount:
-            raise BudgetError(
-                f"stopped before {stage}: it could cost up to {dollars(worst)}, taking this run "
-                f"over {self._limit.reason}; spent {dollars(spent)} so far"
-            )
+        """Never start a stage whose calls could, at their worst (on the dearest model each may
+        end on), take the run over its limit; a BudgetError says so before anything is sent."""
+        indexes = range(len(spec.models)) if stage == "generate" else range(1)
+        calls = {(stage, i): [spec.models[i], *spec.fallbacks] for i in indexes}
+        self._guard.admit(stage, calls, message_tokens(messages), spec.max_tokens)
 
     async def call(self, stage: str, index: int, spec: StageSpec, messages: Messages) -> str:
         """The model's answer, from the first model of [primary, *fallbacks] that gives one."""
         candidates = [spec.models[index], *spec.fallbacks]
+        self._sent[(stage, index)] = prompt = message_tokens(messages)
+        try:
+            return await self._call(stage, index, spec, messages, candidates, prompt)
+        finally:
+            self._guard.release((stage, index))
+
+    async def _call(
+        self,
+        stage: str,
+        index: int,
+        spec: StageSpec,
+        messages: Messages,
+        candidates: list[str],
+        prompt: int,
+    ) -> str:
         waited = 0.0
         last: ApiFailure | None = None
         attempt = 0
@@ -119,6 +125,11 @@ class Caller:
                                   tuple(candidates[position + 1 :]))  # fmt: skip
             for tries in range(1, self._policy.max_attempts + 1):
                 attempt += 1
+                if attempt > 1:  # a retry or a fallback: it must fit the limit again
+                    self._guard.admit(
+                        stage, {(stage, index): candidates[position:]}, prompt,
+                        spec.max_tokens, what=f"retrying {stage} on {model}",
+                    )  # fmt: skip
                 try:
                     return await self._attempt(stage, index, request, attempt)
                 except ApiFailure as exc:
@@ -204,14 +215,28 @@ class Caller:
         return completion.text
 
     def _record(self, record: CallRecord) -> None:
-        price = self._price_of(record.model_used or record.model)
-        if record.cost is None and record.prompt_tokens is not None and price and price.known:
-            # The server reported tokens but no cost (some OpenAI-compatible servers): price
-            # them from the catalog, and say the figure is hive's.
-            cost = price.cost(record.prompt_tokens, record.completion_tokens or 0)
-            record = dataclasses.replace(record, cost=cost, cost_estimated=True)
+        if record.cost is None and record.billable:
+            record = self._priced(record)
         self.calls.append(record)
         self._emit(CallFinished(record) if record.ok else CallFailed(record))
+
+
+    def _priced(self, record: CallRecord) -> CallRecord:
+        """A call the server reported no cost for (some OpenAI-compatible servers), priced from
+        the catalog: its reported tokens, or else hive's own count of what was sent and
+        received. Marked estimated; left unknown (None) when the model has no known price."""
+        price = self._price_of(record.model_used or record.model)
+        if price is None or not price.known:
+            return record
+        prompt = record.prompt_tokens
+        if prompt is None:
+            prompt = self._sent.get((record.stage, record.index), 0)
+        completion = record.completion_tokens
+        if completion is None:
+            completion = approx_tokens(record.content) if record.content else 0
+        return dataclasses.replace(
+            record, cost=price.cost(prompt, completion), cost_estimated=True
+        )
 
 
 def _short(exc: ApiFailure) -> str:

@@ -3,8 +3,11 @@
 Prompt sizes come from the exact prompts hive will send (about four characters a token);
 earlier stages' outputs, which later prompts include, are taken at their expected length.
 A model's expected output is the median of its recent outputs for that stage in your history,
-or half its max output tokens when there is none yet. The ceiling assumes every call writes its
-max output tokens: a run cannot cost more unless the prompt count is off.
+or half its max output tokens when there is none yet; only real runs count (the simulator's
+short replies say nothing about a real model). The ceiling assumes every call writes its max
+output tokens on the dearest model it may end on (its stage's fallbacks included: OpenRouter
+bills whichever answers), so a run cannot cost more unless the prompt count is off. A call none
+of whose prices is known has no ceiling, and an unknown expected cost: never a zero.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from decimal import Decimal
 
 from hive.consensus import stages
 from hive.consensus.profiles import Profile
+from hive.money import Total
 from hive.openrouter.catalog import ModelPrice
 from hive.openrouter.tokens import message_tokens
 
@@ -31,7 +35,8 @@ class CallEstimate:
     completion_tokens: int  # expected
     max_completion_tokens: int
     expected: Decimal | None  # None when the model's price is not known in advance
-    ceiling: Decimal | None
+    ceiling: Decimal | None  # None when any model the call may end on has no known price
+    unpriced: tuple[str, ...] = ()  # the models (primary or fallbacks) with no known price
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,21 +44,31 @@ class RunEstimate:
     calls: list[CallEstimate]
 
     @property
-    def expected(self) -> Decimal:
-        return sum((c.expected for c in self.calls if c.expected is not None), Decimal(0))
+    def expected(self) -> Total:
+        return Total.of(c.expected for c in self.calls)
 
     @property
-    def ceiling(self) -> Decimal:
-        return sum((c.ceiling for c in self.calls if c.ceiling is not None), Decimal(0))
+    def ceiling(self) -> Total:
+        return Total.of(c.ceiling for c in self.calls)
 
     @property
     def unpriced(self) -> list[str]:
-        """Models whose price is unknown in advance (not in the catalog, or router models)."""
-        return list(dict.fromkeys(c.model for c in self.calls if c.expected is None))
+        """Models a call may run on whose price is unknown in advance (not in the catalog, or
+        router models such as ``openrouter/auto``), fallbacks included."""
+        return list(dict.fromkeys(m for c in self.calls for m in c.unpriced))
 
 
-def call_ceiling(price: ModelPrice | None, prompt_tokens: int, max_tokens: int) -> Decimal | None:
+def cost_at(price: ModelPrice | None, prompt_tokens: int, max_tokens: int) -> Decimal | None:
     return price.cost(prompt_tokens, max_tokens) if price is not None and price.known else None
+
+
+def dearest_ceiling(
+    price_of: PriceOf, models: list[str], prompt_tokens: int, max_tokens: int
+) -> Decimal | None:
+    """The most a call may cost on any of ``models``; None if any of them is unpriced."""
+    ceilings = [cost_at(price_of(m), prompt_tokens, max_tokens) for m in models]
+    known = [c for c in ceilings if c is not None]
+    return max(known) if len(known) == len(ceilings) else None
 
 
 def estimate_run(
@@ -64,16 +79,16 @@ def estimate_run(
     def add(stage: str, model: str, prompt: int, prompt_max: int) -> CallEstimate:
         spec = profile.stage(stage)
         expected_out = min(typical(model, stage) or spec.max_tokens // 2, spec.max_tokens)
-        price = price_of(model)
-        known = price is not None and price.known
+        candidates = [model, *spec.fallbacks]
         call = CallEstimate(
             stage=stage,
             model=model,
             prompt_tokens=prompt,
             completion_tokens=expected_out,
             max_completion_tokens=spec.max_tokens,
-            expected=price.cost(prompt, expected_out) if known and price else None,
-            ceiling=call_ceiling(price, prompt_max, spec.max_tokens),
+            expected=cost_at(price_of(model), prompt, expected_out),
+            ceiling=dearest_ceiling(price_of, candidates, prompt_max, spec.max_tokens),
+            unpriced=tuple(m for m in candidates if not _priced(price_of(m))),
         )
         calls.append(call)
         return call
@@ -106,3 +121,7 @@ def estimate_run(
         base + refined.max_completion_tokens + review.max_completion_tokens,
     )
     return RunEstimate(calls)
+
+
+def _priced(price: ModelPrice | None) -> bool:
+    return price is not None and price.known

@@ -6,8 +6,11 @@ A call is identified by ``(stage, index)``: index is the generator's position, 0
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+
+from hive.money import Total
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,55 @@ class CallRecord:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def billable(self) -> bool:
+        """Whether the server may have charged for this call: it answered (in full or in part)
+        or reported usage. A call refused before any answer (an HTTP error status, a connection
+        that never opened) is not billed, so its missing cost is not an unknown cost."""
+        return billable(
+            self.error, self.content, self.cost, self.prompt_tokens, self.completion_tokens
+        )
+
+    @property
+    def tokens(self) -> int | None:
+        """Prompt plus completion tokens as the server reported them; None if it did not."""
+        if self.prompt_tokens is None and self.completion_tokens is None:
+            return None
+        return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
+
+
+def billable(
+    error: str | None,
+    content: str,
+    cost: Decimal | None,
+    prompt_tokens: int | None,
+    completion_tokens: int | None,
+) -> bool:
+    """``CallRecord.billable`` from a call's fields (history rows use the same rule)."""
+    return (
+        error is None
+        or bool(content)
+        or cost is not None
+        or prompt_tokens is not None
+        or completion_tokens is not None
+    )
+
+
+def cost_total(calls: Iterable[CallRecord]) -> Total:
+    """What calls cost: known costs summed, billable calls of unknown cost counted."""
+    return Total.of(call.cost for call in calls if call.billable)
+
+
+def token_total(calls: Iterable[CallRecord]) -> tuple[int, int]:
+    """``(tokens reported, billable calls that reported none)``."""
+    reported, unreported = 0, 0
+    for call in calls:
+        if call.tokens is not None:
+            reported += call.tokens
+        elif call.billable:
+            unreported += 1
+    return reported, unreported
+
 
 @dataclass(frozen=True, slots=True)
 class ConsensusResult:
@@ -50,12 +102,18 @@ class ConsensusResult:
     degraded: bool = False  # a stage failed and the run went on without it (see warnings)
 
     @property
-    def total_cost(self) -> Decimal:
-        return sum((c.cost for c in self.calls if c.cost is not None), Decimal(0))
+    def cost(self) -> Total:
+        """The run's cost; ``unknown`` counts calls nobody could price."""
+        return cost_total(self.calls)
 
     @property
     def total_tokens(self) -> int:
-        return sum((c.prompt_tokens or 0) + (c.completion_tokens or 0) for c in self.calls)
+        """Tokens the server reported (see ``unreported_token_calls`` for the calls it did not)."""
+        return token_total(self.calls)[0]
+
+    @property
+    def unreported_token_calls(self) -> int:
+        return token_total(self.calls)[1]
 
 
 @dataclass(frozen=True, slots=True)

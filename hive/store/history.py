@@ -4,12 +4,21 @@ WAL mode and a generous busy timeout let many ``hive`` processes write at once; 
 its own short ``BEGIN IMMEDIATE`` transaction, made as each call finishes, so a run stopped by
 Ctrl-C or a crash keeps everything it paid for. Costs are stored as decimal text and summed as
 ``Decimal``: SQLite's REAL would round them. The schema version lives in ``PRAGMA
-user_version``; ``MIGRATIONS`` is the ordered list of steps from an empty database.
+user_version``; ``MIGRATIONS`` is the ordered list of steps from an empty database. A database
+from a newer hive (a version this one does not know) is refused before anything is written to
+it. Every SQLite failure (locked, full, read-only, corrupt) leaves as a ``StorageError`` naming
+the file: one line at the CLI edge.
+
+A run records the process that ran it (``pid``, ``host``); a run still ``running`` whose process
+is gone from this host (SIGKILL, a power cut) reads back as ``abandoned``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import socket
 import sqlite3
 import statistics
 from collections.abc import Callable, Iterator
@@ -19,8 +28,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from hive.consensus.events import CallRecord
+from hive.consensus.events import CallRecord, billable
 from hive.errors import StorageError
+from hive.money import Total
 from hive.store.files import ensure_dir
 from hive.store.paths import Paths
 
@@ -74,8 +84,30 @@ def _v1(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX runs_by_start ON runs(started_at)")
 
 
+# A call the server may have billed (``CallRecord.billable``), as SQL over ``calls``.
+BILLABLE_SQL = (
+    "(error IS NULL OR content != '' OR cost IS NOT NULL OR prompt_tokens IS NOT NULL"
+    " OR completion_tokens IS NOT NULL)"
+)
+
+
+def _v2(db: sqlite3.Connection) -> None:
+    """Unknown costs and unreported tokens are counted, not summed as zero; runs know their
+    process, so one left ``running`` by a dead process can be told apart."""
+    db.execute("ALTER TABLE runs ADD COLUMN unknown_cost_calls INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE runs ADD COLUMN unreported_token_calls INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE runs ADD COLUMN pid INTEGER")
+    db.execute("ALTER TABLE runs ADD COLUMN host TEXT")
+    db.execute(
+        "UPDATE runs SET unknown_cost_calls = (SELECT COUNT(*) FROM calls"
+        f" WHERE calls.run_id = runs.id AND cost IS NULL AND {BILLABLE_SQL}),"
+        " unreported_token_calls = (SELECT COUNT(*) FROM calls WHERE calls.run_id = runs.id"
+        f" AND prompt_tokens IS NULL AND completion_tokens IS NULL AND {BILLABLE_SQL})"
+    )
+
+
 # Append only: each entry upgrades the schema by one version. Never edit a released step.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
 
 
 def utc_now() -> datetime:
@@ -91,26 +123,47 @@ def db_path(paths: Paths) -> Path:
 
 
 def open_db(path: Path) -> sqlite3.Connection:
-    """Open (creating and migrating as needed) the history database."""
+    """Open (creating and migrating as needed) the history database. One from a newer hive is
+    refused before anything is written to it (not even the journal mode)."""
     ensure_dir(path.parent)
+    db: sqlite3.Connection | None = None
     try:
         db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         db.row_factory = sqlite3.Row
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _refuse_newer(db, path)
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA foreign_keys = ON")
-        migrate(db)
+        migrate(db, path)
     except sqlite3.Error as exc:
+        if db is not None:
+            db.close()
         raise StorageError(f"cannot open the history database {path}: {exc}") from exc
+    except StorageError:
+        if db is not None:
+            db.close()
+        raise
     return db
 
 
-def migrate(db: sqlite3.Connection) -> int:
+def _refuse_newer(db: sqlite3.Connection, path: Path | None) -> int:
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        where = f" {path}" if path else ""
+        raise StorageError(
+            f"the history database{where} was written by a newer hive (schema {version}; this "
+            f"hive knows up to {len(MIGRATIONS)}): upgrade hive, or point HIVE_HOME elsewhere; "
+            "it was left unchanged"
+        )
+    return version
+
+
+def migrate(db: sqlite3.Connection, path: Path | None = None) -> int:
     """Apply the missing steps, each in its own transaction; safe when processes race."""
     while True:
         with transaction(db):
-            version = int(db.execute("PRAGMA user_version").fetchone()[0])
-            if version >= len(MIGRATIONS):
+            version = _refuse_newer(db, path)
+            if version == len(MIGRATIONS):
                 return version
             MIGRATIONS[version](db)
             db.execute(f"PRAGMA user_version = {version + 1}")
@@ -132,12 +185,39 @@ def _decimal(text: str | None) -> Decimal | None:
 
 
 @contextmanager
-def _storage_errors(what: str) -> Iterator[None]:
-    """A corrupt or locked database becomes a StorageError (one line at the CLI edge)."""
+def _storage_errors(what: str, path: Path | None = None) -> Iterator[None]:
+    """A corrupt, locked, full or read-only database becomes a StorageError naming the file
+    (one line at the CLI edge)."""
     try:
         yield
     except sqlite3.Error as exc:
-        raise StorageError(f"cannot {what} the history database: {exc}") from exc
+        where = f" {path}" if path else ""
+        raise StorageError(f"cannot {what} the history database{where}: {exc}") from exc
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (one we may not signal counts too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return True  # cannot tell: do not call a run abandoned on a guess
+    return True
+
+
+def _status(row: sqlite3.Row) -> str:
+    """The stored status, except that a run ``running`` in a process that no longer exists on
+    this host is ``abandoned``."""
+    status = str(row["status"])
+    keys = row.keys()
+    if status != "running" or "pid" not in keys or row["pid"] is None:
+        return status
+    if row["host"] != socket.gethostname():
+        return status  # another machine's run (a shared folder): we cannot tell
+    return status if process_alive(int(row["pid"])) else "abandoned"
 
 
 def _fold(text: str | None) -> str:
@@ -147,12 +227,17 @@ def _fold(text: str | None) -> str:
 class History:
     """The history of one hive home. Every method is one short transaction."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, path: Path | None = None) -> None:
         self.db = db
+        self.path = path
 
     @classmethod
     def open(cls, paths: Paths) -> History:
-        return cls(open_db(db_path(paths)))
+        path = db_path(paths)
+        return cls(open_db(path), path)
+
+    def _errors(self, what: str) -> contextlib.AbstractContextManager[None]:
+        return _storage_errors(what, self.path)
 
     def close(self) -> None:
         self.db.close()
@@ -160,16 +245,17 @@ class History:
     def start_run(
         self, question: str, profile: str, simulated: bool, started: datetime | None = None
     ) -> int:
-        with transaction(self.db):
+        with self._errors("write to"), transaction(self.db):
             cursor = self.db.execute(
-                "INSERT INTO runs (started_at, question, profile, simulated, status)"
-                " VALUES (?, ?, ?, ?, 'running')",
-                (_iso(started or utc_now()), question, profile, int(simulated)),
-            )
+                "INSERT INTO runs (started_at, question, profile, simulated, status, pid, host)"
+                " VALUES (?, ?, ?, ?, 'running', ?, ?)",
+                (_iso(started or utc_now()), question, profile, int(simulated), os.getpid(),
+                 socket.gethostname()),
+            )  # fmt: skip
         return int(cursor.lastrowid or 0)
 
     def record_call(self, run_id: int, call: CallRecord) -> None:
-        with transaction(self.db):
+        with self._errors("write to"), transaction(self.db):
             self.db.execute(
                 "INSERT INTO calls (run_id, finished_at, stage, idx, attempt, model, model_used,"
                 " provider, prompt_tokens, completion_tokens, cost, cost_estimated, ttft_ms,"
@@ -194,54 +280,60 @@ class History:
         duration_ms: float | None = None,
         warnings: list[str] | None = None,
     ) -> None:
-        """Close a run; its totals are summed from the calls recorded, so they always agree."""
-        with transaction(self.db):
-            rows = self.db.execute(
-                "SELECT cost, prompt_tokens, completion_tokens FROM calls WHERE run_id = ?",
-                (run_id,),
-            ).fetchall()
-            cost = sum((Decimal(r["cost"]) for r in rows if r["cost"] is not None), Decimal(0))
-            tokens = sum((r["prompt_tokens"] or 0) + (r["completion_tokens"] or 0) for r in rows)
+        """Close a run; its totals are summed from the calls recorded, so they always agree:
+        known costs and reported tokens summed, billable calls without them counted."""
+        with self._errors("write to"), transaction(self.db):
+            calls = [
+                call_dict(row)
+                for row in self.db.execute("SELECT * FROM calls WHERE run_id = ?", (run_id,))
+            ]
+            billed = [c for c in calls if _billable(c)]
+            cost = Total.of(c["cost"] for c in billed)
+            reported = [c for c in billed if _tokens(c) is not None]
+            tokens = sum(_tokens(c) or 0 for c in reported)
             self.db.execute(
                 "UPDATE runs SET finished_at = ?, status = ?, answer = ?, confidence = ?,"
-                " error = ?, total_cost = ?, total_tokens = ?, duration_ms = ?, warnings = ?"
-                " WHERE id = ?",
+                " error = ?, total_cost = ?, total_tokens = ?, duration_ms = ?, warnings = ?,"
+                " unknown_cost_calls = ?, unreported_token_calls = ? WHERE id = ?",
                 (
-                    _iso(utc_now()), status, answer, confidence, error, format(cost, "f"), tokens,
-                    None if duration_ms is None else round(duration_ms),
-                    json.dumps(warnings or []), run_id,
+                    _iso(utc_now()), status, answer, confidence, error, format(cost.known, "f"),
+                    tokens, None if duration_ms is None else round(duration_ms),
+                    json.dumps(warnings or []), cost.unknown, len(billed) - len(reported), run_id,
                 ),
             )  # fmt: skip
 
     def spent_since(self, since: datetime) -> Decimal:
-        """Real (not simulated) spending on calls finished since ``since``."""
-        rows = self.db.execute(
-            "SELECT c.cost FROM calls c JOIN runs r ON r.id = c.run_id"
-            " WHERE r.simulated = 0 AND c.cost IS NOT NULL AND c.finished_at >= ?",
-            (_iso(since),),
-        ).fetchall()
+        """Real (not simulated) spending on calls finished since ``since`` (known costs)."""
+        with self._errors("read"):
+            rows = self.db.execute(
+                "SELECT c.cost FROM calls c JOIN runs r ON r.id = c.run_id"
+                " WHERE r.simulated = 0 AND c.cost IS NOT NULL AND c.finished_at >= ?",
+                (_iso(since),),
+            ).fetchall()
         return sum((Decimal(r["cost"]) for r in rows), Decimal(0))
 
-    def typical_completion(self, model: str, stage: str, *, simulated: bool = False) -> int | None:
+    def typical_completion(self, model: str, stage: str) -> int | None:
         """Median completion tokens of this model's successful calls in this stage (recent 50),
-        from real runs only (or simulated ones only, to estimate a simulated run)."""
-        rows = self.db.execute(
-            "SELECT c.completion_tokens FROM calls c JOIN runs r ON r.id = c.run_id"
-            " WHERE c.model = ? AND c.stage = ? AND c.error IS NULL AND r.simulated = ?"
-            " AND c.completion_tokens IS NOT NULL ORDER BY c.id DESC LIMIT 50",
-            (model, stage, int(simulated)),
-        ).fetchall()
+        from real runs only: the simulator's short replies say nothing about a real model."""
+        with self._errors("read"):
+            rows = self.db.execute(
+                "SELECT c.completion_tokens FROM calls c JOIN runs r ON r.id = c.run_id"
+                " WHERE c.model = ? AND c.stage = ? AND c.error IS NULL AND r.simulated = 0"
+                " AND c.completion_tokens IS NOT NULL ORDER BY c.id DESC LIMIT 50",
+                (model, stage),
+            ).fetchall()
         values = [int(r["completion_tokens"]) for r in rows]
         return round(statistics.median(values)) if values else None
 
     def run(self, run_id: int) -> dict[str, Any] | None:
         """One run with its calls, or None."""
-        row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
-            return None
-        calls = self.db.execute(
-            "SELECT * FROM calls WHERE run_id = ? ORDER BY id", (run_id,)
-        ).fetchall()
+        with self._errors("read"):
+            row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                return None
+            calls = self.db.execute(
+                "SELECT * FROM calls WHERE run_id = ? ORDER BY id", (run_id,)
+            ).fetchall()
         return {**run_dict(row), "calls": [call_dict(c) for c in calls]}
 
     def runs(self, limit: int | None = 20, search: str | None = None) -> list[dict[str, Any]]:
@@ -257,24 +349,24 @@ class History:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        with _storage_errors("read"):
+        with self._errors("read"):
             return [run_dict(row) for row in self.db.execute(sql, params).fetchall()]
 
     def delete_run(self, run_id: int) -> bool:
         """Delete one run; its calls go with it (ON DELETE CASCADE)."""
-        with _storage_errors("write"), transaction(self.db):
+        with self._errors("write to"), transaction(self.db):
             cursor = self.db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         return cursor.rowcount > 0
 
     def delete_before(self, moment: datetime) -> int:
         """Delete every run started before ``moment`` (an aware datetime); how many went."""
-        with _storage_errors("write"), transaction(self.db):
+        with self._errors("write to"), transaction(self.db):
             cursor = self.db.execute("DELETE FROM runs WHERE started_at < ?", (_iso(moment),))
         return max(cursor.rowcount, 0)
 
     def export_rows(self) -> list[dict[str, Any]]:
         """Every run, oldest first, each with its calls in order: one consistent snapshot."""
-        with _storage_errors("read"):
+        with self._errors("read"):
             self.db.execute("BEGIN")
             try:
                 runs = self.db.execute("SELECT * FROM runs ORDER BY id").fetchall()
@@ -295,7 +387,7 @@ def model_stats(paths: Paths, model_id: str) -> dict[str, Any] | None:
         return None
     history = History.open(paths)
     try:
-        with _storage_errors("read"):
+        with history._errors("read"):
             rows = history.db.execute(
                 "SELECT c.error, c.latency_ms, c.ttft_ms, c.cost FROM calls c"
                 " JOIN runs r ON r.id = c.run_id"
@@ -319,8 +411,22 @@ def model_stats(paths: Paths, model_id: str) -> dict[str, Any] | None:
     }
 
 
+def _billable(call: dict[str, Any]) -> bool:
+    return billable(
+        call["error"], call["content"], call["cost"], call["prompt_tokens"],
+        call["completion_tokens"],
+    )  # fmt: skip
+
+
+def _tokens(call: dict[str, Any]) -> int | None:
+    if call["prompt_tokens"] is None and call["completion_tokens"] is None:
+        return None
+    return int(call["prompt_tokens"] or 0) + int(call["completion_tokens"] or 0)
+
+
 def run_dict(row: sqlite3.Row) -> dict[str, Any]:
     data = dict(row)
+    data["status"] = _status(row)
     data["simulated"] = bool(data["simulated"])
     data["total_cost"] = Decimal(data["total_cost"])
     data["warnings"] = json.loads(data["warnings"] or "[]")

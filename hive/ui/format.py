@@ -1,11 +1,12 @@
-"""How numbers read in every view: dollars exact to the micro-dollar, times in seconds."""
+"""How numbers read in every view: dollars exact to the micro-dollar, times in seconds, and
+unknown shown as unknown (``$?``, ``?``), never as a zero."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hive.consensus.events import ConsensusResult
-from hive.money import dollars
+from hive.consensus.events import CallRecord, ConsensusResult
+from hive.money import dollars, total_text
 
 
 def seconds(ms: float | None) -> str:
@@ -16,13 +17,39 @@ def confidence(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
+def count(value: int | None) -> str:
+    """A token count, or ``?`` when the server did not report one."""
+    return "?" if value is None else f"{value:,}"
+
+
+def tokens(reported: int, unreported: int) -> str:
+    """``3,014 tokens``; ``3,014 tokens + 2 calls unreported``; ``tokens not reported``."""
+    if not unreported:
+        return f"{reported:,} tokens"
+    calls = f"{unreported} call{'s' if unreported != 1 else ''}"
+    if not reported:
+        return f"tokens not reported ({calls})"
+    return f"{reported:,} tokens + {calls} unreported"
+
+
+def call_cost(record: CallRecord) -> str:
+    """A call's cost: ``~`` marks hive's own estimate, ``$?`` an unknown cost, a dash a call
+    refused before any answer (nothing billed)."""
+    if record.cost is None:
+        return "$?" if record.billable else "–"
+    return ("~" if record.cost_estimated else "") + dollars(record.cost)
+
+
 def summary(result: ConsensusResult, run_id: int | None = None, notes: Sequence[str] = ()) -> str:
     calls = len(result.calls)
+    estimated = any(c.cost_estimated for c in result.calls)
     parts = [
         f"{calls} call{'s' if calls != 1 else ''}",
         seconds(result.duration_ms),
-        f"{result.total_tokens:,} tokens",
-        dollars(result.total_cost) + (" (simulated)" if result.simulated else ""),
+        tokens(result.total_tokens, result.unreported_token_calls),
+        total_text(result.cost)
+        + (" (simulated)" if result.simulated else "")
+        + (" (partly estimated)" if estimated else ""),
         f"confidence {confidence(result.confidence)}",
         *(["degraded (see warnings)"] if result.degraded else []),
         *notes,

@@ -13,6 +13,9 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from hive.consensus.events import CallRecord, ConsensusResult, PipelineEvent
+from hive.errors import HiveError
+from hive.money import Total
+from hive.redact import redact
 
 
 def _ms(value: float | None) -> int | None:
@@ -37,6 +40,16 @@ def call_to_json(record: CallRecord) -> dict[str, Any]:
     }
 
 
+def cost_fields(total: Total) -> dict[str, Any]:
+    """``total_cost`` (USD, the known part; null when no part is known) and
+    ``unknown_cost_calls`` (billable calls nobody could price; 0 when the total is complete)."""
+    nothing_known = total.unknown and total.known == 0
+    return {
+        "total_cost": None if nothing_known else float(total.known),
+        "unknown_cost_calls": total.unknown,
+    }
+
+
 def result_to_json(result: ConsensusResult) -> dict[str, Any]:
     return {
         "question": result.question,
@@ -46,12 +59,39 @@ def result_to_json(result: ConsensusResult) -> dict[str, Any]:
         "degraded": result.degraded,
         "confidence": result.confidence,
         "issues": result.issues,
-        "total_cost": float(result.total_cost),
-        "total_tokens": result.total_tokens,
+        **cost_fields(result.cost),
+        "total_tokens": (
+            None
+            if result.unreported_token_calls and not result.total_tokens
+            else result.total_tokens
+        ),
+        "unreported_token_calls": result.unreported_token_calls,
         "duration_ms": _ms(result.duration_ms),
         "warnings": result.warnings,
         "stages": [call_to_json(record) for record in result.calls],
     }
+
+
+def failure_to_json(exc: HiveError) -> dict[str, Any]:
+    """What ``--json`` prints when the command fails (schema in the README)."""
+    data: dict[str, Any] = {
+        "error": redact(str(exc)),
+        "exit_code": exc.exit_code,
+        "run_id": exc.run_id,
+    }
+    if exc.spent is not None:
+        data.update(cost_fields(exc.spent))
+    return data
+
+
+def write_failure(exc: HiveError, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    try:
+        json.dump(failure_to_json(exc), out, ensure_ascii=False, indent=2)
+        out.write("\n")
+        out.flush()
+    except (BrokenPipeError, ValueError):
+        pass  # stdout is gone: the line on stderr still says what happened
 
 
 class JsonRenderer:

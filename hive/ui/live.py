@@ -31,7 +31,6 @@ from hive.consensus.events import (
     RunWarning,
     TokenDelta,
 )
-from hive.money import dollars
 from hive.ui import format as fmt
 
 _TAIL_LINES = 8
@@ -147,7 +146,7 @@ class LiveRenderer:
             tokens = f"{record.completion_tokens:,}"
         else:
             tokens = f"~{row.deltas:,}" if row.deltas else ""
-        cost = dollars(record.cost) if record is not None else ""
+        cost = fmt.call_cost(record) if record is not None else ""
         style = "dim" if row.state == "waiting" else ""
         return [
             icon,
@@ -170,8 +169,8 @@ def _tail(text: str, width: int) -> str:
 def _detail_panel(record: CallRecord) -> Panel:
     title = (
         f"{record.stage} · {record.model_used or record.model} · "
-        f"{record.prompt_tokens or 0}+{record.completion_tokens or 0} tokens · "
-        f"{dollars(record.cost)} · {fmt.seconds(record.latency_ms)}"
+        f"{fmt.count(record.prompt_tokens)}+{fmt.count(record.completion_tokens)} tokens · "
+        f"{fmt.call_cost(record)} · {fmt.seconds(record.latency_ms)}"
     )
     body: RenderableType = Markdown(record.content) if record.content else Text("(no output)")
     if record.error:

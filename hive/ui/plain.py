@@ -16,7 +16,6 @@ from hive.consensus.events import (
     PipelineEvent,
     RunWarning,
 )
-from hive.money import dollars
 from hive.ui import format as fmt
 
 
@@ -71,5 +70,5 @@ def _progress(record: CallRecord) -> str:
     state = "done" if record.ok else "failed"
     return (
         f"{record.stage} {record.model} {state} · {fmt.seconds(record.latency_ms)} · "
-        f"{record.completion_tokens or 0} tokens · {dollars(record.cost)}"
+        f"{fmt.count(record.completion_tokens)} tokens · {fmt.call_cost(record)}"
     )

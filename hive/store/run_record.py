@@ -1,0 +1,108 @@
+"""One run's record in history, owned from its first write to its last under every exit path.
+
+``with RunRecord(history) as record:`` wraps the whole run. ``start`` writes the run before the
+first call, ``handle`` writes each call the moment it finishes (history first: what was paid
+for is kept even if a view fails), and ``finish`` closes it with the answer. Whatever ends the
+block instead — a failure, a budget stop, Ctrl-C, SIGTERM, SIGHUP, a bug — ``__exit__`` closes
+the run with the matching status, so no run is left ``running`` by a process that goes on.
+
+A storage failure mid-run (locked, full, read-only) does not lose paid calls silently: they are
+held, the user is told at once, and they are written when the run closes if the database
+allows by then; if not, the closing error says how many calls, at what cost, were not saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from types import TracebackType
+
+from hive.consensus.events import CallFailed, CallFinished, CallRecord, PipelineEvent, cost_total
+from hive.errors import BudgetError, HiveError, Interrupted, StorageError
+from hive.money import Total, total_text
+from hive.store.history import History
+
+Notice = Callable[[str], None]
+
+
+def status_for(exc: BaseException | None) -> str:
+    """The history status of a run that ended with ``exc`` before it could finish."""
+    if isinstance(exc, BudgetError):
+        return "budget"
+    if isinstance(exc, Interrupted | KeyboardInterrupt | asyncio.CancelledError):
+        return "interrupted"
+    return "failed"
+
+
+class RunRecord:
+    def __init__(self, history: History, *, notice: Notice) -> None:
+        """``notice`` tells the user, at once, about a storage problem that holds calls."""
+        self._history = history
+        self._notice = notice
+        self.run_id: int | None = None
+        self.calls: list[CallRecord] = []  # every call of the run, saved or not
+        self._unsaved: list[CallRecord] = []
+        self._finished = False
+
+    def __enter__(self) -> RunRecord:
+        return self
+
+    def start(self, question: str, profile: str, simulated: bool) -> int:
+        self.run_id = self._history.start_run(question, profile, simulated)
+        return self.run_id
+
+    @property
+    def spent(self) -> Total:
+        return cost_total(self.calls)
+
+    def handle(self, event: PipelineEvent) -> None:
+        if not isinstance(event, CallFinished | CallFailed):
+            return
+        self.calls.append(event.record)
+        self._unsaved.append(event.record)
+        try:
+            self._save_calls()
+        except StorageError as exc:
+            if len(self._unsaved) == 1:  # say it once, when the first call is held
+                self._notice(f"{exc}; holding this run's calls to save when it ends")
+
+    def _save_calls(self) -> None:
+        assert self.run_id is not None
+        while self._unsaved:
+            self._history.record_call(self.run_id, self._unsaved[0])
+            self._unsaved.pop(0)
+
+    def finish(self, status: str, **fields: object) -> None:
+        """Close the run (``finish_run``'s fields); the held calls are saved first."""
+        if self.run_id is None or self._finished:
+            return
+        try:
+            self._save_calls()
+            self._history.finish_run(self.run_id, status, **fields)  # type: ignore[arg-type]
+        except StorageError as exc:
+            raise StorageError(self._unsaved_message(exc)) from exc
+        self._finished = True
+
+    def _unsaved_message(self, exc: StorageError) -> str:
+        if not self._unsaved:
+            return f"{exc} (run #{self.run_id} may show as running or abandoned)"
+        n = len(self._unsaved)
+        cost = total_text(cost_total(self._unsaved))
+        calls = f"{n} paid call{'s' if n != 1 else ''}"
+        return f"{exc}: {calls} ({cost}) of run #{self.run_id} not saved"
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.run_id is None or self._finished:
+            return
+        if exc is None:  # the block ended without finishing: a bug, still closed honestly
+            exc = HiveError("the run ended without an outcome")
+        detail = str(exc) if isinstance(exc, HiveError) else f"{type(exc).__name__}: {exc}"
+        try:
+            self.finish(status_for(exc), error=detail or "interrupted")
+        except StorageError as failure:
+            self._notice(str(failure))  # the run's own error still leaves as the exit line
