@@ -1,13 +1,18 @@
 """How long hive takes to start, and what it imports on the way.
 
 Times ``python -m hive --version``, ``python -m hive --help`` and ``hive consensus --help``
-(through ``python -m hive``) against a bare ``python -c pass``, so hive's own cost is visible,
-then reads one ``python -X importtime -m hive --help`` to show where the import time goes and to
-check that httpx, pydantic and Rich's live view stay out of the start-up path.
+(through ``python -m hive``) against a bare ``python -c pass``, side by side in one run, so
+hive's own cost is visible, and prints ``--version``'s time as a ratio of the bare
+interpreter's (the promise: at most 3x, as ``--version`` loads neither Typer nor Click). Then
+reads one ``python -X importtime -m hive --help`` to show where the import time goes and to
+check that httpx, pydantic and Rich's live view stay out of the start-up path, and one of
+``--version`` to check that Typer and Click do.
 
-    python benchmarks/startup.py [--runs N]
+    python benchmarks/startup.py [--runs N] [--smoke]
 
-Exits 1 if a command fails, or if ``--help`` imported a module that must stay lazy.
+Exits 1 if a command fails, if ``--help`` or ``--version`` imported a module it must not, or
+(except with ``--smoke``, whose few runs are too noisy to judge) if ``--version`` took more
+than ``--max-version-ratio`` times the bare interpreter.
 """
 
 from __future__ import annotations
@@ -23,6 +28,12 @@ from dataclasses import dataclass
 
 # Modules that must only load inside the command that needs them (see hive/cli/app.py).
 MUST_STAY_LAZY = ("httpx", "pydantic", "rich.live")
+# ... and what `hive --version` must not load at all (see hive/cli/entry.py).
+VERSION_MUST_NOT_LOAD = ("typer", "click", "rich", "hive.cli.app", *MUST_STAY_LAZY)
+MAX_VERSION_RATIO = 3.0
+SMOKE_RUNS = 2
+BASELINE = "python -c pass (baseline)"
+VERSION = "python -m hive --version"
 
 
 @dataclass(frozen=True)
@@ -42,8 +53,8 @@ class ImportLine:
 def cases() -> list[Case]:
     python = sys.executable
     return [
-        Case("python -c pass (baseline)", [python, "-c", "pass"]),
-        Case("python -m hive --version", [python, "-m", "hive", "--version"]),
+        Case(BASELINE, [python, "-c", "pass"]),
+        Case(VERSION, [python, "-m", "hive", "--version"]),
         Case("python -m hive --help", [python, "-m", "hive", "--help"]),
         Case("hive consensus --help", [python, "-m", "hive", "consensus", "--help"]),
     ]
@@ -110,16 +121,22 @@ def time_commands(runs: int, env: dict[str, str]) -> dict[str, list[float]]:
     return samples
 
 
-def report_times(samples: dict[str, list[float]], runs: int) -> None:
+def report_times(samples: dict[str, list[float]], runs: int) -> float:
+    """Print the table; return ``--version``'s median as a multiple of the bare interpreter's."""
     print(f"Wall time per command ({runs} runs each, after one warm-up run; lower is better)")
     width = max(len(label) for label in samples)
-    baseline = statistics.median(samples[cases()[0].label])
+    baseline = statistics.median(samples[BASELINE])
     for label, values in samples.items():
         median = statistics.median(values)
-        extra = "" if median == baseline else f"   hive's own cost: {ms(median - baseline)}"
+        extra = "" if label == BASELINE else f"   hive's own cost: {ms(median - baseline)}"
         print(
             f"  {label:<{width}}   median {ms(median)}   p90 {ms(percentile(values, 0.9))}{extra}"
         )
+    ratio = statistics.median(samples[VERSION]) / baseline
+    print(
+        f"  --version / bare interpreter: {ratio:.2f}x (promised: at most {MAX_VERSION_RATIO:g}x)"
+    )
+    return ratio
 
 
 def importtime(args: list[str], env: dict[str, str]) -> list[ImportLine]:
@@ -139,6 +156,23 @@ def report_lazy(lines: list[ImportLine]) -> bool:
         else:
             ok = False
             print(f"    {module}: IMPORTED (through {via})")
+    return ok
+
+
+def report_version_imports(env: dict[str, str]) -> bool:
+    """Print whether ``--version`` stayed clear of Typer, Click and the rest; False if not."""
+    lines = importtime(["--version"], env)
+    print()
+    print("Imports during one `python -X importtime -m hive --version`")
+    print(f"  all imports: {len(lines)} modules")
+    ok = True
+    for module in VERSION_MUST_NOT_LOAD:
+        via = importer(lines, module)
+        if via is not None:
+            ok = False
+            print(f"    {module}: IMPORTED (through {via})")
+    if ok:
+        print(f"  none of {', '.join(VERSION_MUST_NOT_LOAD)} (ok)")
     return ok
 
 
@@ -185,19 +219,36 @@ def report_imports(env: dict[str, str]) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=20, help="runs per command (default 20)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"a quick check that it all still works: {SMOKE_RUNS} runs, no ratio verdict",
+    )
+    parser.add_argument(
+        "--max-version-ratio",
+        type=float,
+        default=MAX_VERSION_RATIO,
+        help=f"fail if --version takes more than this many times `python -c pass` "
+        f"(default {MAX_VERSION_RATIO:g})",
+    )
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    runs = SMOKE_RUNS if args.smoke else args.runs
 
     env = dict(os.environ)
     env.pop("PYTHONPROFILEIMPORTTIME", None)
     print(f"python: {sys.executable} ({sys.version.split()[0]})")
     try:
-        report_times(time_commands(args.runs, env), args.runs)
+        ratio = report_times(time_commands(runs, env), runs)
         ok = report_imports(env)
+        ok = report_version_imports(env) and ok
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if not args.smoke and ratio > args.max_version_ratio:
+        print(f"FAIL: --version took {ratio:.2f}x the bare interpreter", file=sys.stderr)
+        ok = False
     return 0 if ok else 1
 
 

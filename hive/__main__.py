@@ -1,5 +1,5 @@
 """Allow ``python -m hive``."""
 
-from hive.cli.app import main
+from hive.cli.entry import main
 
 main()

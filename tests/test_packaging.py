@@ -115,8 +115,11 @@ def imported_modules(*args: str) -> set[str]:
         match = re.match(r"import time:\s+\d+\s+\|\s+\d+\s+\|\s+(\S.*)$", line)
         if match:
             names.add(match.group(1).strip())
-    # The parse found real lines: the CLI itself was imported.
-    assert {"hive", "hive.cli.app", "typer"} <= names, sorted(names)[:20]
+    # The parse found real lines: hive itself was imported (and, but for --version, its CLI).
+    expected = {"hive", "hive.cli.entry"}
+    if list(args) not in (["--version"], ["-V"]):
+        expected |= {"hive.cli.app", "typer"}
+    assert expected <= names, sorted(names)[:20]
     return names
 
 
@@ -126,6 +129,35 @@ def test_startup_imports_nothing_heavy(args: list[str]) -> None:
     heavy = {name for name in names if name.split(".")[0] in {"httpx", "pydantic"}}
     assert heavy == set()
     assert not HEAVY_MODULES & names
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version_loads_neither_typer_nor_click(flag: str) -> None:
+    """``hive --version`` is answered by hive/cli/entry.py before the Typer app is imported."""
+    names = imported_modules(flag)
+    loaded = {name.split(".")[0] for name in names}
+    assert loaded & {"typer", "click", "rich", "httpx", "pydantic", "platformdirs"} == set()
+    assert "hive.cli.app" not in names
+
+
+def test_version_says_the_same_on_the_fast_path_and_through_typer() -> None:
+    def run(*argv: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, *argv], capture_output=True, text=True, timeout=60, check=True
+        )
+        assert proc.stderr == ""
+        return proc.stdout
+
+    from hive import __version__
+
+    expected = f"hive {__version__}\n"
+    assert run("-m", "hive", "--version") == expected
+    assert run("-m", "hive", "-V") == expected
+    # The console script's own function, as `hive --version` calls it.
+    script = "import sys; sys.argv = ['hive', '--version']; from hive.cli.entry import main; main()"
+    assert run("-c", script) == expected
+    # Through Typer (a root option first, so the fast path does not apply): the same line.
+    assert run("-m", "hive", "--debug", "--version") == expected
 
 
 def test_consensus_help_imports_no_http_stack() -> None:
@@ -158,7 +190,7 @@ def test_pyproject_metadata() -> None:
     data = pyproject()
     project = data["project"]
     assert project["requires-python"] == ">=3.11"
-    assert project["scripts"] == {"hive": "hive.cli.app:main"}
+    assert project["scripts"] == {"hive": "hive.cli.entry:main"}
     names = [requirement_name(r) for r in project["dependencies"]]
     assert sorted(names) == sorted(RUNTIME_DEPENDENCIES)
     assert len(names) == len(set(names))

@@ -1,7 +1,9 @@
 """The Typer app. Command modules are imported here, but they import nothing heavy at module
 level: httpx and Rich's live view load only inside the command that runs, so ``hive --help``
-and ``--version`` stay fast. (Typer itself imports pydantic to coerce a subcommand's
-arguments, so it loads for ``hive consensus`` but not for the root.)"""
+stays fast. (Typer itself imports pydantic to coerce a subcommand's arguments, so it loads for
+``hive consensus`` but not for the root.) A bare ``hive --version`` never gets here: the
+entry point (hive/cli/entry.py) answers it before Typer loads; ``--version`` below serves it
+after other root options."""
 
 from __future__ import annotations
 
@@ -80,6 +82,7 @@ app.add_typer(cost.app, name="cost")
 
 
 def main() -> None:
+    """Run the app (called by hive/cli/entry.py once it knows Typer is needed)."""
     from hive.cli.edge import protect_stderr
 
     protect_stderr()
