@@ -154,12 +154,74 @@ def test_upper_case_tag() -> None:
     assert parse_verdict(text) == Verdict(0.75, [], REVIEW, True)
 
 
-def test_the_validate_prompts_own_example_parses() -> None:
-    """The format the validator is told to use is one the parser reads."""
+def _prompt_example() -> str:
     prompt = system_prompt("validate", TODAY)
-    line = next(x for x in prompt.splitlines() if x.startswith("<verdict>"))
+    return next(x for x in prompt.splitlines() if x.startswith("<verdict>"))
+
+
+def test_the_validate_prompts_own_example_is_not_a_verdict() -> None:
+    """Echoed back as it stands, the prompt's format gives no confidence (issue 8, item 7)."""
+    verdict = parse_verdict(f"Looks fine.\n{_prompt_example()}")
+    assert (verdict.confidence, verdict.issues, verdict.found) == (None, [], False)
+
+
+def test_the_validate_prompts_example_filled_in_parses() -> None:
+    """The format the validator is told to use is one the parser reads, once filled in."""
+    line = (
+        _prompt_example()
+        .replace("<number from 0 to 1>", "0.8")
+        .replace("<one string per problem>", '"The date is wrong.", "No source."')
+    )
     verdict = parse_verdict(f"Looks fine.\n{line}")
-    assert verdict == Verdict(0.0, ["..."], "Looks fine.", True)
+    assert verdict == Verdict(0.8, ["The date is wrong.", "No source."], "Looks fine.", True)
+
+
+# An echo of a format is not a verdict: no confidence, no issues, and ``found`` False, so the
+# run says it has none. (text inside <verdict>, expected confidence, issues, found)
+COPIED_OR_PLACEHOLDER = [
+    # the old prompt's example, exactly as models echoed it
+    ('{"confidence": 0.0, "issues": ["..."]}', None, [], False),
+    ('{"confidence": 0, "issues": ["…"]}', None, [], False),
+    ('{"confidence": 0.0, "issues": ["...", "..."]}', None, [], False),
+    ('{"confidence": "<number from 0 to 1>", "issues": ["<one string per problem>"]}',
+     None, [], False),
+    ('{"confidence": null, "issues": ["issue 1", "issue 2"]}', None, [], False),
+    ('{"confidence": 0.0, "issues": ["Issue #1", ""]}', None, [], False),
+    ('{"confidence": 0.0, "issues": ["string"]}', None, [], False),
+    ('{"confidence": 0.0, "issues": ["an issue"]}', None, [], False),
+    # the prompt's template copied verbatim is not even JSON
+    ('{"confidence": <number from 0 to 1>, "issues": [<one string per problem>]}',
+     None, [], False),
+    # a real confidence with placeholder issues: the confidence stands, the placeholders go
+    ('{"confidence": 0.9, "issues": ["..."]}', 0.9, [], True),
+    ('{"confidence": 0.6, "issues": ["...", "The loop never ends.", "problem 2", "-"]}',
+     0.6, ["The loop never ends."], True),
+    # "no issues" said as an issue is an empty list
+    ('{"confidence": 0.95, "issues": ["None", "N/A", "no issues found."]}', 0.95, [], True),
+    # a harsh but real verdict: zero confidence, and either real issues or none listed
+    ('{"confidence": 0.0, "issues": []}', 0.0, [], True),
+    ('{"confidence": 0.0, "issues": ["...", "Paris is not in Spain."]}',
+     0.0, ["Paris is not in Spain."], True),
+    # words that merely start like a placeholder are real issues
+    ('{"confidence": 0.4, "issues": ["Error handling is missing.", "Issue 3 of the RFC is '
+     'misquoted."]}', 0.4, ["Error handling is missing.", "Issue 3 of the RFC is misquoted."],
+     True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("block", "confidence", "issues", "found"), COPIED_OR_PLACEHOLDER)
+def test_copied_examples_and_placeholder_issues(
+    block: str, confidence: float | None, issues: list[str], found: bool
+) -> None:
+    verdict = parse_verdict(f"{REVIEW}\n\n<verdict>{block}</verdict>")
+    assert (verdict.confidence, verdict.issues, verdict.found) == (confidence, issues, found)
+    if found or block.startswith('{"confidence": 0'):
+        assert verdict.review == REVIEW  # the echoed block never reaches the curator
+
+
+def test_a_copied_example_in_fences_is_not_a_verdict() -> None:
+    verdict = parse_verdict(f'{REVIEW}\n```json\n{{"confidence": 0.0, "issues": ["..."]}}\n```')
+    assert (verdict.confidence, verdict.found, verdict.review) == (None, False, REVIEW)
 
 
 @settings(max_examples=150, deadline=None)
@@ -174,7 +236,8 @@ def test_parse_verdict_never_raises_and_confidence_is_in_range(text: str) -> Non
 @given(
     review=st.text(max_size=80).filter(lambda s: "<" not in s and "`" not in s),
     confidence=st.floats(0, 1),
-    issues=st.lists(st.text(min_size=1, max_size=20).filter(str.strip), max_size=4),
+    # prefixed, so that no generated issue is a placeholder (those have their own table)
+    issues=st.lists(st.text(max_size=20).map(lambda s: f"Wrong: {s}"), max_size=4),
 )
 def test_round_trip(review: str, confidence: float, issues: list[str]) -> None:
     text = (

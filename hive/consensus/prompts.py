@@ -56,10 +56,11 @@ Check, in order of importance:
 Write a short review: each problem as a bullet naming the exact claim and the correction. Do not \
 rewrite the answer. If it is sound, say so briefly.
 
-End your reply with a verdict on its own line, exactly in this form:
-<{tag}>{{"confidence": 0.0, "issues": ["..."]}}</{tag}>
-where confidence is a number from 0 to 1 (your probability that the answer is correct and \
-complete as written) and issues lists each concrete problem in one line (an empty list if none)."""
+End your reply with a verdict on its own line: JSON inside <{tag}> tags, in this form:
+<{tag}>{{"confidence": <number from 0 to 1>, "issues": [<one string per problem>]}}</{tag}>
+Replace each <...> with your own values: confidence is your probability that the answer is \
+correct and complete as written; issues lists each concrete problem in one line (an empty list \
+if none)."""
 
 CURATE = """You write the final answer a reader will see. You receive a question, a refined \
 answer, and a reviewer's findings about that answer.

@@ -3,6 +3,11 @@
 The verdict is parsed defensively: models wrap JSON in code fences, add trailing commas, or
 forget it entirely. A confidence is reported only if the model really gave one in [0, 1] (or a
 percentage it wrote as such); otherwise it is ``None`` — hive never invents a number.
+
+Models also copy the format they were shown. Placeholder issues (``"..."``, ``"issue 1"``,
+``"<problem>"``, ``"none"``) are not issues and are dropped; a block that holds nothing but
+placeholders, with no confidence or the ``0.0`` an example would show, is a copied example, not
+a verdict (``found`` is False, so the run says it has no verdict).
 """
 
 from __future__ import annotations
@@ -78,13 +83,21 @@ def parse_verdict(text: str) -> Verdict:
             review = text
             for match in reversed(verdicts):
                 review = review[: match.start()] + review[match.end() :]
-            return Verdict(
-                _confidence(data.get("confidence")),
-                _issues(data.get("issues")),
-                review.strip(),
-                True,
-            )
+            confidence = _confidence(data.get("confidence"))
+            issues = _issues(data.get("issues"))
+            if _copied_example(confidence, data.get("issues"), issues):
+                return Verdict(None, [], review.strip(), False)
+            return Verdict(confidence, issues, review.strip(), True)
     return Verdict(None, [], text.strip(), False)
+
+
+def _copied_example(confidence: float | None, raw_issues: object, issues: list[str]) -> bool:
+    """The prompt's format echoed back: only template placeholders for issues, and no real
+    confidence (none, or the zero an example shows). ``{"confidence": 0.0, "issues": []}`` is
+    a (harsh) real verdict; ``{"confidence": 0.0, "issues": ["..."]}`` is the example."""
+    if confidence not in (None, 0.0) or issues or not isinstance(raw_issues, list):
+        return False
+    return any(_TEMPLATE.fullmatch(_issue_text(item)) for item in raw_issues)
 
 
 def _verdict_data(match: re.Match[str]) -> dict[str, object] | None:
@@ -126,14 +139,31 @@ def _in_unit(value: float) -> float | None:
     return value if 0.0 <= value <= 1.0 else None
 
 
+# What a model writes when it copies a format instead of filling it in.
+_TEMPLATE = re.compile(
+    r"""
+    [\W_]*                          # "...", "…", "-", "" and other bare marks
+    | <[^<>]*>                       # "<one string per problem>"
+    | (?:issue|problem|finding|error|string|text|description|todo)s?\s*\#?\s*\d*\W*
+    | (?:first|second|third|another|an?)\s+(?:issue|problem|finding)\W*
+    """,
+    re.I | re.X,
+)
+# What a model writes for "no issues" in a list that should simply be empty.
+_NO_ISSUE = re.compile(
+    r"(?:none|n/?a|nil|null|no(?:ne)?\s+(?:issues?|problems?)(?:\s+found)?)\W*", re.I
+)
+
+
+def _issue_text(item: object) -> str:
+    if isinstance(item, dict):
+        item = item.get("description") or item.get("issue") or json.dumps(item)
+    return str(item).strip()
+
+
 def _issues(value: object) -> list[str]:
+    """The issues a reviewer really listed: placeholders and "none" are not issues."""
     if not isinstance(value, list):
         return []
-    out = []
-    for item in value:
-        if isinstance(item, dict):
-            item = item.get("description") or item.get("issue") or json.dumps(item)
-        text = str(item).strip()
-        if text:
-            out.append(text)
-    return out
+    texts = (_issue_text(item) for item in value)
+    return [t for t in texts if t and not _TEMPLATE.fullmatch(t) and not _NO_ISSUE.fullmatch(t)]
