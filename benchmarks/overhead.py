@@ -10,7 +10,9 @@ start-up of each call, parsing, events, and the gaps between one stage's end and
 stage's request.
 
     python benchmarks/overhead.py [--profile balanced] [--runs 5] [--first-byte 0.05]
-                                  [--latency 0.20]
+                                  [--latency 0.20] [--smoke]
+
+``--smoke``: one measured run with a fast server, a quick check (for CI) that it still works.
 """
 
 from __future__ import annotations
@@ -153,12 +155,19 @@ def summary(results: list[RunResult]) -> str:
     )
 
 
+def default_profile() -> str:
+    """The profile ``hive consensus`` uses when given none: the settings' default."""
+    from hive.store.settings import Settings
+
+    return str(Settings.model_fields["default_profile"].default)
+
+
 def main() -> int:
-    from hive.consensus.profiles import BUILTIN_PROFILES, DEFAULT_PROFILE
+    from hive.consensus.profiles import BUILTIN_PROFILES
     from tests.loopback import LoopbackOpenRouter
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(BUILTIN_PROFILES))
+    parser.add_argument("--profile", default=default_profile(), choices=list(BUILTIN_PROFILES))
     parser.add_argument("--runs", type=int, default=5, help="measured runs (default 5)")
     parser.add_argument(
         "--first-byte", type=float, default=0.05, help="seconds before each stream's first byte"
@@ -166,7 +175,14 @@ def main() -> int:
     parser.add_argument(
         "--latency", type=float, default=0.20, help="seconds each stream takes after its first byte"
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="one run, 10 ms first byte, 20 ms streams: a quick check that it works",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.runs, args.first_byte, args.latency = 1, 0.01, 0.02
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     profile = BUILTIN_PROFILES[args.profile]
