@@ -381,15 +381,18 @@ def test_fetch_failure_falls_back_to_the_stale_cache(paths: Paths) -> None:
     assert fetch.calls == 1
     assert catalog.source == "cache (stale)" and list(catalog.models) == ["cached/model"]
     assert isinstance(catalog.problem, ProviderUnavailable)
-    assert provenance_note(catalog, NOW) == "offline: using the catalog cached 3 days ago"
+    assert provenance_note(catalog, NOW) == (
+        "offline: using OpenRouter's model list cached 3 days ago"
+    )
 
 
 def test_other_fetch_failures_say_what_went_wrong(paths: Paths) -> None:
     write_cache(paths, small_body("cached/model"), NOW - timedelta(hours=30))
     catalog = load(paths, Fetcher(error=StreamError("unexpected reply")), now=NOW)
     note = provenance_note(catalog, NOW)
-    assert (
-        note == "could not fetch the catalog (unexpected reply): using the catalog cached 1 day ago"
+    assert note == (
+        "could not fetch OpenRouter's model list (unexpected reply): "
+        "using OpenRouter's model list cached 1 day ago"
     )
 
 
@@ -409,7 +412,9 @@ def test_no_fetch_at_all(paths: Paths) -> None:
     write_cache(paths, small_body("cached/model"), NOW - timedelta(days=5))
     catalog = load(paths, None, now=NOW)
     assert catalog.source == "cache (stale)" and catalog.problem is None
-    assert provenance_note(catalog, NOW) == "not fetched: using the catalog cached 5 days ago"
+    assert provenance_note(catalog, NOW) == (
+        "not fetched: using OpenRouter's model list cached 5 days ago"
+    )
 
 
 def test_refresh_fetches_even_with_a_fresh_cache(paths: Paths) -> None:
@@ -423,7 +428,9 @@ def test_a_failed_refresh_keeps_the_fresh_cache_and_says_so(paths: Paths) -> Non
     write_cache(paths, small_body("cached/model"), NOW - timedelta(hours=2))
     catalog = load(paths, Fetcher(error=ProviderUnavailable("down")), now=NOW, refresh=True)
     assert catalog.source == "cache" and "cached/model" in catalog
-    assert provenance_note(catalog, NOW) == "offline: using the catalog cached 2 hours ago"
+    assert provenance_note(catalog, NOW) == (
+        "offline: using OpenRouter's model list cached 2 hours ago"
+    )
 
 
 @pytest.mark.parametrize(
@@ -599,8 +606,22 @@ def live(monkeypatch: pytest.MonkeyPatch, openrouter: LoopbackOpenRouter) -> Loo
 
 
 @pytest.fixture
-def offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENROUTER_BASE_URL", f"http://127.0.0.1:{_closed_port()}/api/v1")
+def offline(monkeypatch: pytest.MonkeyPatch) -> str:
+    """hive pointed at a server that is down; returns its base URL."""
+    base_url = f"http://127.0.0.1:{_closed_port()}/api/v1"
+    monkeypatch.setenv("OPENROUTER_BASE_URL", base_url)
+    return base_url
+
+
+@pytest.fixture
+def openrouter_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenRouter's own base URL (the default), with every request sent to a proxy that is down:
+    offline without touching the network or DNS."""
+    proxy = f"http://127.0.0.1:{_closed_port()}"
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, proxy)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def list_json(*args: str) -> list[dict[str, Any]]:
@@ -704,7 +725,8 @@ def test_list_uses_the_cache_for_a_day(live: LoopbackOpenRouter) -> None:
     assert hive("list").exit_code == 0
     assert hive("list", "--free").exit_code == 0
     assert models_requests(live) == 1
-    assert cache_file(resolve_paths()).exists()
+    assert cache_file(resolve_paths(), live.base_url).exists()
+    assert not cache_file(resolve_paths()).exists()  # OpenRouter's cache is another file
 
 
 def test_the_key_goes_along_when_set(
@@ -815,18 +837,19 @@ def test_show_survives_an_unreadable_history(
 def test_refresh_writes_the_cache(live: LoopbackOpenRouter) -> None:
     result = hive("refresh")
     assert result.exit_code == 0, result.stderr
-    path = cache_file(resolve_paths())
-    assert result.stdout.strip() == f"cached 414 models in {path}"
+    path = cache_file(resolve_paths(), live.base_url)
+    host = live.base_url.split("/")[2]
+    assert result.stdout.strip() == f"cached 414 models of {host} in {path}"
     assert json.loads(path.read_bytes())["response"] == snapshot()
     assert hive("refresh").exit_code == 0
     assert models_requests(live) == 2  # refresh always fetches
 
 
-def test_refresh_fails_loudly_when_offline(offline: None) -> None:
+def test_refresh_fails_loudly_when_offline(offline: str) -> None:
     result = hive("refresh")
     assert result.exit_code == 1
     assert "could not reach 127.0.0.1" in result.stderr
-    assert not cache_file(resolve_paths()).exists()
+    assert not cache_file(resolve_paths(), offline).exists()
 
 
 def test_refresh_reports_http_errors(live: LoopbackOpenRouter) -> None:
@@ -835,7 +858,7 @@ def test_refresh_reports_http_errors(live: LoopbackOpenRouter) -> None:
     assert result.exit_code == 1 and "HTTP 503" in result.stderr
 
 
-def test_offline_without_cache_uses_the_builtin_catalog(offline: None) -> None:
+def test_offline_without_cache_uses_the_builtin_catalog(openrouter_offline: None) -> None:
     result = hive("list")
     assert result.exit_code == 0
     assert result.stderr.startswith("note: offline and no cache: using the small built-in catalog")
@@ -844,17 +867,18 @@ def test_offline_without_cache_uses_the_builtin_catalog(offline: None) -> None:
     assert {r["id"] for r in rows} == set(builtin_prices())
 
 
-def test_offline_with_a_stale_cache_says_how_old(offline: None) -> None:
+def test_offline_with_a_stale_cache_says_how_old(offline: str) -> None:
     paths = resolve_paths()
-    write_cache(paths, snapshot(), datetime.now(UTC) - timedelta(days=3, minutes=10))
+    write_cache(paths, snapshot(), datetime.now(UTC) - timedelta(days=3, minutes=10), offline)
     result = hive("list", "--search", "gpt-4o-mini")
     assert result.exit_code == 0
-    assert result.stderr == "note: offline: using the catalog cached 3 days ago\n"
+    host = offline.split("/")[2]
+    assert result.stderr == f"note: offline: using the model list of {host} cached 3 days ago\n"
     assert "openai/gpt-4o-mini" in result.stdout
 
 
-def test_offline_with_a_fresh_cache_says_nothing(offline: None) -> None:
-    write_cache(resolve_paths(), snapshot(), datetime.now(UTC) - timedelta(hours=1))
+def test_offline_with_a_fresh_cache_says_nothing(offline: str) -> None:
+    write_cache(resolve_paths(), snapshot(), datetime.now(UTC) - timedelta(hours=1), offline)
     result = hive("show", "openai/gpt-4o-mini")
     assert result.exit_code == 0 and result.stderr == ""
 

@@ -120,7 +120,7 @@ def show(
 
 @app.command("refresh")
 def refresh(ctx: typer.Context) -> None:
-    """Fetch the catalog from OpenRouter now and cache it."""
+    """Fetch the model list now (from OpenRouter, or the base_url setting's server) and cache it."""
     with error_edge(ctx.obj.debug):
         import asyncio
 
@@ -128,8 +128,12 @@ def refresh(ctx: typer.Context) -> None:
         from hive.store.paths import resolve_paths
 
         paths = resolve_paths()
-        catalog = asyncio.run(fetch_catalog(paths, _fetcher(paths)))
-        typer.echo(f"cached {len(catalog)} models in {cache_file(paths)}")
+        fetch, base_url = _fetcher(paths)
+        catalog = asyncio.run(fetch_catalog(paths, fetch, base_url=base_url))
+        from hive.openrouter.catalog import server_name
+
+        where = cache_file(paths, base_url)
+        typer.echo(f"cached {len(catalog)} models of {server_name(base_url)} in {where}")
 
 
 def _usd(text: str | None) -> Decimal | None:
@@ -149,7 +153,9 @@ def _usd(text: str | None) -> Decimal | None:
     return value
 
 
-def _fetcher(paths: Paths) -> Fetch:
+def _fetcher(paths: Paths) -> tuple[Fetch, str]:
+    """A fetch of ``GET /models`` from the configured server, and that server's base URL (the
+    cache it fills is that server's)."""
     from hive.cli.http import http_client
     from hive.openrouter.client import OpenRouterClient
     from hive.store.keys import resolve_key
@@ -162,7 +168,7 @@ def _fetcher(paths: Paths) -> Fetch:
         async with http_client(settings, key.value if key else None) as http:
             return await OpenRouterClient(http).list_models()
 
-    return fetch
+    return fetch, settings.base_url
 
 
 def _load(paths: Paths) -> Catalog:
@@ -170,7 +176,8 @@ def _load(paths: Paths) -> Catalog:
 
     from hive.openrouter.catalog_cache import load_catalog, provenance_note
 
-    catalog = asyncio.run(load_catalog(paths, _fetcher(paths)))
+    fetch, base_url = _fetcher(paths)
+    catalog = asyncio.run(load_catalog(paths, fetch, base_url=base_url))
     if note := provenance_note(catalog):
         typer.echo(f"note: {note}", err=True)
     return catalog

@@ -10,6 +10,11 @@ OpenRouter's reply is carried along rather than lost or fatal.
 ``builtin_prices()`` reads the small catalog shipped in the package (the models the built-in
 profiles use) without pydantic; ``Catalog.builtin()`` is the same file as a ``Catalog``, the last
 fallback when there is neither network nor cache (see ``catalog_cache``).
+
+A catalog belongs to the server it came from (``Catalog.base_url``): another OpenAI-compatible
+server's ``/models`` lists its own ids, with its own prices or none. The built-in catalog
+describes OpenRouter only, so for another server with nothing fetched or cached the catalog is
+``Catalog.unavailable()``: empty, every price unknown, and no model called unknown to that host.
 """
 
 from __future__ import annotations
@@ -23,10 +28,14 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 
-CatalogSource = Literal["live", "cache", "cache (stale)", "built-in"]
+from hive.env import DEFAULT_BASE_URL
+
+# "none": another server's list could be neither fetched nor read from its cache.
+CatalogSource = Literal["live", "cache", "cache (stale)", "built-in", "none"]
 
 # Prices that are not per token: OpenRouter states them per request, per input image, per search.
 PER_UNIT_PRICES: dict[str, str] = {"request": "request", "image": "image", "web_search": "search"}
@@ -57,6 +66,29 @@ def builtin_prices() -> dict[str, ModelPrice]:
         )
         for entry in _builtin_body()["data"]
     }
+
+
+def is_openrouter(base_url: str) -> bool:
+    """Whether ``base_url`` is OpenRouter's API (any path on openrouter.ai or a subdomain)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host == "openrouter.ai" or host.endswith(".openrouter.ai")
+
+
+def host_of(base_url: str) -> str:
+    """``localhost:8080`` for ``http://localhost:8080/v1``: the server, as messages name it."""
+    return urlsplit(base_url).netloc or base_url
+
+
+def server_name(base_url: str) -> str:
+    """The server as messages name it: OpenRouter, or the host (``localhost:8080``)."""
+    return "OpenRouter" if is_openrouter(base_url) else host_of(base_url)
+
+
+def model_list_name(base_url: str) -> str:
+    """What a catalog is of: OpenRouter's model list, or the model list of <host>."""
+    if is_openrouter(base_url):
+        return "OpenRouter's model list"
+    return f"the model list of {host_of(base_url)}"
 
 
 def _builtin_body() -> dict[str, Any]:
@@ -208,6 +240,7 @@ class Catalog:
     fetched_at: datetime | None = None
     skipped: int = 0  # entries in the reply that did not parse (left out, never fatal)
     problem: Exception | None = field(default=None, compare=False)  # why it is not live
+    base_url: str = DEFAULT_BASE_URL  # the server whose list this is
 
     @classmethod
     def from_response(
@@ -217,6 +250,7 @@ class Catalog:
         source: CatalogSource,
         fetched_at: datetime | None = None,
         problem: Exception | None = None,
+        base_url: str = DEFAULT_BASE_URL,
     ) -> Catalog:
         """Parse ``GET /models``'s ``{"data": [...]}`` (``total_count`` and ``links`` optional).
         A body of another shape is a ValueError; one bad entry is skipped, not fatal."""
@@ -232,11 +266,18 @@ class Catalog:
                 skipped += 1
                 continue
             models.setdefault(model.id, model)
-        return cls(models, source, fetched_at, skipped, problem)
+        return cls(models, source, fetched_at, skipped, problem, base_url)
+
+    @classmethod
+    def unavailable(cls, base_url: str, problem: Exception | None = None) -> Catalog:
+        """No list for a server other than OpenRouter: nothing known, nothing claimed. (The
+        built-in catalog's ids and prices are OpenRouter's and say nothing about that host.)"""
+        return cls({}, "none", None, 0, problem, base_url)
 
     @classmethod
     def builtin(cls, problem: Exception | None = None) -> Catalog:
-        """The catalog shipped in the package: the models of the built-in profiles."""
+        """The catalog shipped in the package: OpenRouter's entries for the models of the
+        built-in profiles (so its ``base_url`` is always OpenRouter's)."""
         body = _builtin_body()
         entries = []
         for entry in body["data"]:
@@ -271,16 +312,33 @@ class Catalog:
             found += [by_tail[t] for t in more if by_tail[t] not in found]
         return [by_lower[f] for f in found[:n]]
 
+    @property
+    def list_name(self) -> str:
+        """What this catalog is of: OpenRouter's model list, or the model list of <host>."""
+        return model_list_name(self.base_url)
+
     def unlisted(self, model_ids: Iterable[str]) -> list[str]:
-        """A warning per id this catalog does not list, naming the closest ids it does. The
-        small built-in catalog cannot tell a retired model from an unlisted one: it says none."""
-        if self.source == "built-in":
+        """A warning per id this catalog does not list: with the server's own list (live or
+        cached), that it is not there and the closest ids that are; with only the small built-in
+        catalog, that it cannot be verified (a new model and a typo look alike); with no list
+        for another server at all, one line saying nothing could be verified."""
+        missing = [m for m in dict.fromkeys(model_ids) if m not in self.models]
+        if not missing:
             return []
+        if self.source == "none":
+            return [
+                f"cannot verify model ids ({', '.join(missing)}): hive has no copy of "
+                f"{self.list_name}"
+            ]
+        if self.source == "built-in":
+            return [
+                f"cannot verify: {m} is not in the built-in catalog "
+                f"(hive has no copy of {self.list_name})"
+                for m in missing
+            ]
         return [
-            f"{m} is not in OpenRouter's model list; closest: "
-            + (", ".join(self.closest(m)) or "none")
-            for m in model_ids
-            if m not in self.models
+            f"{m} is not in {self.list_name}; closest: " + (", ".join(self.closest(m)) or "none")
+            for m in missing
         ]
 
     def __contains__(self, model_id: object) -> bool:
