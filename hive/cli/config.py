@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -85,14 +86,19 @@ def set_(
     name: Name,
     value: Annotated[str, typer.Argument(help="The value: a number, true/false, or text.")],
 ) -> None:
-    """Validate and store a setting in config.toml."""
+    """Validate and store a setting in config.toml (default_profile must name a profile)."""
     with error_edge(ctx.obj.debug):
         import json
 
         from hive.store.paths import resolve_paths
         from hive.store.settings import set_setting
 
-        stored = set_setting(resolve_paths(), name, value)
+        paths = resolve_paths()
+        if name == "default_profile":
+            from hive.store.user_profiles import ProfileStore
+
+            ProfileStore(paths).entry(value)  # a UsageError naming the profiles if not
+        stored = set_setting(paths, name, value)
         typer.echo(f"{name} = {json.dumps(stored) if isinstance(stored, str) else stored}")
 
 
@@ -112,10 +118,22 @@ def edit(ctx: typer.Context) -> None:
     """Open config.toml in $VISUAL or $EDITOR; the change is kept only if it validates."""
     with error_edge(ctx.obj.debug):
         from hive.store.config_edit import edit_config
+        from hive.store.files import read_toml
         from hive.store.paths import resolve_paths
+        from hive.store.user_profiles import ProfileStore
 
-        path = resolve_paths().config_file
-        typer.echo(f"saved {path}" if edit_config(path) else "no changes")
+        paths = resolve_paths()
+
+        def names_a_profile(copy: Path) -> None:
+            """A default_profile changed by the edit must name a profile (one already in the
+            file is left to `hive consensus` to report, so it never blocks other edits)."""
+            name = read_toml(copy).get("default_profile")
+            if isinstance(name, str) and name != read_toml(config_file).get("default_profile"):
+                ProfileStore(paths).entry(name)
+
+        config_file = paths.config_file
+        saved = edit_config(config_file, check=names_a_profile)
+        typer.echo(f"saved {config_file}" if saved else "no changes")
 
 
 @app.command("path")

@@ -29,6 +29,18 @@ def _default(paths: Paths) -> str:
     return load_settings(paths).settings.default_profile
 
 
+def warn_unlisted(paths: Paths, profile: Profile) -> None:
+    """A warning on stderr per model id of ``profile`` the configured server's model list does
+    not have, or that cannot be verified. No network: the server's cached list however old,
+    else what is known offline (the built-in catalog for OpenRouter, nothing for another)."""
+    from hive.openrouter.catalog_cache import offline_catalog
+    from hive.store.settings import load_settings
+
+    catalog = offline_catalog(paths, load_settings(paths).settings.base_url)
+    for warning in catalog.unlisted(profile.all_models()):
+        typer.echo(f"hive: warning: {warning}", err=True)
+
+
 def _stages_json(profile: Profile) -> dict[str, object]:
     """The JSON shape of a profile: its description and a ``stages`` table in stage order."""
     from hive.consensus.profiles import STAGES
@@ -88,21 +100,18 @@ def show(ctx: typer.Context, name: Name, json_output: JsonFlag = False) -> None:
         import json
 
         from hive.consensus.profiles import STAGES
-        from hive.openrouter.catalog_cache import read_cache
         from hive.store.paths import resolve_paths
         from hive.store.user_profiles import ProfileStore
 
         paths = resolve_paths()
         entry = ProfileStore(paths).entry(name)
         profile, is_default = entry.profile, name == _default(paths)
+        warn_unlisted(paths, profile)  # on stderr, so --json output stays one document
         if json_output:
             row = {"name": name, "default": is_default, "source": entry.source}
             typer.echo(json.dumps({**row, **_stages_json(profile)}, indent=2))
             return
         typer.echo(f"{name}{' (default)' if is_default else ''} · {entry.source}")
-        if cached := read_cache(paths):  # no network here: the last catalog hive fetched
-            for warning in cached.unlisted(profile.all_models()):
-                typer.echo(f"hive: warning: {warning}", err=True)
         if profile.description:
             typer.echo(profile.description)
         for stage in STAGES:

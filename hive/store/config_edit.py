@@ -11,9 +11,10 @@ import shlex
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from hive.errors import ConfigError, StorageError, UsageError
+from hive.errors import ConfigError, HiveError, StorageError, UsageError
 from hive.store.files import atomic_write, ensure_dir, locked
 from hive.store.settings import Settings, validate_file
 
@@ -38,8 +39,10 @@ def editor_command() -> list[str]:
     return ["notepad"] if sys.platform == "win32" else ["vi"]
 
 
-def edit_config(path: Path) -> bool:
-    """Run the editor on a copy; True if a changed, valid file was saved."""
+def edit_config(path: Path, check: Callable[[Path], None] | None = None) -> bool:
+    """Run the editor on a copy; True if a changed, valid file was saved. ``check`` looks
+    further at the valid copy (a HiveError refuses it: e.g. a default_profile that names no
+    profile, which the settings model alone cannot know)."""
     ensure_dir(path.parent)
     original = path.read_text("utf-8") if path.exists() else template()
     fd, name = tempfile.mkstemp(prefix="config.edit-", suffix=".toml", dir=path.parent)
@@ -61,7 +64,9 @@ def edit_config(path: Path) -> bool:
         return False
     try:
         validate_file(copy)
-    except ConfigError as exc:
+        if check is not None:
+            check(copy)
+    except HiveError as exc:
         raise ConfigError(f"{exc}; {path} is unchanged and your edit is kept in {copy}") from exc
     with locked(path):
         atomic_write(path, edited.encode("utf-8"))
