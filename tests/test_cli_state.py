@@ -1280,7 +1280,7 @@ def test_profiles_list_json() -> None:
     assert [n for n, r in by_name.items() if r["default"]] == ["team"]
     assert by_name["team"]["source"] == "user"
     assert by_name["balanced"]["source"] == "built-in"
-    assert by_name["team"]["description"] == BUILTIN_PROFILES["quality"].description
+    assert by_name["team"]["description"] == ""  # a new profile does not copy its base's
     assert by_name["team"]["stages"]["curate"]["models"] == [SNAPSHOT_MODEL]
     assert by_name["team"]["stages"]["generate"] == by_name["quality"]["stages"]["generate"]
 
@@ -1321,7 +1321,7 @@ def test_create_with_options_stores_exactly_that() -> None:
         "stages": {
             "generate": {
                 "models": ["openai/gpt-4o-mini", "mistralai/mistral-small-3.2-24b-instruct"],
-                "fallbacks": list(balanced.generate.fallbacks),
+                "fallbacks": [],  # the base's went with the replaced models
                 "temperature": balanced.generate.temperature,
                 "max_tokens": balanced.generate.max_tokens,
             },
@@ -1347,9 +1347,11 @@ def test_create_with_options_stores_exactly_that() -> None:
     }
     stored = tomllib.loads(profiles_file().read_text("utf-8"))
     assert list(stored) == ["team"]
-    # --fallback replaced refine's; every other stage kept the base's fallbacks.
+    # --fallback replaced refine's; generate's went with its replaced models; validate and
+    # curate were given the base's own models, so they kept the base's fallbacks.
     assert stored["team"]["refine"]["fallbacks"] == ["openai/gpt-4.1-mini"]
-    for stage in ("generate", "validate", "curate"):
+    assert stored["team"]["generate"]["fallbacks"] == []
+    for stage in ("validate", "curate"):
         inherited = list(balanced.stage(stage).fallbacks)
         assert inherited and stored["team"][stage]["fallbacks"] == inherited
 
@@ -1383,9 +1385,9 @@ def test_created_profile_options_reach_the_server(keyed_env: LoopbackOpenRouter)
     assert sorted(r.body["model"] for r in requests[:2]) == sorted(
         ["openai/gpt-4o-mini", "mistralai/mistral-small-3.2-24b-instruct"]
     )
-    balanced = BUILTIN_PROFILES["balanced"]  # the default base: its fallbacks are inherited
-    for generator in requests[:2]:
-        assert generator.body["models"] == list(balanced.generate.fallbacks)
+    balanced = BUILTIN_PROFILES["balanced"]  # the default base
+    for generator in requests[:2]:  # new generators: the base's fallbacks were dropped
+        assert "models" not in generator.body
     refine, validate, curate = requests[2:]
     assert refine.body["model"] == "qwen/qwen3.7-plus"
     assert refine.body["models"] == ["openai/gpt-4.1-mini"]
@@ -1408,7 +1410,9 @@ def test_profiles_edit_changes_only_what_it_is_told() -> None:
     after = show_json("team")
     assert result.stdout == "updated profile 'team'\n"
     assert after["stages"]["curate"]["models"] == [SNAPSHOT_MODEL]
+    assert after["stages"]["curate"]["fallbacks"] == []  # chosen for the replaced model
     after["stages"]["curate"]["models"] = before["stages"]["curate"]["models"]
+    after["stages"]["curate"]["fallbacks"] = before["stages"]["curate"]["fallbacks"]
     assert after == before
     edited = ok(hive("profiles", "edit", "team", "--temperature", "generate=1.1")).stdout
     assert edited == "updated profile 'team'\n"

@@ -948,10 +948,10 @@ def test_derive_applies_changes_per_stage_and_keeps_the_rest() -> None:
     )
     assert derived.name == "mine"
     assert derived.description == "tuned"
-    assert base.generate.fallbacks  # inherited along with the rest of the stage
+    assert base.generate.fallbacks  # dropped: they were chosen for the replaced models
     assert derived.generate == StageSpec(
         models=("openai/gpt-4.1",),
-        fallbacks=base.generate.fallbacks,
+        fallbacks=(),
         temperature=1.2,
         max_tokens=base.generate.max_tokens,
     )
@@ -959,7 +959,7 @@ def test_derive_applies_changes_per_stage_and_keeps_the_rest() -> None:
         update={"fallbacks": ("openai/gpt-4.1-mini", "google/gemini-2.5-flash-lite")}
     )
     assert derived.validate_ == base.validate_.model_copy(
-        update={"models": ("openai/gpt-5.4",), "max_tokens": 999}
+        update={"models": ("openai/gpt-5.4",), "fallbacks": (), "max_tokens": 999}
     )
     assert derived.curate == base.curate.model_copy(update={"temperature": 0.0})
     assert BUILTIN_PROFILES["balanced"] == base  # the base is untouched

@@ -1,4 +1,8 @@
-"""``hive profiles create`` and ``edit``: a profile from another one, changed by options."""
+"""``hive profiles create`` and ``edit``: a profile from another one, changed by options.
+
+A stage whose model is replaced leaves its fallbacks behind (they were chosen for the old
+model), and a new profile does not take its base's description; one line on stderr says what
+was inherited and what was dropped, and another flags model ids the server's list lacks."""
 
 from __future__ import annotations
 
@@ -30,6 +34,15 @@ Fallbacks = Annotated[
         metavar="STAGE=MODEL", help="Fallback model (max 3 per stage).", show_default=False
     ),
 ]
+NoFallbacks = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--no-fallbacks",
+        metavar="STAGE",
+        help="Clear a stage's fallbacks (repeat for several).",
+        show_default=False,
+    ),
+]
 Description = Annotated[
     str | None, typer.Option(help="What the profile is for.", show_default=False)
 ]
@@ -50,30 +63,38 @@ def _save(
     temperature: list[str] | None,
     max_tokens: list[str] | None,
     fallback: list[str] | None,
+    no_fallbacks: list[str] | None,
 ) -> None:
     with error_edge(ctx.obj.debug):
         from hive.cli.options import stage_pairs
+        from hive.cli.profiles import warn_unlisted
         from hive.store.paths import resolve_paths
-        from hive.store.user_profiles import ProfileStore, derive
+        from hive.store.user_profiles import ProfileStore, derivation_note, derive_profile
 
-        store = ProfileStore(resolve_paths())
+        paths = resolve_paths()
+        store = ProfileStore(paths)
         single = {"refine": refine, "validate": validate, "curate": curate}
         models = {stage: [model] for stage, model in single.items() if model}
         if generate:
             models["generate"] = generate
-        profile = derive(
+        derived = derive_profile(
             store.get(base_name),
             name,
             description=description,
+            keep_description=not creating,
             models=models,
             fallbacks=stage_pairs(fallback, str, "--fallback"),
+            clear_fallbacks=[stage.strip() for stage in no_fallbacks or []],
             temperatures={
                 s: v[-1] for s, v in stage_pairs(temperature, float, "--temperature").items()
             },
             max_tokens={s: v[-1] for s, v in stage_pairs(max_tokens, int, "--max-tokens").items()},
         )
-        store.save(profile, force=force, replace=not creating)
+        store.save(derived.profile, force=force, replace=not creating)
         typer.echo(f"{'created' if creating else 'updated'} profile {name!r}")
+        if note := derivation_note(derived, base_name, creating=creating):
+            typer.echo(f"note: {note}", err=True)
+        warn_unlisted(paths, derived.profile)
 
 
 @app.command("create")
@@ -89,9 +110,14 @@ def create(
     temperature: Temperatures = None,
     max_tokens: MaxTokens = None,
     fallback: Fallbacks = None,
+    no_fallbacks: NoFallbacks = None,
     force: Force = False,
 ) -> None:
-    """Create a user profile from another one, changing what the options say."""
+    """Create a user profile from another one, changing what the options say.
+
+    A stage given a new model does not keep the other profile's fallbacks for it (give
+    --fallback STAGE=MODEL for new ones), and the description is not copied (give
+    --description)."""
     _save(
         ctx,
         name,
@@ -106,6 +132,7 @@ def create(
         temperature=temperature,
         max_tokens=max_tokens,
         fallback=fallback,
+        no_fallbacks=no_fallbacks,
     )
 
 
@@ -121,11 +148,14 @@ def edit(
     temperature: Temperatures = None,
     max_tokens: MaxTokens = None,
     fallback: Fallbacks = None,
+    no_fallbacks: NoFallbacks = None,
     force: Annotated[
         bool, typer.Option("--force", help="Allow editing (overriding) a built-in.")
     ] = False,
 ) -> None:
-    """Change a user profile (a built-in only with --force, which stores an override)."""
+    """Change a user profile (a built-in only with --force, which stores an override).
+
+    A stage given a new model drops its old fallbacks unless --fallback STAGE=MODEL is given."""
     _save(
         ctx,
         name,
@@ -140,4 +170,5 @@ def edit(
         temperature=temperature,
         max_tokens=max_tokens,
         fallback=fallback,
+        no_fallbacks=no_fallbacks,
     )

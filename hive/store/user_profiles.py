@@ -14,13 +14,14 @@ The file holds one table per profile, in the same shape ``hive profiles export``
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from hive.consensus.profiles import BUILTIN_PROFILES, Profile
+from hive.consensus.profiles import BUILTIN_PROFILES, STAGES, Profile
 from hive.errors import ConfigError, UsageError
 from hive.store.files import locked, read_toml, write_toml
 from hive.store.paths import Paths
@@ -111,21 +112,67 @@ class ProfileStore:
             write_toml(self._file, data)
 
 
-def derive(
+@dataclass(frozen=True, slots=True)
+class Derivation:
+    """A profile made from another, and what it took from it: ``kept`` are the stages whose
+    models and fallbacks are the base's; ``dropped`` the fallbacks left behind because their
+    stage's model changed (``cleared``: because they were asked away); ``description_dropped``
+    whether the base's description was not carried over."""
+
+    profile: Profile
+    kept: tuple[str, ...]
+    dropped: dict[str, tuple[str, ...]]
+    cleared: dict[str, tuple[str, ...]]
+    description_dropped: bool
+
+
+def derive_profile(
     base: Profile,
     name: str,
     *,
     description: str | None = None,
+    keep_description: bool = True,
     models: dict[str, list[str]] | None = None,
     fallbacks: dict[str, list[str]] | None = None,
+    clear_fallbacks: Iterable[str] = (),
     temperatures: dict[str, float] | None = None,
     max_tokens: dict[str, int] | None = None,
-) -> Profile:
+) -> Derivation:
     """``base`` with the given changes, validated as a whole (ids, ranges, one model per later
-    stage). Each mapping is keyed by stage name."""
+    stage). Each mapping is keyed by stage name.
+
+    Fallbacks are chosen for a model (a similar model at a similar price), so a stage whose
+    models change does not keep the base's: they are dropped unless ``fallbacks`` gives new
+    ones (a model named again, unchanged, keeps them). ``clear_fallbacks`` empties a stage's
+    list; naming a stage there and in ``fallbacks`` is a UsageError. ``keep_description=False``
+    (a new profile) leaves the base's description behind unless ``description`` is given."""
+    models, fallbacks = models or {}, fallbacks or {}
+    clear = list(dict.fromkeys(clear_fallbacks))
+    for stage in clear:
+        if stage not in STAGES:
+            raise UsageError(f"--no-fallbacks takes a stage: one of {', '.join(STAGES)}")
+        if stage in fallbacks:
+            raise UsageError(f"{stage}: give --fallback or --no-fallbacks, not both")
     table = profile_to_toml(base)
+    description_dropped = False
     if description is not None:
         table["description"] = description
+    elif not keep_description and base.description:
+        table["description"] = ""
+        description_dropped = True
+    dropped: dict[str, tuple[str, ...]] = {}
+    cleared: dict[str, tuple[str, ...]] = {}
+    for stage in STAGES:
+        old = base.stage(stage)
+        replaced = stage in models and tuple(models[stage]) != old.models
+        if stage in clear:
+            table[stage]["fallbacks"] = []
+            if old.fallbacks:
+                cleared[stage] = old.fallbacks
+        elif replaced and stage not in fallbacks:
+            table[stage]["fallbacks"] = []
+            if old.fallbacks:
+                dropped[stage] = old.fallbacks
     for key, changes in (
         ("models", models),
         ("fallbacks", fallbacks),
@@ -134,4 +181,48 @@ def derive(
     ):
         for stage, value in (changes or {}).items():
             table[stage][key] = value
-    return parse_profiles({name: table}, None)[name]
+    profile = parse_profiles({name: table}, None)[name]
+    kept = tuple(
+        s
+        for s in STAGES
+        if (profile.stage(s).models, profile.stage(s).fallbacks)
+        == (base.stage(s).models, base.stage(s).fallbacks)
+    )
+    return Derivation(profile, kept, dropped, cleared, description_dropped)
+
+
+def derive(base: Profile, name: str, **changes: Any) -> Profile:
+    """``derive_profile(...).profile``: the profile alone."""
+    return derive_profile(base, name, **changes).profile
+
+
+def derivation_note(derivation: Derivation, base_name: str, *, creating: bool) -> str | None:
+    """One line saying what a new profile took from ``base_name`` and what it left behind; for
+    an edit, only what was dropped (None when nothing was)."""
+
+    def join(items: list[str], word: str = "and") -> str:
+        return ", ".join(items[:-1]) + f" {word} " + items[-1] if len(items) > 1 else items[0]
+
+    parts = [f"{stage}'s fallbacks ({', '.join(ids)})" for stage, ids in derivation.dropped.items()]
+    hints = [f"--fallback {stage}=MODEL" for stage in derivation.dropped]
+    dropped = ""
+    if parts:
+        dropped = f"{join(parts)}, chosen for the replaced model{'s' if len(parts) > 1 else ''}"
+    if derivation.description_dropped:
+        dropped += ", and the description" if dropped else "the description"
+        hints.append("--description")
+    if dropped:
+        them = "them" if len(hints) > 1 or len(parts) > 1 else "it" if not parts else "new ones"
+        dropped = f"dropped {dropped}; give {join(hints, 'or')} to set {them}"
+    if not creating:
+        return dropped or None
+    kept = list(derivation.kept)
+    took = (
+        "inherited every stage's models and fallbacks, and"
+        if len(kept) == len(STAGES)
+        else f"inherited the models and fallbacks of {join(kept)}, and"
+        if kept
+        else "inherited"
+    )
+    took += " every setting not given"
+    return f"from {base_name!r}: {took}" + (f"; {dropped}" if dropped else "")
