@@ -154,3 +154,13 @@ def test_a_bad_hive_profile_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) ->
     line = one_error(hive("consensus", "What is Rust?", "--simulate"), 2)
 
     assert "unknown profile 'ghost'" in line and "balanced" in line
+
+
+def test_list_flags_unverified_ids_naming_the_profile() -> None:
+    ok(hive("profiles", "create", "probe", "--from", "speed", "--refine", NEW))
+
+    for args in (["profiles", "list"], ["profiles", "list", "--json"]):
+        assert warnings(ok(hive(*args))) == [
+            f"hive: warning: profile 'probe': cannot verify: {NEW} is not in the built-in "
+            "catalog (hive has no copy of OpenRouter's model list)"
+        ]

@@ -29,16 +29,19 @@ def _default(paths: Paths) -> str:
     return load_settings(paths).settings.default_profile
 
 
-def warn_unlisted(paths: Paths, profile: Profile) -> None:
-    """A warning on stderr per model id of ``profile`` the configured server's model list does
-    not have, or that cannot be verified. No network: the server's cached list however old,
-    else what is known offline (the built-in catalog for OpenRouter, nothing for another)."""
+def warn_unlisted(paths: Paths, *profiles: Profile, named: bool = False) -> None:
+    """A warning on stderr per model id of ``profiles`` the configured server's model list does
+    not have, or that cannot be verified (``named``: each says which profile). No network: the
+    server's cached list however old, else what is known offline (the built-in catalog for
+    OpenRouter, nothing for another server)."""
     from hive.openrouter.catalog_cache import offline_catalog
     from hive.store.settings import load_settings
 
     catalog = offline_catalog(paths, load_settings(paths).settings.base_url)
-    for warning in catalog.unlisted(profile.all_models()):
-        typer.echo(f"hive: warning: {warning}", err=True)
+    for profile in profiles:
+        which = f"profile {profile.name!r}: " if named else ""
+        for warning in catalog.unlisted(profile.all_models()):
+            typer.echo(f"hive: warning: {which}{warning}", err=True)
 
 
 def _stages_json(profile: Profile) -> dict[str, object]:
@@ -61,6 +64,7 @@ def list_profiles(ctx: typer.Context, json_output: JsonFlag = False) -> None:
 
         paths = resolve_paths()
         default, entries = _default(paths), ProfileStore(paths).entries()
+        warn_unlisted(paths, *(e.profile for e in entries.values()), named=True)
         if json_output:
             rows = [
                 {"name": n, "default": n == default, "source": e.source, **_stages_json(e.profile)}
