@@ -7,7 +7,8 @@ hive's own simulator byte stream (``hive.openrouter.simulator.sse_events``) over
 sockets with chunked transfer encoding, records every request (headers, JSON body, start and
 end times) and can be scripted per model with faults: an HTTP error status and body, a replaced
 event stream (e.g. a captured one), a stream cut off after N events, a delay, a hang, a
-connection reset before any reply, or a stretch of keep-alive comments before the stream.
+connection reset before any reply, a stall after the events (no end of body), or a stretch of
+keep-alive comments before the stream.
 
 Used by the tests (through the ``openrouter`` fixture) and by benchmarks/overhead.py.
 """
@@ -104,6 +105,7 @@ class Fault:
     cut_after: int | None = None  # send this many events, then drop the connection
     delay: float = 0.0  # seconds before the response starts
     hang: bool = False  # send headers, then nothing until the client goes away
+    stall: bool = False  # send the events, then hang without ending the body
     reset: bool = False  # close the connection with a TCP reset before sending anything
     # Send ": OPENROUTER PROCESSING" comments every KEEPALIVE_EVERY s for this long, then the
     # stream (as OpenRouter does while a slow model has not started answering).
@@ -322,6 +324,9 @@ def _make_handler(server: LoopbackOpenRouter) -> type[BaseHTTPRequestHandler]:
                 self._chunk(event)
                 if step and n + 1 < len(events):
                     time.sleep(step)
+            if fault.stall:
+                self._wait_for_disconnect()
+                return
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
 

@@ -145,6 +145,12 @@ class ChunkReducer:
         self.warnings.append(f"skipped a {kind} stream line: {quote!r}")
         return KeepAlive()
 
+    @property
+    def model_finished(self) -> bool:
+        """The model said why it stopped (and it was not an error): the text is whole even if
+        the rest of the stream (usage, ``[DONE]``) never arrives."""
+        return self.finish_reason not in (None, "error") and self.error is None
+
     def _whole_characters(self, text: str) -> str:
         """Pair surrogate halves split across chunks (``"\\ud83d"`` then ``"\\ude00"``) and
         replace lone ones, so the text is always valid Unicode (it goes to SQLite and stdout)."""

@@ -237,8 +237,15 @@ class OpenRouterClient:
                         continue
                     yield reducer.feed(item.data)
         except httpx.RequestError as exc:
-            if not reducer.done:  # after [DONE], only the tail of the body was lost
+            if not reducer.done and not reducer.model_finished:
                 raise self._failed(exc, reducer, request.model, streaming) from exc
+            if not reducer.done:  # the answer was whole (and billed): a retry would pay twice
+                reducer.warnings.append(
+                    f"the stream broke after the model finished ({_reason(exc)}); "
+                    "the answer is complete"
+                    + ("" if reducer.usage else ", but its usage and cost were not reported")
+                )
+            # after [DONE], only the tail of the body was lost
         yield reducer.finish()
 
     def _failed(

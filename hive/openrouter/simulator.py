@@ -22,6 +22,7 @@ import httpx
 
 from hive.openrouter.catalog import ModelPrice, builtin_prices
 from hive.openrouter.tokens import approx_tokens, message_tokens
+from hive.text import shorten
 
 PROVIDER = "hive-simulator"
 
@@ -51,7 +52,7 @@ def reply_text(body: dict[str, Any]) -> str:
     digest = hashlib.sha256(json.dumps([model, messages], sort_keys=True).encode()).digest()
     angles = [_ANGLES[(digest[i] + i) % len(_ANGLES)] for i in range(3)]
     angles = list(dict.fromkeys(angles))
-    short_q = question if len(question) <= 160 else question[:157] + "..."
+    short_q = shorten(question, 160)
     lines = [
         f"**Simulated reply** from `{model}`: no model was asked. hive is running without an "
         "OpenRouter API key, so a built-in simulator of OpenRouter's streaming API answered.",
