@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from typer.testing import CliRunner
+
+from hive.cli.app import app
+from hive.store.history import History
+from hive.store.paths import resolve_paths
 from tests.loopback import Fault, LoopbackOpenRouter
 from tests.test_faults import GEN, REF, asked, chunk, run_pipeline, stream
 
@@ -81,3 +86,29 @@ def test_a_cut_after_usage_without_finish_records_the_cost(
     failed = next(c for c in out.calls if c.stage == "refine")
     assert failed.error == "the stream ended before the model finished"
     assert failed.cost == Decimal("0.0000420")
+
+
+def test_cli_history_keeps_the_skipped_line_and_the_one_paid_call(
+    keyed_env: LoopbackOpenRouter,
+) -> None:
+    events = stream(GEN, "Rayleigh scattering.")
+    events.insert(2, b"data: <html>502 Bad Gateway</html>\n\n")
+    keyed_env.fail(GEN, Fault(events=events))
+
+    result = CliRunner().invoke(app, ["consensus", "Why is the sky blue?", "speed", "--plain"])
+
+    assert result.exit_code == 0, result.stderr
+    warning = f"generate ({GEN}): skipped a malformed stream line: '<html>502 Bad Gateway</html>'"
+    assert f"hive: warning: {warning}" in result.stderr
+    history = History.open(resolve_paths())
+    try:
+        [summary] = history.runs(limit=1)
+        run = history.run(summary["id"])
+    finally:
+        history.close()
+    assert run is not None
+    assert warning in run["warnings"]
+    [draft] = [c for c in run["calls"] if c["stage"] == "generate"]
+    assert (draft["attempt"], draft["error"], draft["content"]) == (1, None, "Rayleigh scattering.")
+    assert Decimal(str(draft["cost"])) == Decimal("0.0000420")
+    assert asked(keyed_env).count(GEN) == 1  # billed once, recorded once
