@@ -8,6 +8,7 @@ HiveError                       exit 1 unless a subclass says otherwise
 ├── DegradedError               --strict and the answer is degraded  → 5
 ├── Interrupted                 Ctrl-C, SIGTERM, SIGHUP              → 130, 143, 129
 ├── StorageError                a file or folder hive could not write
+│   └── UnsavedError            the answer was shown; history could not record it all
 ├── StageError                  a pipeline stage failed; takes its cause's exit code
 └── ApiFailure                  what the server said: status, code, retry hints, partial text, cost
     ├── AuthError               401: key missing, malformed, revoked → 3
@@ -58,6 +59,11 @@ class ConfigError(HiveError):
 
 class StorageError(HiveError):
     pass
+
+
+class UnsavedError(StorageError):
+    """The answer was shown, but history could not record all of the run (exit 1): the
+    message says which paid calls were not saved."""
 
 
 class BudgetError(HiveError):

@@ -54,10 +54,13 @@ class Total:
         return self.known if self.complete else None
 
 
-def total_text(total: Total, noun: str = "call") -> str:
-    """``$0.0123``, ``$0.0123 + 2 calls of unknown cost``, or ``$? (3 calls of unknown cost)``."""
+def total_text(total: Total, noun: str = "call", *, compact: bool = False) -> str:
+    """``$0.0123``, ``$0.0123 + 2 calls of unknown cost``, or ``$? (3 calls of unknown cost)``;
+    ``compact`` (for table cells): ``$0.0123+?`` or ``$?``."""
     if total.complete:
         return dollars(total.known)
+    if compact:
+        return "$?" if total.known == 0 else f"{dollars(total.known)}+?"
     unknown = f"{total.unknown} {noun}{'s' if total.unknown != 1 else ''} of unknown cost"
     if total.known == 0:
         return f"$? ({unknown})"

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
-from hive.errors import DegradedError, HiveError, StageError, Unreachable, UsageError
+from hive.errors import (
+    DegradedError,
+    HiveError,
+    StageError,
+    Unreachable,
+    UnsavedError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from hive.ui.renderer import Renderer
@@ -174,12 +181,12 @@ def failure_json(on: bool) -> Iterator[_Flag]:
     """With ``--json`` (or ``output = "json"``), a failure still leaves one JSON object on
     stdout — the error, the exit code, and the run's id and spending when one was recorded —
     before the edge writes its line on stderr. A degraded answer under ``--strict`` already
-    printed its result object, so it adds none."""
+    printed its result object, and so did an answer history could not save: they add none."""
     flag = _Flag(on)
     try:
         yield flag
     except HiveError as exc:
-        if flag.on and not isinstance(exc, DegradedError):
+        if flag.on and not isinstance(exc, DegradedError | UnsavedError):
             from hive.ui.json import write_failure
 
             write_failure(exc)

@@ -104,7 +104,9 @@ def budget_left(found: Report, settings: Settings) -> tuple[Decimal | None, Deci
     from hive.consensus.budget import Budgets
 
     limits = Budgets.from_settings(
-        settings, spent_today=found.totals.today, spent_this_month=found.totals.this_month
+        settings,
+        spent_today=found.totals.today.known,
+        spent_this_month=found.totals.this_month.known,
     )
     return limits.left_today(), limits.left_this_month()
 
@@ -115,13 +117,15 @@ def to_json(found: Report, period: Period, settings: Settings) -> dict[str, Any]
         "period": period.value,
         "by": found.by,
         "since": None if found.since is None else found.since.isoformat(),
-        "total_cost": money(found.cost),
+        "total_cost": money(found.cost.known),
+        "unknown_cost_calls": found.cost.unknown,
         "runs": found.runs,
         "simulated_runs": found.simulated_runs,
         "rows": [
             {
                 "key": row.key,
-                "cost": money(row.cost),
+                "cost": money(row.cost.known),
+                "unknown_cost_calls": row.cost.unknown,
                 "runs": row.runs,
                 "calls": row.calls,
                 "tokens": row.tokens,
@@ -129,10 +133,16 @@ def to_json(found: Report, period: Period, settings: Settings) -> dict[str, Any]
             for row in found.rows
         ],
         "totals": {
-            "today": money(found.totals.today),
-            "this_week": money(found.totals.this_week),
-            "this_month": money(found.totals.this_month),
-            "all_time": money(found.totals.all_time),
+            "today": money(found.totals.today.known),
+            "this_week": money(found.totals.this_week.known),
+            "this_month": money(found.totals.this_month.known),
+            "all_time": money(found.totals.all_time.known),
+        },
+        "totals_unknown_cost_calls": {
+            "today": found.totals.today.unknown,
+            "this_week": found.totals.this_week.unknown,
+            "this_month": found.totals.this_month.unknown,
+            "all_time": found.totals.all_time.unknown,
         },
         "budgets": {
             "max_cost_per_run": money(settings.max_cost_per_run),
@@ -155,12 +165,12 @@ def bar(value: Decimal, largest: Decimal, cells: int = BAR_CELLS) -> str:
 
 
 def header(found: Report, settings: Settings) -> str:
-    from hive.money import dollars
+    from hive.money import dollars, total_text
 
     t = found.totals
     line = (
-        f"spent: {dollars(t.today)} today · {dollars(t.this_week)} this week · "
-        f"{dollars(t.this_month)} this month · {dollars(t.all_time)} all time"
+        f"spent: {total_text(t.today)} today · {total_text(t.this_week)} this week · "
+        f"{total_text(t.this_month)} this month · {total_text(t.all_time)} all time"
     )
     left_today, left_month = budget_left(found, settings)
     left = [
@@ -174,7 +184,7 @@ def header(found: Report, settings: Settings) -> str:
 def _print(found: Report, period: Period, settings: Settings) -> None:
     from rich.table import Table
 
-    from hive.money import dollars
+    from hive.money import total_text
     from hive.ui.console import make_console
 
     console = make_console(settings.color)
@@ -183,13 +193,13 @@ def _print(found: Report, period: Period, settings: Settings) -> None:
     if not found.rows:
         console.print(f"no spending recorded for {label}", soft_wrap=True)
     else:
-        largest = max(row.cost for row in found.rows)
+        largest = max(row.cost.known for row in found.rows)
         cells = [
-            (row.key, str(row.runs), str(row.calls), f"{row.tokens:,}", dollars(row.cost))
+            (row.key, str(row.runs), str(row.calls), f"{row.tokens:,}", total_text(row.cost))
             for row in found.rows
         ]
         footer = ("total", str(found.runs), str(found.calls), f"{found.tokens:,}",
-                  dollars(found.cost))  # fmt: skip
+                  total_text(found.cost))  # fmt: skip
         heads = (found.by, "runs", "calls", "tokens", "cost")
         widths = [max(len(r[i]) for r in [*cells, footer, heads]) for i in range(5)]
         # Columns are two spaces apart; the bar gets what the terminal has left, up to 30.
@@ -203,7 +213,7 @@ def _print(found: Report, period: Period, settings: Settings) -> None:
             table.add_column(head, total, justify="right", no_wrap=True)
         table.add_column("", no_wrap=True, style="cyan", overflow="crop")
         for row, text in zip(found.rows, cells, strict=True):
-            table.add_row(*text, bar(row.cost, largest, bar_cells))
+            table.add_row(*text, bar(row.cost.known, largest, bar_cells))
         table.caption = f"{label}, by {found.by}"
         console.print(table)
     n = found.simulated_runs

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from decimal import Decimal
 
+    from hive.money import Total
     from hive.store.history import History
 
 app = typer.Typer(
@@ -93,10 +94,24 @@ def _first_line(text: str, width: int = QUESTION_WIDTH) -> str:
     return line + (" …" if more else "")
 
 
-def _run_cost(run: dict[str, Any]) -> str:
-    from hive.money import dollars
+def _run_total(run: dict[str, Any]) -> Total:
+    from hive.money import Total
 
-    return dollars(run["total_cost"]) + (" (sim)" if run["simulated"] else "")
+    return Total(run["total_cost"], run.get("unknown_cost_calls") or 0)
+
+
+def _run_cost(run: dict[str, Any]) -> str:
+    from hive.money import total_text
+
+    return total_text(_run_total(run), compact=True) + (" (sim)" if run["simulated"] else "")
+
+
+def _run_tokens(run: dict[str, Any]) -> str:
+    """Reported tokens; ``?`` when none were, ``+?`` when some calls reported none."""
+    unreported = run.get("unreported_token_calls") or 0
+    if not unreported:
+        return f"{run['total_tokens']:,}"
+    return "?" if not run["total_tokens"] else f"{run['total_tokens']:,}+?"
 
 
 def _dump(data: object) -> str:
@@ -149,7 +164,7 @@ def list_runs(
             when = _local(run["started_at"], "%Y-%m-%d %H:%M")
             table.add_row(
                 str(run["id"]), when, run["profile"], run["status"], _run_cost(run),
-                f"{run['total_tokens']:,}", _first_line(run["question"]),
+                _run_tokens(run), _first_line(run["question"]),
             )  # fmt: skip
         make_console(load_settings(resolve_paths()).settings.color).print(table)
 
@@ -175,8 +190,9 @@ def show(ctx: typer.Context, run_id: RunId, json_output: JsonFlag = False) -> No
 
 
 def _replay(run: dict[str, Any]) -> list[str]:
-    from hive.money import dollars
-    from hive.ui.format import confidence, seconds
+    from hive.consensus.events import billable
+    from hive.money import dollars, total_text
+    from hive.ui.format import confidence, seconds, tokens
 
     def number(value: int | None) -> str:
         return "?" if value is None else f"{value:,}"
@@ -190,8 +206,8 @@ def _replay(run: dict[str, Any]) -> list[str]:
             [
                 f"{len(calls)} call{'s' if len(calls) != 1 else ''}",
                 seconds(run["duration_ms"]),
-                f"{run['total_tokens']:,} tokens",
-                dollars(run["total_cost"]) + simulated,
+                tokens(run["total_tokens"], run.get("unreported_token_calls") or 0),
+                total_text(_run_total(run)) + simulated,
                 f"confidence {confidence(run['confidence'])}",
             ]
         ),
@@ -203,7 +219,11 @@ def _replay(run: dict[str, Any]) -> list[str]:
     for call in calls:
         used = call["model_used"]
         model = call["model"] + (f" → {used}" if used and used != call["model"] else "")
-        cost = dollars(call["cost"]) + (" (estimated)" if call["cost_estimated"] else "")
+        fields = ("error", "content", "cost", "prompt_tokens", "completion_tokens")
+        if call["cost"] is None and not billable(*(call[name] for name in fields)):
+            cost = "not billed (no answer)"
+        else:
+            cost = dollars(call["cost"]) + (" (estimated)" if call["cost_estimated"] else "")
         stage = call["stage"] + (f" #{call['idx'] + 1}" if call["stage"] == "generate" else "")
         lines += [
             "",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from hive.errors import (
     ModelNotFound,
     RequestTimeout,
     StageError,
+    StorageError,
+    UnsavedError,
 )
 from hive.money import total_text
 from hive.store.history import History
@@ -215,13 +218,20 @@ class _Session:
         with self.renderer:
             result = await pipeline.run(request.question, request.profile,
                                         simulated=request.simulated)  # fmt: skip
-            record.finish(
-                "degraded" if result.degraded else "ok", answer=result.answer,
-                confidence=result.confidence, duration_ms=result.duration_ms,
-                warnings=result.warnings,
-            )  # fmt: skip
+            unsaved: StorageError | None = None
+            try:
+                record.finish(
+                    "degraded" if result.degraded else "ok", answer=result.answer,
+                    confidence=result.confidence, duration_ms=result.duration_ms,
+                    warnings=result.warnings,
+                )  # fmt: skip
+            except StorageError as exc:  # the answer was paid for: show it all the same
+                unsaved = exc
+                result = dataclasses.replace(result, warnings=[*result.warnings, str(exc)])
             notes = [] if request.simulated else limits.notes(result.cost.known)
             self.renderer.finish(result, run_id=record.run_id, notes=notes)
+        if unsaved is not None:
+            raise UnsavedError(str(unsaved)) from unsaved
         if result.degraded and request.strict:
             raise DegradedError(f"--strict: the answer is degraded: {'; '.join(result.warnings)}")
 

@@ -72,7 +72,8 @@ class Caller:
         self._clock = clock
         self._price_of = price_of or (lambda model: None)
         self._guard = SpendGuard(limit, self._price_of, self._spent)
-        self._sent: dict[tuple[str, int], int] = {}  # estimated prompt tokens per call
+        # Per call: hive's count of the prompt it sent, and the models it may end on.
+        self._sent: dict[tuple[str, int], tuple[int, list[str]]] = {}
         self._policy = policy or RetryPolicy()
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -97,7 +98,8 @@ class Caller:
     async def call(self, stage: str, index: int, spec: StageSpec, messages: Messages) -> str:
         """The model's answer, from the first model of [primary, *fallbacks] that gives one."""
         candidates = [spec.models[index], *spec.fallbacks]
-        self._sent[(stage, index)] = prompt = message_tokens(messages)
+        prompt = message_tokens(messages)
+        self._sent[(stage, index)] = (prompt, candidates)
         try:
             return await self._call(stage, index, spec, messages, candidates, prompt)
         finally:
@@ -220,23 +222,28 @@ class Caller:
         self.calls.append(record)
         self._emit(CallFinished(record) if record.ok else CallFailed(record))
 
-
     def _priced(self, record: CallRecord) -> CallRecord:
         """A call the server reported no cost for (some OpenAI-compatible servers), priced from
         the catalog: its reported tokens, or else hive's own count of what was sent and
-        received. Marked estimated; left unknown (None) when the model has no known price."""
-        price = self._price_of(record.model_used or record.model)
+        received. Marked estimated; left unknown (None) when the model has no known price.
+
+        The model that answered is priced; a name the catalog does not know and that is none
+        of the models the call asked for is a server's own name for the requested model (a
+        local server says ``llama-3-8b.gguf``), so that call is priced as the one requested."""
+        sent, candidates = self._sent.get((record.stage, record.index), (0, [record.model]))
+        used = record.model_used or record.model
+        price = self._price_of(used)
+        if price is None and used not in candidates:
+            price = self._price_of(record.model)
         if price is None or not price.known:
             return record
         prompt = record.prompt_tokens
         if prompt is None:
-            prompt = self._sent.get((record.stage, record.index), 0)
+            prompt = sent
         completion = record.completion_tokens
         if completion is None:
             completion = approx_tokens(record.content) if record.content else 0
-        return dataclasses.replace(
-            record, cost=price.cost(prompt, completion), cost_estimated=True
-        )
+        return dataclasses.replace(record, cost=price.cost(prompt, completion), cost_estimated=True)
 
 
 def _short(exc: ApiFailure) -> str:

@@ -84,11 +84,13 @@ def _v1(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX runs_by_start ON runs(started_at)")
 
 
-# A call the server may have billed (``CallRecord.billable``), as SQL over ``calls``.
-BILLABLE_SQL = (
-    "(error IS NULL OR content != '' OR cost IS NOT NULL OR prompt_tokens IS NOT NULL"
-    " OR completion_tokens IS NOT NULL)"
-)
+def billable_sql(table: str = "") -> str:
+    """``CallRecord.billable`` as SQL over the ``calls`` table (named ``table`` in a join)."""
+    t = f"{table}." if table else ""
+    return (
+        f"({t}error IS NULL OR {t}content != '' OR {t}cost IS NOT NULL"
+        f" OR {t}prompt_tokens IS NOT NULL OR {t}completion_tokens IS NOT NULL)"
+    )
 
 
 def _v2(db: sqlite3.Connection) -> None:
@@ -100,9 +102,9 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN host TEXT")
     db.execute(
         "UPDATE runs SET unknown_cost_calls = (SELECT COUNT(*) FROM calls"
-        f" WHERE calls.run_id = runs.id AND cost IS NULL AND {BILLABLE_SQL}),"
+        f" WHERE calls.run_id = runs.id AND cost IS NULL AND {billable_sql('calls')}),"
         " unreported_token_calls = (SELECT COUNT(*) FROM calls WHERE calls.run_id = runs.id"
-        f" AND prompt_tokens IS NULL AND completion_tokens IS NULL AND {BILLABLE_SQL})"
+        f" AND prompt_tokens IS NULL AND completion_tokens IS NULL AND {billable_sql('calls')})"
     )
 
 

@@ -4,7 +4,9 @@ Money is read as the decimal text it is stored as and summed as ``Decimal`` in P
 through SQLite's floating-point ``SUM``. A call counts at the moment it finished (as the budgets
 count it: ``History.spent_since``); a run with no calls at all counts, at no cost, when it
 started. Days, weeks (ISO, Monday first) and months are local time; the database keeps UTC.
-Simulated runs cost nothing real: they are left out of every sum and only counted.
+Simulated runs cost nothing real: they are left out of every sum and only counted. A call that
+may have been billed at a cost nobody knows is counted beside each sum (``Total.unknown``), never
+added as zero.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from decimal import Decimal
 
 from hive.consensus.profiles import STAGES
 from hive.errors import StorageError, UsageError
-from hive.store.history import History, db_path
+from hive.money import Total
+from hive.store.history import History, billable_sql, db_path
 from hive.store.paths import Paths
 
 GROUPINGS = ("day", "week", "month", "model", "profile", "stage")
@@ -27,7 +30,7 @@ TIME_GROUPINGS = ("day", "week", "month")
 @dataclass(frozen=True, slots=True)
 class Row:
     key: str
-    cost: Decimal
+    cost: Total
     runs: int
     calls: int
     tokens: int
@@ -37,10 +40,10 @@ class Row:
 class Totals:
     """Real spending by calendar window, local time: what the budgets count against."""
 
-    today: Decimal
-    this_week: Decimal  # since Monday
-    this_month: Decimal  # since the 1st
-    all_time: Decimal
+    today: Total
+    this_week: Total  # since Monday
+    this_month: Total  # since the 1st
+    all_time: Total
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,7 @@ class Report:
     since: datetime | None
     by: str
     rows: list[Row]
-    cost: Decimal
+    cost: Total
     runs: int
     calls: int
     tokens: int
@@ -60,7 +63,7 @@ class Report:
 
 @dataclass(slots=True)
 class _Group:
-    cost: Decimal = Decimal(0)
+    cost: Total = field(default_factory=Total)
     calls: int = 0
     tokens: int = 0
     runs: set[int] = field(default_factory=set)
@@ -75,6 +78,11 @@ class _Call:
     stage: str
     cost: Decimal | None
     tokens: int
+    billable: bool = True  # a call refused before any answer was not billed
+
+    @property
+    def total(self) -> Total:
+        return Total.of([self.cost]) if self.billable else Total()
 
 
 def _utc_text(moment: datetime) -> str:
@@ -111,7 +119,7 @@ def _calls(history: History, since: datetime | None) -> list[_Call]:
     """Every call of a real run finished since ``since`` (all of them when None)."""
     sql = (
         "SELECT c.run_id, c.finished_at, c.stage, c.model, c.model_used, c.cost,"
-        " c.prompt_tokens, c.completion_tokens, r.profile"
+        f" c.prompt_tokens, c.completion_tokens, r.profile, {billable_sql('c')} AS billable"
         " FROM calls c JOIN runs r ON r.id = c.run_id WHERE r.simulated = 0"
     )
     params: tuple[str, ...] = ()
@@ -128,6 +136,7 @@ def _calls(history: History, since: datetime | None) -> list[_Call]:
             stage=r["stage"],
             cost=None if r["cost"] is None else Decimal(r["cost"]),
             tokens=(r["prompt_tokens"] or 0) + (r["completion_tokens"] or 0),
+            billable=bool(r["billable"]),
         )
         for r in rows
     ]
@@ -153,7 +162,7 @@ def _order(by: str, groups: dict[str, _Group]) -> list[str]:
     if by == "stage":
         rank = {stage: n for n, stage in enumerate(STAGES)}
         return sorted(groups, key=lambda k: (rank.get(k, len(STAGES)), k))
-    return sorted(groups, key=lambda k: (-groups[k].cost, k))  # most spent first
+    return sorted(groups, key=lambda k: (-groups[k].cost.known, k))  # most spent first
 
 
 def _check_grouping(by: str) -> None:
@@ -174,11 +183,10 @@ def spending(history: History, *, since: datetime | None, by: str) -> list[Row]:
         group.calls += 1
         group.tokens += call.tokens
         group.runs.add(call.run_id)
-        if call.cost is not None:
-            group.cost += call.cost
+        group.cost += call.total
     if by in (*TIME_GROUPINGS, "profile"):
         for run_id, started, profile in _empty_runs(history, since):
-            placeholder = _Call(run_id, started, "", profile, "", None, 0)
+            placeholder = _Call(run_id, started, "", profile, "", None, 0, billable=False)
             groups.setdefault(key_of(placeholder), _Group()).runs.add(run_id)
     return [
         Row(key, groups[key].cost, len(groups[key].runs), groups[key].calls, groups[key].tokens)
@@ -196,8 +204,8 @@ def simulated_runs(history: History, *, since: datetime | None) -> int:
     return int(history.db.execute(sql, params).fetchone()[0])
 
 
-def _sum(costs: Iterable[Decimal | None]) -> Decimal:
-    return sum((c for c in costs if c is not None), Decimal(0))
+def _sum(calls: Iterable[_Call]) -> Total:
+    return sum((c.total for c in calls), Total())
 
 
 def totals(history: History, *, now: datetime | None = None) -> Totals:
@@ -210,10 +218,10 @@ def totals(history: History, *, now: datetime | None = None) -> Totals:
     }
     calls = _calls(history, None)
     return Totals(
-        today=_sum(c.cost for c in calls if c.at >= starts["today"]),
-        this_week=_sum(c.cost for c in calls if c.at >= starts["week"]),
-        this_month=_sum(c.cost for c in calls if c.at >= starts["month"]),
-        all_time=_sum(c.cost for c in calls),
+        today=_sum(c for c in calls if c.at >= starts["today"]),
+        this_week=_sum(c for c in calls if c.at >= starts["week"]),
+        this_month=_sum(c for c in calls if c.at >= starts["month"]),
+        all_time=_sum(calls),
     )
 
 
@@ -229,7 +237,7 @@ def report(history: History, *, since: datetime | None, by: str) -> Report:
             since=since,
             by=by,
             rows=rows,
-            cost=_sum(c.cost for c in calls),
+            cost=_sum(calls),
             runs=len(runs),
             calls=len(calls),
             tokens=sum(c.tokens for c in calls),
@@ -245,7 +253,7 @@ def read_report(paths: Paths, *, since: datetime | None, by: str) -> Report:
     A damaged database is a StorageError: one line at the CLI edge."""
     _check_grouping(by)
     if not db_path(paths).exists():
-        zero = Decimal(0)
+        zero = Total()
         return Report(since, by, [], zero, 0, 0, 0, 0, Totals(zero, zero, zero, zero))
     history = History.open(paths)
     try:

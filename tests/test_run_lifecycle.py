@@ -1,0 +1,260 @@
+"""A run's record under every way a run can end: SIGTERM, SIGHUP, SIGKILL, a database from a
+newer hive, a database that stops taking writes mid-run, and ``--json`` on failure.
+
+Signals are sent to a real ``python -m hive`` process talking to the loopback server; the other
+tests drive the real CLI in-process against real SQLite files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from hive.cli.app import app
+from hive.consensus.events import CallFinished, CallRecord
+from hive.consensus.profiles import BUILTIN_PROFILES
+from hive.store import history as history_module
+from hive.store.history import MIGRATIONS, History, db_path, open_db
+from hive.store.paths import resolve_paths
+from hive.store.run_record import RunRecord
+from tests.loopback import Fault, LoopbackOpenRouter
+
+runner = CliRunner()
+SPEED = BUILTIN_PROFILES["speed"]
+WAIT_S = 30.0  # an upper bound on waiting for the server to see a request, never a measure
+
+
+def hive(*args: str) -> Any:
+    return runner.invoke(app, list(args))
+
+
+def wait_for_requests(server: LoopbackOpenRouter, count: int) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while len(server.chat_requests()) < count:
+        assert time.monotonic() < deadline, f"the server saw {len(server.chat_requests())}"
+        time.sleep(0.02)
+
+
+def history_runs() -> list[dict[str, Any]]:
+    result = hive("history", "list", "--json")
+    assert result.exit_code == 0, result.stderr
+    runs: list[dict[str, Any]] = json.loads(result.stdout)
+    return runs
+
+
+def calls_in_db(run_id: int) -> list[sqlite3.Row]:
+    db = sqlite3.connect(db_path(resolve_paths()))
+    db.row_factory = sqlite3.Row
+    try:
+        return db.execute("SELECT * FROM calls WHERE run_id = ?", (run_id,)).fetchall()
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def hung_refine(keyed_env: LoopbackOpenRouter) -> Iterator[subprocess.Popen[str]]:
+    """A real hive process whose generator has answered and whose refine call hangs."""
+    keyed_env.fail(SPEED.refine.models[0], Fault(hang=True))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hive", "consensus", "What is Rust?", "speed", "--plain"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ),
+    )  # fmt: skip
+    try:
+        wait_for_requests(keyed_env, 2)  # the generator's, then the hanging refine's
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=WAIT_S)
+
+
+# --- 9. SIGTERM and SIGHUP end a run like Ctrl-C; SIGKILL leaves it abandoned -------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_signal_ends_the_run_as_interrupted_and_keeps_what_was_spent(
+    hung_refine: subprocess.Popen[str], signum: int, code: int
+) -> None:
+    hung_refine.send_signal(signum)
+    _, stderr = hung_refine.communicate(timeout=WAIT_S)
+
+    assert hung_refine.returncode == code, stderr
+    last = stderr.strip().splitlines()[-1]
+    name = signal.Signals(signum).name
+    assert last.startswith(f"hive: interrupted ({name}): run #1 kept in history; spent $"), last
+    assert "Traceback" not in stderr
+    [run] = history_runs()
+    assert run["status"] == "interrupted" and name in run["error"]
+    [generated] = calls_in_db(run["id"])  # the generator's answer, paid for, is kept
+    assert generated["stage"] == "generate" and Decimal(generated["cost"]) > 0
+    assert Decimal(run["total_cost"]) == Decimal(generated["cost"])
+    assert f"spent ${Decimal(generated['cost']):.6f}" in last
+
+
+@pytest.mark.slow
+def test_a_run_whose_process_was_killed_shows_as_abandoned(
+    hung_refine: subprocess.Popen[str],
+) -> None:
+    hung_refine.kill()
+    hung_refine.communicate(timeout=WAIT_S)
+
+    [run] = history_runs()
+    assert run["status"] == "abandoned"
+    assert run["pid"] == hung_refine.pid
+    shown = hive("history", "show", str(run["id"]))
+    assert shown.stdout.startswith(f"run #{run['id']} · abandoned")
+
+
+def test_a_run_of_a_live_process_still_shows_as_running() -> None:
+    history = History.open(resolve_paths())
+    try:
+        run_id = history.start_run("q", "speed", False)  # this very process: alive
+    finally:
+        history.close()
+    assert [r["status"] for r in history_runs() if r["id"] == run_id] == ["running"]
+
+
+# --- 10. a newer database is refused; storage errors are one line and lose nothing silently -----
+
+
+def newer_database() -> Path:
+    path = db_path(resolve_paths())
+    db = open_db(path)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    db.close()
+    return path
+
+
+def test_a_database_from_a_newer_hive_is_refused_before_any_request(
+    keyed_env: LoopbackOpenRouter,
+) -> None:
+    path = newer_database()
+    before = path.read_bytes()
+
+    for command in (["consensus", "What is Rust?", "speed"], ["history", "list"], ["cost"]):
+        result = hive(*command)
+
+        assert result.exit_code == 1, command
+        [line] = result.stderr.strip().splitlines()
+        assert str(path) in line and "newer hive" in line and "unchanged" in line, line
+    assert keyed_env.requests == []  # not even the model list was asked for
+    assert path.read_bytes() == before
+
+
+def test_a_locked_database_is_one_line_naming_the_file(
+    keyed_env: LoopbackOpenRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history_module, "BUSY_TIMEOUT_MS", 100)
+    path = db_path(resolve_paths())
+    open_db(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process writing, for longer than hive waits
+    try:
+        result = hive("consensus", "What is Rust?", "speed")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("hive: error: cannot open the history database") and str(path) in line
+    assert "database is locked" in line
+    assert "internal error" not in result.stderr
+    assert keyed_env.chat_requests() == []  # the run could not be recorded: nothing was sent
+
+
+def test_a_database_locked_mid_run_shows_the_answer_and_names_the_unsaved_calls(
+    keyed_env: LoopbackOpenRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history_module, "BUSY_TIMEOUT_MS", 100)
+    path = db_path(resolve_paths())
+    keyed_env.fail(SPEED.refine.models[0], Fault(delay=0.5))  # the lock is taken meanwhile
+    taken, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        wait_for_requests(keyed_env, 2)
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        taken.set()
+        release.wait(WAIT_S)
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    thread = threading.Thread(target=hold_the_lock)
+    thread.start()
+    try:
+        result = hive("consensus", "What is Rust?", "speed", "--json")
+    finally:
+        release.set()
+        thread.join()
+
+    assert taken.is_set()
+    assert result.exit_code == 1
+    out = json.loads(result.stdout)  # the answer, paid for, is shown: one object
+    assert out["answer"] and len(out["stages"]) == 4
+    errors = [x for x in result.stderr.splitlines() if x.startswith("hive: error:")]
+    assert len(errors) == 1 and str(path) in errors[0]
+    assert "3 paid calls" in errors[0] and "not saved" in errors[0], errors[0]
+    assert errors[0].removeprefix("hive: error: ") in out["warnings"]
+    assert "holding this run's calls" in result.stderr  # said when it happened
+    assert len(calls_in_db(out["run_id"])) == 1  # the generator's, saved before the lock
+
+
+def test_calls_held_by_a_locked_database_are_saved_when_it_frees(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(history_module, "BUSY_TIMEOUT_MS", 50)
+    history = History.open(resolve_paths())
+    notices: list[str] = []
+    call = CallRecord("generate", 0, "a/b", "a/b", None, 10, 20, Decimal("0.0001"), 1.0, 2.0,
+                      "stop", "text")  # fmt: skip
+    try:
+        with RunRecord(history, notice=notices.append) as record:
+            run_id = record.start("q", "speed", False)
+            holder = sqlite3.connect(history.path or "", isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")
+            record.handle(CallFinished(call))
+            record.handle(CallFinished(call))
+            holder.execute("ROLLBACK")
+            holder.close()
+            record.finish("ok", answer="text")
+        assert len(notices) == 1 and "holding this run's calls" in notices[0]
+        run = history.run(run_id)
+        assert run is not None and run["status"] == "ok" and len(run["calls"]) == 2
+        assert run["total_cost"] == Decimal("0.0002")
+    finally:
+        history.close()
+
+
+# --- 13. --json stays machine-readable on failure -----------------------------------------------
+
+
+def test_json_failure_carries_the_run_id_and_what_was_spent(
+    openrouter: LoopbackOpenRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENROUTER_BASE_URL", openrouter.base_url)
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-v1-" + "0" * 64)  # well formed, not accepted
+
+    result = hive("consensus", "What is Rust?", "speed", "--json")
+
+    assert result.exit_code == 3
+    failure = json.loads(result.stdout)
+    assert failure["exit_code"] == 3 and failure["run_id"] == 1
+    assert failure["total_cost"] == 0 and failure["unknown_cost_calls"] == 0
+    assert result.stderr.strip().splitlines()[-1] == f"hive: error: {failure['error']}"
+    assert "0" * 64 not in result.stdout  # the key stays masked on stdout too
