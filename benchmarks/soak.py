@@ -2,9 +2,9 @@
 
 Runs the real ``Pipeline`` with the real ``OpenRouterClient`` against
 ``tests.loopback.LoopbackOpenRouter`` on 127.0.0.1, and records every run in a real ``History``
-in a temporary HIVE home, the way ``hive/cli/run.py`` does (``start_run``, a ``Recorder`` on the
-events, ``finish_run`` with the run's status). ``--fault-rate`` of all planned calls, chosen
-at random across the soak, are faulted: before each run, one fault per chosen call is queued
+in a temporary HIVE home, the way ``hive/cli/run.py`` does (a ``RunRecord`` starts the run,
+takes the events and closes it with its status). ``--fault-rate`` of all planned calls,
+chosen at random across the soak, are faulted: before each run, one fault per chosen call is queued
 for that call's model, drawn from a mix of what OpenRouter really does (429 with
 ``Retry-After: 0``, 500, 502, 503, 524, 529, a stream cut mid-way, a malformed SSE event, an
 empty answer, an in-band error). The first attempt takes the fault, so the retry policy (tiny
@@ -192,7 +192,7 @@ class Tally:
     clean: int = 0
     degraded: int = 0
     failed: Counter[str] = field(default_factory=Counter)
-    unfinished: list[int] = field(default_factory=list)  # run ids left 'running' (as run.py would)
+    unfinished: list[int] = field(default_factory=list)  # run ids that ended in a bug
     faults_queued: Counter[str] = field(default_factory=Counter)
     faults_served: Counter[str] = field(default_factory=Counter)
     requests: int = 0
@@ -220,7 +220,7 @@ async def one_run(
     from hive.errors import BudgetError, HiveError, StageError
     from hive.openrouter.client import OpenRouterClient, make_http_client
     from hive.openrouter.retry import RetryPolicy
-    from hive.store.recorder import Recorder
+    from hive.store.run_record import RunRecord
 
     plan = [model for stage in STAGES for model in profile.stage(stage).models]
     for i, model in enumerate(plan):
@@ -233,11 +233,11 @@ async def one_run(
 
     question = f"{QUESTIONS[n % len(QUESTIONS)]} (soak run {n})"
     before = len(server.requests)
-    run_id = history.start_run(question, profile.name, simulated=False)
-    recorder = Recorder(history, run_id)
+    record = RunRecord(history, notice=lambda message: tally.failed.update([message]))
+    run_id = record.start(question, profile.name, simulated=False)
 
     def emit(event: PipelineEvent) -> None:
-        recorder.handle(event)
+        record.handle(event)
 
     policy = RetryPolicy(base_delay=0.01)
     tally.runs += 1
@@ -247,27 +247,26 @@ async def one_run(
             sleep=asyncio.sleep, rng=jitter,
         )  # fmt: skip
         try:
-            result = await asyncio.wait_for(
-                pipeline.run(question, profile, simulated=False), RUN_TIME_LIMIT
-            )
+            with record:  # closes the run under every exit path, as in hive/cli/run.py
+                result = await asyncio.wait_for(
+                    pipeline.run(question, profile, simulated=False), RUN_TIME_LIMIT
+                )
+                record.finish(
+                    "degraded" if result.degraded else "ok", answer=result.answer,
+                    confidence=result.confidence,
+                    duration_ms=result.duration_ms, warnings=result.warnings,
+                )  # fmt: skip
         except BudgetError as exc:
-            history.finish_run(run_id, "budget", error=str(exc))
             tally.failed[f"budget: {exc}"] += 1
         except HiveError as exc:
-            history.finish_run(run_id, "failed", error=str(exc))
             cause = type(exc).__name__
             if isinstance(exc, StageError):
                 cause = f"{exc.stage} stage: {type(exc.cause).__name__}"
             tally.failed[cause] += 1
-        except Exception as exc:  # a bug: run.py would leave the run 'running', so do we
+        except Exception as exc:  # a bug: the record is closed as failed; the tally says so
             tally.failed[f"untyped {type(exc).__name__}: {exc}"[:120]] += 1
             tally.unfinished.append(run_id)
         else:
-            history.finish_run(
-                run_id, "degraded" if result.degraded else "ok", answer=result.answer,
-                confidence=result.confidence,
-                duration_ms=result.duration_ms, warnings=result.warnings,
-            )  # fmt: skip
             if result.degraded:
                 tally.degraded += 1
             else:

@@ -541,7 +541,11 @@ def test_ctrl_c_keeps_paid_calls_and_marks_the_run_interrupted(
     (run,) = raw("SELECT * FROM runs")
     assert run["status"] == "interrupted"
     assert run["finished_at"] is not None
-    (call,) = raw("SELECT * FROM calls")
+    # The generator's paid answer; then the refine call cut off while it waited (recorded too,
+    # with nothing streamed and so nothing billed).
+    call, cut = raw("SELECT * FROM calls ORDER BY id")
+    assert cut["stage"] == "refine" and cut["error"].startswith("cancelled")
+    assert cut["cost"] is None and cut["content"] == ""
     assert call["stage"] == "generate" and call["model"] == SPEED_GENERATOR
     assert call["cost"] == billed(keyed_env.chat_requests()[0].body)[1]
     assert run["total_cost"] == call["cost"]

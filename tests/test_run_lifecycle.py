@@ -100,8 +100,12 @@ def test_a_signal_ends_the_run_as_interrupted_and_keeps_what_was_spent(
     assert "Traceback" not in stderr
     [run] = history_runs()
     assert run["status"] == "interrupted" and name in run["error"]
-    [generated] = calls_in_db(run["id"])  # the generator's answer, paid for, is kept
+    # The generator's answer, paid for, is kept; so is the refine call cut off mid-wait (it
+    # had streamed nothing, so nothing of it was billed).
+    generated, refine = calls_in_db(run["id"])
     assert generated["stage"] == "generate" and Decimal(generated["cost"]) > 0
+    assert refine["stage"] == "refine" and refine["error"].startswith("cancelled")
+    assert refine["cost"] is None and refine["content"] == ""
     assert Decimal(run["total_cost"]) == Decimal(generated["cost"])
     assert f"spent ${Decimal(generated['cost']):.6f}" in last
 
@@ -258,3 +262,48 @@ def test_json_failure_carries_the_run_id_and_what_was_spent(
     assert failure["total_cost"] == 0 and failure["unknown_cost_calls"] == 0
     assert result.stderr.strip().splitlines()[-1] == f"hive: error: {failure['error']}"
     assert "0" * 64 not in result.stdout  # the key stays masked on stdout too
+
+
+def test_text_streamed_before_a_stop_is_recorded_and_priced(openrouter: LoopbackOpenRouter) -> None:
+    """A call cut off by Ctrl-C or SIGTERM (its task cancelled) keeps what had streamed, priced
+    from the catalog as hive's estimate: the server may bill it."""
+    import asyncio
+
+    from hive.consensus.caller import Caller
+    from hive.consensus.events import CallFailed, PipelineEvent, TokenDelta
+    from hive.openrouter.catalog import builtin_prices
+    from hive.openrouter.client import OpenRouterClient, make_http_client
+    from tests.conftest import FAKE_KEY
+
+    model = SPEED.refine.models[0]
+    text = "Rust is a systems programming language. " * 10
+    delta = {"index": 0, "delta": {"content": text}, "finish_reason": None}
+    chunk = {"id": "gen-1", "model": model, "choices": [delta]}
+    openrouter.fail(model, Fault(events=[f"data: {json.dumps(chunk)}\n\n".encode()], stall=True))
+    events: list[PipelineEvent] = []
+
+    async def main() -> None:
+        streamed = asyncio.Event()
+
+        def emit(event: PipelineEvent) -> None:
+            events.append(event)
+            if isinstance(event, TokenDelta):
+                streamed.set()
+
+        async with make_http_client(api_key=FAKE_KEY, base_url=openrouter.base_url) as http:
+            caller = Caller(OpenRouterClient(http), emit, price_of=builtin_prices().get)
+            messages = [{"role": "user", "content": "What is Rust?"}]
+            task = asyncio.create_task(caller.call("refine", 0, SPEED.refine, messages))
+            await asyncio.wait_for(streamed.wait(), WAIT_S)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    asyncio.run(main())
+
+    [failed] = [e.record for e in events if isinstance(e, CallFailed)]
+    assert failed.error is not None and failed.error.startswith("cancelled")
+    assert failed.content == text
+    price = builtin_prices()[model]
+    assert failed.cost_estimated and failed.cost is not None
+    assert failed.cost > price.cost(0, len(text) // 4 - 1)  # at least what streamed

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from hive.cli.app import app
 from hive.consensus.profiles import BUILTIN_PROFILES
 from hive.store.paths import resolve_paths
-from tests.loopback import DEFAULT_MODELS, Fault, LoopbackOpenRouter
+from tests.loopback import Fault, LoopbackOpenRouter
 
 runner = CliRunner()
 SPEED = BUILTIN_PROFILES["speed"]
@@ -246,7 +246,9 @@ def test_the_worst_case_is_priced_on_the_dearest_fallback(
 
 
 def test_simulated_runs_do_not_move_the_estimate() -> None:
-    before = json.loads(hive("consensus", "What is Rust?", "balanced", "--estimate", "--json").stdout)
+    before = json.loads(
+        hive("consensus", "What is Rust?", "balanced", "--estimate", "--json").stdout
+    )
     for question in ("What is Rust?", "What is Go?", "What is Zig?"):
         assert hive("consensus", question, "balanced", "--quiet").exit_code == 0
 

@@ -90,7 +90,9 @@ def _first_line(text: str, width: int = QUESTION_WIDTH) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     more = line != text.strip()
     if len(line) > width:
-        return line[: width - 1] + "…"
+        from hive.text import shorten
+
+        return shorten(line, width)  # at a word boundary, never mid-word
     return line + (" …" if more else "")
 
 

@@ -50,6 +50,7 @@ Emit = Callable[[PipelineEvent], None]
 Sleep = Callable[[float], Awaitable[None]]
 EMPTY_ANSWER = "the model returned an empty answer"
 BREAKER_THRESHOLD = 3
+CANCELLED = "cancelled: the run was stopped during this call"
 
 
 class Caller:
@@ -166,6 +167,7 @@ class Caller:
         started = self._clock()
         first_token: float | None = None
         completion: Completion | None = None
+        received: list[str] = []  # what streamed so far, kept if the run is stopped mid-call
         record = functools.partial(CallRecord, stage=stage, index=index, model=model,
                                    attempt=attempt)  # fmt: skip
         try:
@@ -173,6 +175,7 @@ class Caller:
                 if isinstance(item, TextDelta):
                     if first_token is None:
                         first_token = self._clock()
+                    received.append(item.text)
                     self._emit(TokenDelta(stage, index, item.text))
                 elif isinstance(item, Completion):
                     completion = item
@@ -198,6 +201,18 @@ class Caller:
             )  # fmt: skip
             for warning in exc.warnings:  # e.g. a skipped stream line, quoted: the run keeps it
                 self.warn(f"{stage} ({model}): {warning}")
+            raise
+        except asyncio.CancelledError:
+            # The run was stopped (Ctrl-C, SIGTERM) mid-call: text that streamed may be billed,
+            # so the attempt is recorded with it (and priced as hive can) before cancelling on.
+            self._record(
+                record(
+                    model_used=None, provider=None, prompt_tokens=None, completion_tokens=None,
+                    cost=None, ttft_ms=_ms(started, first_token),
+                    latency_ms=(self._clock() - started) * 1000, finish_reason=None,
+                    content="".join(received), error=CANCELLED,
+                )
+            )  # fmt: skip
             raise
         self._record(
             record(
