@@ -117,6 +117,10 @@ class ApiFailure(HiveError):
         self.retryable = retryable  # the server's own verdict, when it gave one
         # Things worth telling the user that did not stop the call (a skipped stream line).
         self.warnings: tuple[str, ...] = ()
+        # Whether the server had accepted the request (answered 200) when it failed: such a
+        # call may be billed; one refused with an error status, or never sent, is not.
+        self.accepted = False
+        self.model: str | None = None  # the model the server said was answering, if it did
 
 
 class AuthError(ApiFailure):

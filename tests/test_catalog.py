@@ -813,15 +813,6 @@ def test_show_prints_hive_figures_when_history_has_them(
     assert row["hive_figures"]["total_cost"] == "0.0123"
 
 
-def test_show_without_a_history_module(
-    monkeypatch: pytest.MonkeyPatch, live: LoopbackOpenRouter
-) -> None:
-    monkeypatch.setitem(sys.modules, "hive.store.history", SimpleNamespace())  # no model_stats
-    result = hive("show", "openai/gpt-4o-mini")
-    assert result.exit_code == 0 and "hive's own figures" not in result.stdout
-    assert json.loads(hive("show", "openai/gpt-4o-mini", "--json").stdout)["hive_figures"] is None
-
-
 def test_show_survives_an_unreadable_history(
     monkeypatch: pytest.MonkeyPatch, live: LoopbackOpenRouter
 ) -> None:

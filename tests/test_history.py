@@ -50,7 +50,7 @@ SPEED_REFINER = SPEED.refine.models[0]
 CALL_COLUMNS = {
     "id", "run_id", "finished_at", "stage", "idx", "attempt", "model", "model_used",
     "provider", "prompt_tokens", "completion_tokens", "cost", "cost_estimated", "ttft_ms",
-    "latency_ms", "finish_reason", "error", "content",
+    "latency_ms", "finish_reason", "error", "content", "accepted",
 }  # fmt: skip
 RUN_COLUMNS = {
     "id", "started_at", "finished_at", "question", "profile", "answer", "simulated",
@@ -771,7 +771,7 @@ def test_show_json_has_every_field(seeded: dict[str, int]) -> None:
     stored = raw("SELECT * FROM calls WHERE run_id = ? ORDER BY id", seeded["magnets"])
     assert [c["id"] for c in run["calls"]] == [c["id"] for c in stored]
     for call, row in zip(run["calls"], stored, strict=True):
-        assert set(call) == CALL_COLUMNS
+        assert set(call) == CALL_COLUMNS | {"billable"}  # billable: derived, for readers
         assert call["cost"] == row["cost"]  # exact text or null, never a float
         assert call["cost_estimated"] is bool(row["cost_estimated"])
         for name in CALL_COLUMNS - {"cost", "cost_estimated"}:
@@ -978,6 +978,8 @@ def test_model_stats_from_a_hand_made_history(history: History) -> None:
         "median_latency_ms": 250.0,
         "median_ttft_ms": 20.0,
         "total_cost": Decimal("0.0036004"),
+        "unknown_cost_calls": 0,
+        "estimated_cost_calls": 0,
     }
     assert isinstance(stats["total_cost"], Decimal)
     assert model_stats(resolve_paths(), "nobody/asked") is None

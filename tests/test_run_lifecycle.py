@@ -120,8 +120,40 @@ def test_a_run_whose_process_was_killed_shows_as_abandoned(
     [run] = history_runs()
     assert run["status"] == "abandoned"
     assert run["pid"] == hung_refine.pid
+    # It never finished, so its totals are summed from the calls it recorded, not a "$0".
+    [generated] = calls_in_db(run["id"])
+    assert Decimal(run["total_cost"]) == Decimal(generated["cost"]) > 0
+    assert run["total_tokens"] == generated["prompt_tokens"] + generated["completion_tokens"]
+    listed = hive("history", "list").stdout
+    assert "abandoned" in listed and " $0 " not in listed
     shown = hive("history", "show", str(run["id"]))
     assert shown.stdout.startswith(f"run #{run['id']} · abandoned")
+
+
+@pytest.mark.slow
+def test_an_ignored_sighup_stays_ignored(keyed_env: LoopbackOpenRouter) -> None:
+    """Under ``nohup`` (SIGHUP ignored) a closed terminal must not stop the run."""
+    keyed_env.fail(SPEED.refine.models[0], Fault(hang=True))
+
+    def ignore_sighup() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hive", "consensus", "What is Rust?", "speed", "--plain"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ), preexec_fn=ignore_sighup,
+    )  # fmt: skip
+    try:
+        wait_for_requests(keyed_env, 2)
+        proc.send_signal(signal.SIGHUP)  # ignored, as nohup asked
+        proc.send_signal(signal.SIGTERM)  # what actually ends it
+        _, stderr = proc.communicate(timeout=WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, stderr
+    assert "interrupted (SIGTERM)" in stderr
 
 
 def test_a_run_of_a_live_process_still_shows_as_running() -> None:
@@ -214,9 +246,47 @@ def test_a_database_locked_mid_run_shows_the_answer_and_names_the_unsaved_calls(
     errors = [x for x in result.stderr.splitlines() if x.startswith("hive: error:")]
     assert len(errors) == 1 and str(path) in errors[0]
     assert "3 paid calls" in errors[0] and "not saved" in errors[0], errors[0]
-    assert errors[0].removeprefix("hive: error: ") in out["warnings"]
+    assert any(w.startswith("history could not record the run's end") for w in out["warnings"])
     assert "holding this run's calls" in result.stderr  # said when it happened
     assert len(calls_in_db(out["run_id"])) == 1  # the generator's, saved before the lock
+
+
+def test_a_full_disk_is_named_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    history = History.open(resolve_paths())
+    try:
+        run_id = history.start_run("q", "speed", False)
+        pages = history.db.execute("PRAGMA page_count").fetchone()[0]
+        history.db.execute(f"PRAGMA max_page_count = {pages}")  # no room for one page more
+        call = CallRecord("generate", 0, "a/b", "a/b", None, 10, 20, Decimal("0.0001"), 1.0,
+                          2.0, "stop", "x" * 200_000)  # fmt: skip
+        with pytest.raises(history_module.StorageError) as caught:
+            history.record_call(run_id, call)
+    finally:
+        history.close()
+    message = str(caught.value)
+    assert "full" in message and str(db_path(resolve_paths())) in message, message
+    assert "rollback" not in message.lower()
+
+
+def test_an_outcome_that_could_not_be_written_is_written_when_the_run_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(history_module, "BUSY_TIMEOUT_MS", 50)
+    history = History.open(resolve_paths())
+    try:
+        with RunRecord(history, notice=lambda message: None) as record:
+            run_id = record.start("q", "speed", False)
+            holder = sqlite3.connect(history.path or "", isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")
+            with pytest.raises(history_module.StorageError):
+                record.finish("ok", answer="the answer", confidence=0.9)
+            holder.execute("ROLLBACK")
+            holder.close()
+        run = history.run(run_id)
+        # Not "failed" with no answer: the outcome the run meant to write.
+        assert run is not None and run["status"] == "ok" and run["answer"] == "the answer"
+    finally:
+        history.close()
 
 
 def test_calls_held_by_a_locked_database_are_saved_when_it_frees(

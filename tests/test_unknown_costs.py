@@ -133,7 +133,13 @@ def test_no_usage_and_no_price_is_unknown_everywhere(keyed_env: LoopbackOpenRout
     assert spent.exit_code == 0, spent.stderr
     assert f"$? ({2 * CALLS_IN_SPEED} calls of unknown cost) today" in spent.stdout
     data = json.loads(hive("cost", "--json").stdout)
-    assert data["total_cost"] == "0" and data["unknown_cost_calls"] == 2 * CALLS_IN_SPEED
+    assert data["total_cost"] is None and data["unknown_cost_calls"] == 2 * CALLS_IN_SPEED
+    assert data["tokens"] is None and data["unreported_token_calls"] == 2 * CALLS_IN_SPEED
+    assert data["totals"]["today"] is None  # not "0": nothing of it is known
+    [row] = [line.split() for line in spent.stdout.splitlines() if line.startswith("speed")]
+    assert row[:4] == ["speed", "2", str(2 * CALLS_IN_SPEED), "?"], row  # tokens: ?, never 0
+    listed = json.loads(hive("history", "list", "--json").stdout)
+    assert [(r["total_cost"], r["total_tokens"]) for r in listed] == [(None, None)] * 2
 
 
 def test_the_estimate_of_an_unpriced_profile_is_not_zero(keyed_env: LoopbackOpenRouter) -> None:
@@ -259,3 +265,64 @@ def test_simulated_runs_do_not_move_the_estimate() -> None:
     assert data["calls"] == before["calls"]
     assert data["simulated"] is True
     assert "costs of a real run" in after.stdout
+
+
+# --- what counts as billed ----------------------------------------------------------------------
+
+
+def test_a_stream_accepted_then_broken_may_be_billed_but_a_refusal_is_not(
+    keyed_env: LoopbackOpenRouter,
+) -> None:
+    generator = SPEED.generate.models[0]
+    # First attempt: refused with HTTP 503 (never billed). Second: accepted (200), then the
+    # connection drops before any text (the prompt may be billed). Third: a normal answer.
+    keyed_env.fail(generator, Fault(status=503), Fault(cut_after=0))
+
+    result = hive("consensus", "What is Rust?", "speed", "--json")
+
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout, parse_float=Decimal)
+    refused, broken, answered = [s for s in out["stages"] if s["stage"] == "generate"]
+    assert refused["error"] and refused["cost"] is None  # not billed: not an unknown cost
+    assert broken["error"] and broken["content"] == ""
+    assert broken["cost_estimated"] is True and broken["cost"] > 0  # its prompt, priced by hive
+    assert answered["error"] is None and answered["cost_estimated"] is False
+    assert out["unknown_cost_calls"] == 0
+    assert out["total_cost"] == sum(s["cost"] for s in out["stages"] if s["cost"] is not None)
+
+
+def test_the_billable_rule_reads_the_same_in_sql_and_in_python() -> None:
+    import itertools
+
+    from hive.consensus.events import billable
+    from hive.store.history import billable_sql
+
+    db = sqlite3.connect(":memory:")
+    db.execute(
+        "CREATE TABLE calls (accepted INTEGER, error TEXT, content TEXT, cost TEXT,"
+        " prompt_tokens INTEGER, completion_tokens INTEGER)"
+    )
+    cases = list(itertools.product([0, 1], [None, "boom"], ["", "text"], [None, "0.01"],
+                                   [None, 5], [None, 7]))  # fmt: skip
+    for case in cases:
+        db.execute("INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?)", case)
+    rows = db.execute(f"SELECT *, {billable_sql()} FROM calls").fetchall()
+    assert len(rows) == 64
+    for accepted, error, content, cost, prompt, completion, in_sql in rows:
+        in_python = billable(
+            accepted=bool(accepted), error=error, content=content,
+            cost=None if cost is None else Decimal(cost), prompt_tokens=prompt,
+            completion_tokens=completion,
+        )  # fmt: skip
+        assert bool(in_sql) == in_python, (accepted, error, content, cost, prompt, completion)
+
+
+def test_not_implemented_is_not_retried(keyed_env: LoopbackOpenRouter) -> None:
+    """A server without the endpoint (HTTP 501) will not grow one on a retry or another model."""
+    keyed_env.fail("*", Fault(status=501, body=b"<html><body>Not Implemented</body></html>"))
+
+    result = hive("consensus", "What is Rust?", "speed")
+
+    assert result.exit_code == 1
+    assert len(keyed_env.chat_requests()) == 1
+    assert "HTTP 501" in result.stderr.strip().splitlines()[-1]

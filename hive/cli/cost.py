@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from decimal import Decimal
 
+    from hive.money import Total
     from hive.store.settings import Settings
     from hive.store.spending import Report
 
@@ -100,6 +101,22 @@ def money(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
 
 
+def known_part(total: Total) -> str | None:
+    """A total's known part as exact text; null when it is all unknown (never a made-up 0)."""
+    return None if total.unknown and not total.known else money(total.known)
+
+
+def tokens(reported: int, unreported: int) -> str:
+    """``1,234``; ``1,234+?`` when some calls reported none; ``?`` when none did."""
+    if not unreported:
+        return f"{reported:,}"
+    return f"{reported:,}+?" if reported else "?"
+
+
+def token_count(reported: int, unreported: int) -> int | None:
+    return None if unreported and not reported else reported
+
+
 def budget_left(found: Report, settings: Settings) -> tuple[Decimal | None, Decimal | None]:
     from hive.consensus.budget import Budgets
 
@@ -117,26 +134,29 @@ def to_json(found: Report, period: Period, settings: Settings) -> dict[str, Any]
         "period": period.value,
         "by": found.by,
         "since": None if found.since is None else found.since.isoformat(),
-        "total_cost": money(found.cost.known),
+        "total_cost": known_part(found.cost),
         "unknown_cost_calls": found.cost.unknown,
+        "tokens": token_count(found.tokens, found.unreported),
+        "unreported_token_calls": found.unreported,
         "runs": found.runs,
         "simulated_runs": found.simulated_runs,
         "rows": [
             {
                 "key": row.key,
-                "cost": money(row.cost.known),
+                "cost": known_part(row.cost),
                 "unknown_cost_calls": row.cost.unknown,
                 "runs": row.runs,
                 "calls": row.calls,
-                "tokens": row.tokens,
+                "tokens": token_count(row.tokens, row.unreported),
+                "unreported_token_calls": row.unreported,
             }
             for row in found.rows
         ],
         "totals": {
-            "today": money(found.totals.today.known),
-            "this_week": money(found.totals.this_week.known),
-            "this_month": money(found.totals.this_month.known),
-            "all_time": money(found.totals.all_time.known),
+            "today": known_part(found.totals.today),
+            "this_week": known_part(found.totals.this_week),
+            "this_month": known_part(found.totals.this_month),
+            "all_time": known_part(found.totals.all_time),
         },
         "totals_unknown_cost_calls": {
             "today": found.totals.today.unknown,
@@ -173,9 +193,13 @@ def header(found: Report, settings: Settings) -> str:
         f"{total_text(t.this_month)} this month · {total_text(t.all_time)} all time"
     )
     left_today, left_month = budget_left(found, settings)
+    # Calls of unknown cost make what was spent a lower bound, so what is left an upper one.
     left = [
-        f"{dollars(amount)} left {when}"
-        for amount, when in ((left_today, "today"), (left_month, "this month"))
+        f"{'at most ' if spent.unknown else ''}{dollars(amount)} left {when}"
+        for amount, spent, when in (
+            (left_today, t.today, "today"),
+            (left_month, t.this_month, "this month"),
+        )
         if amount is not None
     ]
     return line + (f" · budget: {', '.join(left)}" if left else "")
@@ -195,11 +219,12 @@ def _print(found: Report, period: Period, settings: Settings) -> None:
     else:
         largest = max(row.cost.known for row in found.rows)
         cells = [
-            (row.key, str(row.runs), str(row.calls), f"{row.tokens:,}", total_text(row.cost))
+            (row.key, str(row.runs), str(row.calls), tokens(row.tokens, row.unreported),
+             total_text(row.cost))
             for row in found.rows
-        ]
-        footer = ("total", str(found.runs), str(found.calls), f"{found.tokens:,}",
-                  total_text(found.cost))  # fmt: skip
+        ]  # fmt: skip
+        footer = ("total", str(found.runs), str(found.calls),
+                  tokens(found.tokens, found.unreported), total_text(found.cost))  # fmt: skip
         heads = (found.by, "runs", "calls", "tokens", "cost")
         widths = [max(len(r[i]) for r in [*cells, footer, heads]) for i in range(5)]
         # Columns are two spaces apart; the bar gets what the terminal has left, up to 30.

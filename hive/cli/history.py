@@ -65,6 +65,12 @@ def _money(value: Decimal | None) -> str | None:
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     """A run or call dict for JSON: costs as exact decimal strings."""
     out = dict(row)
+    # Unknown is null, never a made-up zero: a total none of whose billed parts is known,
+    # and tokens no call reported.
+    if out.get("unknown_cost_calls") and not out.get("total_cost"):
+        out["total_cost"] = None
+    if out.get("unreported_token_calls") and not out.get("total_tokens"):
+        out["total_tokens"] = None
     for name in ("total_cost", "cost"):
         if name in out:
             out[name] = _money(out[name])
@@ -192,9 +198,8 @@ def show(ctx: typer.Context, run_id: RunId, json_output: JsonFlag = False) -> No
 
 
 def _replay(run: dict[str, Any]) -> list[str]:
-    from hive.consensus.events import billable
     from hive.money import dollars, total_text
-    from hive.ui.format import confidence, seconds, tokens
+    from hive.ui.format import confidence, estimated_note, seconds, tokens
 
     def number(value: int | None) -> str:
         return "?" if value is None else f"{value:,}"
@@ -209,7 +214,9 @@ def _replay(run: dict[str, Any]) -> list[str]:
                 f"{len(calls)} call{'s' if len(calls) != 1 else ''}",
                 seconds(run["duration_ms"]),
                 tokens(run["total_tokens"], run.get("unreported_token_calls") or 0),
-                total_text(_run_total(run)) + simulated,
+                total_text(_run_total(run))
+                + simulated
+                + estimated_note([c["cost_estimated"] for c in calls if c["cost"] is not None]),
                 f"confidence {confidence(run['confidence'])}",
             ]
         ),
@@ -221,8 +228,7 @@ def _replay(run: dict[str, Any]) -> list[str]:
     for call in calls:
         used = call["model_used"]
         model = call["model"] + (f" → {used}" if used and used != call["model"] else "")
-        fields = ("error", "content", "cost", "prompt_tokens", "completion_tokens")
-        if call["cost"] is None and not billable(*(call[name] for name in fields)):
+        if call["cost"] is None and not call["billable"]:
             cost = "not billed (no answer)"
         else:
             cost = dollars(call["cost"]) + (" (estimated)" if call["cost_estimated"] else "")

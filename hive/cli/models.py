@@ -191,16 +191,12 @@ def _console(paths: Paths) -> Console:
 
 
 def _own_figures(paths: Paths, model_id: str) -> dict[str, Any] | None:
-    """hive's history for the model, once ``hive.store.history.model_stats`` exists."""
-    import importlib
-
+    """hive's own figures for the model from history (None when it has none)."""
     from hive.errors import HiveError
+    from hive.store.history import model_stats
 
     try:
-        history = importlib.import_module("hive.store.history")
-        stats = history.model_stats(paths, model_id)
-    except (ImportError, AttributeError):
-        return None
+        stats = model_stats(paths, model_id)
     except HiveError as exc:  # an unreadable history must not hide what the catalog knows
         typer.echo(f"note: hive's own figures are unavailable: {exc}", err=True)
         return None

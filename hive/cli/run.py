@@ -28,7 +28,6 @@ from hive.errors import (
     RequestTimeout,
     StageError,
     StorageError,
-    UnsavedError,
 )
 from hive.money import total_text
 from hive.store.history import History
@@ -144,14 +143,19 @@ class _Session:
         self.signal: int | None = None  # SIGTERM or SIGHUP, once one has asked us to stop
 
     def _stop_on(self, task: asyncio.Task[None]) -> None:
-        """SIGTERM and SIGHUP cancel the run's task, as asyncio does for Ctrl-C."""
+        """SIGTERM and SIGHUP cancel the run's task, as asyncio does for Ctrl-C. A signal
+        someone chose to ignore (``nohup`` ignores SIGHUP) stays ignored: only the default
+        action, which would kill hive mid-write, is replaced."""
 
         def stop(signum: int) -> None:
             self.signal = signum
             task.cancel()
 
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGHUP):
+        for name in ("SIGTERM", "SIGHUP"):  # SIGHUP does not exist on Windows
+            signum = getattr(signal, name, None)
+            if signum is None or signal.getsignal(signum) is not signal.SIG_DFL:
+                continue
             with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
                 loop.add_signal_handler(signum, stop, signum)  # main thread, Unix only
 
@@ -218,7 +222,6 @@ class _Session:
         with self.renderer:
             result = await pipeline.run(request.question, request.profile,
                                         simulated=request.simulated)  # fmt: skip
-            unsaved: StorageError | None = None
             try:
                 record.finish(
                     "degraded" if result.degraded else "ok", answer=result.answer,
@@ -226,12 +229,11 @@ class _Session:
                     warnings=result.warnings,
                 )  # fmt: skip
             except StorageError as exc:  # the answer was paid for: show it all the same
-                unsaved = exc
-                result = dataclasses.replace(result, warnings=[*result.warnings, str(exc)])
-            notes = [] if request.simulated else limits.notes(result.cost.known)
+                # (the record tries once more as the run ends, and says then what was lost)
+                warning = f"history could not record the run's end ({exc}); trying once more"
+                result = dataclasses.replace(result, warnings=[*result.warnings, warning])
+            notes = [] if request.simulated else limits.notes(result.cost)
             self.renderer.finish(result, run_id=record.run_id, notes=notes)
-        if unsaved is not None:
-            raise UnsavedError(str(unsaved)) from unsaved
         if result.degraded and request.strict:
             raise DegradedError(f"--strict: the answer is degraded: {'; '.join(result.warnings)}")
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from hive.consensus.estimate import RunEstimate
 from hive.errors import BudgetError
-from hive.money import dollars
+from hive.money import Total, dollars
 
 if TYPE_CHECKING:
     from hive.store.settings import Settings
@@ -94,11 +94,13 @@ class Budgets:
                 f"{limit.reason}; nothing was spent (see --estimate; --force runs it anyway)"
             )
 
-    def notes(self, spent_now: Decimal) -> list[str]:
-        """What is left after a run that spent ``spent_now``, for the summary line."""
+    def notes(self, spent_now: Total) -> list[str]:
+        """What is left after a run that spent ``spent_now``, for the summary line. With
+        calls of unknown cost, what is left is an upper bound, and says so."""
+        bound = "at most " if spent_now.unknown else ""
         out = []
         if (left := self.left_today()) is not None:
-            out.append(f"{dollars(left - spent_now)} left today")
+            out.append(f"{bound}{dollars(left - spent_now.known)} left today")
         if (left := self.left_this_month()) is not None:
-            out.append(f"{dollars(left - spent_now)} left this month")
+            out.append(f"{bound}{dollars(left - spent_now.known)} left this month")
         return out

@@ -117,6 +117,7 @@ class Caller:
     ) -> str:
         waited = 0.0
         last: ApiFailure | None = None
+        last_model = candidates[0]  # the model of the last failure, named in the error
         attempt = 0
         for position, model in enumerate(candidates):
             if self._failures.get(model, 0) >= BREAKER_THRESHOLD:
@@ -136,7 +137,9 @@ class Caller:
                 try:
                     return await self._attempt(stage, index, request, attempt)
                 except ApiFailure as exc:
-                    last = exc
+                    last, last_model = exc, model
+                    # What the attempt cost is spent now; the next attempt reserves anew.
+                    self._guard.release((stage, index))
                     self._failures[model] = self._failures.get(model, 0) + 1
                     if isinstance(exc, AuthError):
                         raise StageError(stage, model, exc) from exc
@@ -159,7 +162,7 @@ class Caller:
             last = ProviderUnavailable(
                 f"{', '.join(candidates)} failed {BREAKER_THRESHOLD} times each in this run"
             )
-        raise StageError(stage, candidates[0], last) from last
+        raise StageError(stage, last_model, last) from last
 
     async def _attempt(self, stage: str, index: int, request: ChatRequest, attempt: int) -> str:
         model = request.model
@@ -168,10 +171,12 @@ class Caller:
         first_token: float | None = None
         completion: Completion | None = None
         received: list[str] = []  # what streamed so far, kept if the run is stopped mid-call
+        answered = False  # the server's reply had begun: a call stopped now may be billed
         record = functools.partial(CallRecord, stage=stage, index=index, model=model,
                                    attempt=attempt)  # fmt: skip
         try:
             async for item in self._client.stream_chat(request):
+                answered = True
                 if isinstance(item, TextDelta):
                     if first_token is None:
                         first_token = self._clock()
@@ -187,16 +192,17 @@ class Caller:
                     completion_tokens=completion.completion_tokens,
                 )  # fmt: skip
                 empty.warnings = completion.warnings
+                empty.accepted, empty.model = True, completion.model  # answered, and billed
                 raise empty
         except ApiFailure as exc:
             # A failed attempt still cost what the server reported; keep that and any partial text.
             self._record(
                 record(
-                    model_used=None, provider=exc.provider,
+                    model_used=exc.model, provider=exc.provider,
                     prompt_tokens=exc.prompt_tokens, completion_tokens=exc.completion_tokens,
                     cost=exc.cost, ttft_ms=_ms(started, first_token),
                     latency_ms=(self._clock() - started) * 1000, finish_reason=None,
-                    content=exc.partial_text, error=str(exc),
+                    content=exc.partial_text, error=str(exc), accepted=exc.accepted,
                 )
             )  # fmt: skip
             for warning in exc.warnings:  # e.g. a skipped stream line, quoted: the run keeps it
@@ -210,7 +216,7 @@ class Caller:
                     model_used=None, provider=None, prompt_tokens=None, completion_tokens=None,
                     cost=None, ttft_ms=_ms(started, first_token),
                     latency_ms=(self._clock() - started) * 1000, finish_reason=None,
-                    content="".join(received), error=CANCELLED,
+                    content="".join(received), error=CANCELLED, accepted=answered,
                 )
             )  # fmt: skip
             raise
@@ -220,7 +226,7 @@ class Caller:
                 prompt_tokens=completion.prompt_tokens,
                 completion_tokens=completion.completion_tokens, cost=completion.cost,
                 ttft_ms=_ms(started, first_token), latency_ms=(self._clock() - started) * 1000,
-                finish_reason=completion.finish_reason, content=completion.text,
+                finish_reason=completion.finish_reason, content=completion.text, accepted=True,
             )
         )  # fmt: skip
         for warning in completion.warnings:

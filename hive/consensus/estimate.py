@@ -6,8 +6,9 @@ A model's expected output is the median of its recent outputs for that stage in 
 or half its max output tokens when there is none yet; only real runs count (the simulator's
 short replies say nothing about a real model). The ceiling assumes every call writes its max
 output tokens on the dearest model it may end on (its stage's fallbacks included: OpenRouter
-bills whichever answers), so a run cannot cost more unless the prompt count is off. A call none
-of whose prices is known has no ceiling, and an unknown expected cost: never a zero.
+bills whichever answers), so a run cannot cost more unless the prompt count is off. A call any
+of whose models has no known price has no ceiling (and, if that is its own model, an unknown
+expected cost): never a zero.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def estimate_run(
             max_completion_tokens=spec.max_tokens,
             expected=cost_at(price_of(model), prompt, expected_out),
             ceiling=dearest_ceiling(price_of, candidates, prompt_max, spec.max_tokens),
-            unpriced=tuple(m for m in candidates if not _priced(price_of(m))),
+            unpriced=tuple(m for m in candidates if not priced(price_of(m))),
         )
         calls.append(call)
         return call
@@ -123,5 +124,6 @@ def estimate_run(
     return RunEstimate(calls)
 
 
-def _priced(price: ModelPrice | None) -> bool:
+def priced(price: ModelPrice | None) -> bool:
+    """Whether a price is known in advance (listed, and not a router's -1)."""
     return price is not None and price.known

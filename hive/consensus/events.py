@@ -33,6 +33,9 @@ class CallRecord:
     error: str | None = None
     cost_estimated: bool = False  # True when the server reported no cost and hive priced it
     attempt: int = 1
+    # The server accepted the request (answered 200), so the call may be billed even if it
+    # then failed; False for a call refused with an error status or never sent.
+    accepted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -40,12 +43,14 @@ class CallRecord:
 
     @property
     def billable(self) -> bool:
-        """Whether the server may have charged for this call: it answered (in full or in part)
-        or reported usage. A call refused before any answer (an HTTP error status, a connection
-        that never opened) is not billed, so its missing cost is not an unknown cost."""
+        """Whether the server may have charged for this call: it accepted the request (even if
+        the stream then failed, or was stopped), answered, or reported usage. A call refused
+        with an error status, or one whose connection never opened, is not billed, so its
+        missing cost is not an unknown cost."""
         return billable(
-            self.error, self.content, self.cost, self.prompt_tokens, self.completion_tokens
-        )
+            accepted=self.accepted, error=self.error, content=self.content, cost=self.cost,
+            prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
+        )  # fmt: skip
 
     @property
     def tokens(self) -> int | None:
@@ -56,15 +61,19 @@ class CallRecord:
 
 
 def billable(
+    *,
+    accepted: bool,
     error: str | None,
     content: str,
     cost: Decimal | None,
     prompt_tokens: int | None,
     completion_tokens: int | None,
 ) -> bool:
-    """``CallRecord.billable`` from a call's fields (history rows use the same rule)."""
+    """``CallRecord.billable`` from a call's fields (history rows use the same rule, and
+    ``store.history.billable_sql`` says it in SQL: a test checks that the two agree)."""
     return (
-        error is None
+        accepted
+        or error is None
         or bool(content)
         or cost is not None
         or prompt_tokens is not None

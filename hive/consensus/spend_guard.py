@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 
 from hive.consensus.budget import SpendLimit
-from hive.consensus.estimate import PriceOf, cost_at
+from hive.consensus.estimate import PriceOf, dearest_ceiling, priced
 from hive.errors import BudgetError
 from hive.money import dollars
 
@@ -36,17 +36,15 @@ class SpendGuard:
         self, stage: str, models: Sequence[str], prompt_tokens: int, max_tokens: int
     ) -> Decimal:
         """The most one call may cost on any of ``models``; a BudgetError if one is unpriced."""
-        worst = Decimal(0)
-        for model in models:
-            ceiling = cost_at(self._price_of(model), prompt_tokens, max_tokens)
-            if ceiling is None:
-                assert self._limit is not None
-                raise BudgetError(
-                    f"stopped before {stage}: the cost of {model} cannot be bounded in advance "
-                    f"(no known price) and {self._limit.reason} is set; spent "
-                    f"{dollars(self._spent())} so far (--force runs without the limit)"
-                )
-            worst = max(worst, ceiling)
+        worst = dearest_ceiling(self._price_of, list(models), prompt_tokens, max_tokens)
+        if worst is None:
+            unpriced = next(m for m in models if not priced(self._price_of(m)))
+            reason = self._limit.reason if self._limit else "a spending limit"
+            raise BudgetError(
+                f"stopped before {stage}: the cost of {unpriced} cannot be bounded in advance "
+                f"(no known price) and {reason} is set; spent {dollars(self._spent())} so far "
+                "(--force runs without the limit)"
+            )
         return worst
 
     def admit(

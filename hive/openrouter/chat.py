@@ -89,6 +89,7 @@ class ChunkReducer:
     usage: dict[str, Any] | None = None
     error: ApiFailure | None = None
     done: bool = False
+    accepted: bool = False  # the server answered 200: a failure from here on may be billed
     warnings: list[str] = field(default_factory=list)
     skipped: int = 0  # malformed data lines passed over
     # Applied to a skipped line before it is shortened and quoted (the client masks the key
@@ -171,6 +172,7 @@ class ChunkReducer:
                 completion_tokens,
             )
             err.warnings = tuple(self.warnings)
+            err.accepted, err.model = self.accepted, self.model
             raise err
         if self.finish_reason == "error":
             raise self.stream_error("the model reported an error without details")
@@ -218,6 +220,7 @@ class ChunkReducer:
             completion_tokens=completion_tokens,
         )
         err.warnings = tuple(self.warnings)
+        err.accepted, err.model = self.accepted, self.model
         return err
 
 

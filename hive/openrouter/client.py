@@ -225,7 +225,7 @@ class OpenRouterClient:
                         parse_retry_after(resp.headers.get("Retry-After")),
                         location=resp.headers.get("Location"),
                     )
-                streaming = True
+                streaming = reducer.accepted = True
                 items = await stack.enter_async_context(
                     contextlib.aclosing(aiter_sse(resp.aiter_bytes()))
                 )

@@ -92,6 +92,10 @@ def _describe(error: dict[str, Any]) -> tuple[str, str | None]:
     return message, provider if isinstance(provider, str) else None
 
 
+# 5xx statuses that say the server cannot do this at all, not that it failed this once.
+NEVER_RETRIED = frozenset({501, 505})  # Not Implemented, HTTP Version Not Supported
+
+
 def error_from_response(
     status: int, raw: bytes, retry_after: float | None = None, *, location: str | None = None
 ) -> ApiFailure:
@@ -113,8 +117,9 @@ def error_from_response(
         text = shorten(raw.decode("utf-8", errors="replace"), 200) or "empty body"
         cls = _class_for(status, None, None)
         return cls(
-            _with_hint(cls, f"HTTP {status}: {text}"), status=status, retry_after=retry_after
-        )
+            _with_hint(cls, f"HTTP {status}: {text}"), status=status, retry_after=retry_after,
+            retryable=False if status in NEVER_RETRIED else None,
+        )  # fmt: skip
     code = error.get("code")
     cls = _class_for(error.get("http_status", status), code, error.get("error_type"))
     message, provider = _describe(error)
@@ -130,8 +135,11 @@ def error_from_response(
         code=code,
         provider=provider,
         retry_after=_seconds(wait) if _seconds(wait) is not None else retry_after,
-        retryable=retryable if isinstance(retryable, bool) else None,
-    )
+        retryable=(
+            retryable if isinstance(retryable, bool)
+            else False if status in NEVER_RETRIED else None
+        ),
+    )  # fmt: skip
 
 
 def _seconds(value: object) -> float | None:

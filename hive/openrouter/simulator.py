@@ -54,8 +54,9 @@ def reply_text(body: dict[str, Any]) -> str:
     angles = list(dict.fromkeys(angles))
     short_q = shorten(question, 160)
     lines = [
-        f"**Simulated reply** from `{model}`: no model was asked. hive is running without an "
-        "OpenRouter API key, so a built-in simulator of OpenRouter's streaming API answered.",
+        f"**Simulated reply** from `{model}`: no model was asked. hive is in simulation mode "
+        "(no API key set, or --simulate), so a built-in simulator of OpenRouter's streaming "
+        "API answered.",
         "",
         f"> {short_q}" if short_q else "> (empty question)",
         "",

@@ -21,9 +21,11 @@ import os
 import socket
 import sqlite3
 import statistics
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -85,26 +87,43 @@ def _v1(db: sqlite3.Connection) -> None:
 
 
 def billable_sql(table: str = "") -> str:
-    """``CallRecord.billable`` as SQL over the ``calls`` table (named ``table`` in a join)."""
+    """``CallRecord.billable`` as SQL over the ``calls`` table (named ``table`` in a join);
+    ``tests/test_history.py`` checks it against the Python rule on every combination."""
     t = f"{table}." if table else ""
     return (
-        f"({t}error IS NULL OR {t}content != '' OR {t}cost IS NOT NULL"
+        f"({t}accepted = 1 OR {t}error IS NULL OR {t}content != '' OR {t}cost IS NOT NULL"
         f" OR {t}prompt_tokens IS NOT NULL OR {t}completion_tokens IS NOT NULL)"
     )
 
 
 def _v2(db: sqlite3.Connection) -> None:
-    """Unknown costs and unreported tokens are counted, not summed as zero; runs know their
-    process, so one left ``running`` by a dead process can be told apart."""
+    """Unknown costs and unreported tokens are counted, not summed as zero; a call records
+    whether the server accepted it (so may bill it); runs know their process, so one left
+    ``running`` by a dead process can be told apart. Self-contained SQL: a released step
+    never changes with the code around it."""
+    db.execute("ALTER TABLE calls ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0")
     db.execute("ALTER TABLE runs ADD COLUMN unknown_cost_calls INTEGER NOT NULL DEFAULT 0")
     db.execute("ALTER TABLE runs ADD COLUMN unreported_token_calls INTEGER NOT NULL DEFAULT 0")
     db.execute("ALTER TABLE runs ADD COLUMN pid INTEGER")
     db.execute("ALTER TABLE runs ADD COLUMN host TEXT")
+    # Before v2 a call kept no such flag: one that answered, streamed text or reported usage
+    # had been accepted.
+    db.execute(
+        "UPDATE calls SET accepted = 1 WHERE error IS NULL OR content != ''"
+        " OR cost IS NOT NULL OR prompt_tokens IS NOT NULL OR completion_tokens IS NOT NULL"
+    )
     db.execute(
         "UPDATE runs SET unknown_cost_calls = (SELECT COUNT(*) FROM calls"
-        f" WHERE calls.run_id = runs.id AND cost IS NULL AND {billable_sql('calls')}),"
+        " WHERE calls.run_id = runs.id AND cost IS NULL AND accepted = 1),"
         " unreported_token_calls = (SELECT COUNT(*) FROM calls WHERE calls.run_id = runs.id"
-        f" AND prompt_tokens IS NULL AND completion_tokens IS NULL AND {billable_sql('calls')})"
+        " AND prompt_tokens IS NULL AND completion_tokens IS NULL AND accepted = 1)"
+    )
+    # Runs an earlier hive left running, with no process to check, that started over a day
+    # ago: no run lasts that long, so their process is gone.
+    db.execute(
+        "UPDATE runs SET status = 'abandoned' WHERE status = 'running'"
+        " AND finished_at IS NULL AND started_at < ?",
+        (_iso(utc_now() - timedelta(days=1)),),
     )
 
 
@@ -177,7 +196,11 @@ def transaction(db: sqlite3.Connection) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        db.execute("ROLLBACK")
+        # SQLite may have rolled back already (a full disk, an I/O error): the real error,
+        # not a failed ROLLBACK, is what the user must see; an interrupt stays an interrupt.
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
 
@@ -198,7 +221,11 @@ def _storage_errors(what: str, path: Path | None = None) -> Iterator[None]:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host (one we may not signal counts too)."""
+    """Whether process ``pid`` exists on this host (one we may not signal counts too). On
+    Windows signal 0 is not a probe (it is CTRL_C_EVENT): there, hive cannot tell, and says
+    a run is running rather than guess it abandoned."""
+    if sys.platform == "win32":
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -261,13 +288,14 @@ class History:
             self.db.execute(
                 "INSERT INTO calls (run_id, finished_at, stage, idx, attempt, model, model_used,"
                 " provider, prompt_tokens, completion_tokens, cost, cost_estimated, ttft_ms,"
-                " latency_ms, finish_reason, error, content)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " latency_ms, finish_reason, error, content, accepted)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id, _iso(utc_now()), call.stage, call.index, call.attempt, call.model,
                     call.model_used, call.provider, call.prompt_tokens, call.completion_tokens,
                     None if call.cost is None else format(call.cost, "f"), int(call.cost_estimated),
                     call.ttft_ms, call.latency_ms, call.finish_reason, call.error, call.content,
+                    int(call.accepted),
                 ),
             )  # fmt: skip
 
@@ -285,24 +313,33 @@ class History:
         """Close a run; its totals are summed from the calls recorded, so they always agree:
         known costs and reported tokens summed, billable calls without them counted."""
         with self._errors("write to"), transaction(self.db):
-            calls = [
-                call_dict(row)
-                for row in self.db.execute("SELECT * FROM calls WHERE run_id = ?", (run_id,))
-            ]
-            billed = [c for c in calls if _billable(c)]
-            cost = Total.of(c["cost"] for c in billed)
-            reported = [c for c in billed if _tokens(c) is not None]
-            tokens = sum(_tokens(c) or 0 for c in reported)
+            totals = self._totals(run_id)
             self.db.execute(
                 "UPDATE runs SET finished_at = ?, status = ?, answer = ?, confidence = ?,"
                 " error = ?, total_cost = ?, total_tokens = ?, duration_ms = ?, warnings = ?,"
                 " unknown_cost_calls = ?, unreported_token_calls = ? WHERE id = ?",
                 (
-                    _iso(utc_now()), status, answer, confidence, error, format(cost.known, "f"),
-                    tokens, None if duration_ms is None else round(duration_ms),
-                    json.dumps(warnings or []), cost.unknown, len(billed) - len(reported), run_id,
+                    _iso(utc_now()), status, answer, confidence, error,
+                    format(totals.cost.known, "f"), totals.tokens,
+                    None if duration_ms is None else round(duration_ms),
+                    json.dumps(warnings or []), totals.cost.unknown, totals.unreported, run_id,
                 ),
             )  # fmt: skip
+
+    def _totals(self, run_id: int) -> RunTotals:
+        """A run's totals, summed from its calls (``finish_run`` stores them; a run that never
+        finished is summed when read, so it never shows a zero that only means "not yet")."""
+        calls = self.db.execute("SELECT * FROM calls WHERE run_id = ?", (run_id,))
+        return run_totals([call_dict(row) for row in calls])
+
+    def _with_totals(self, run: dict[str, Any]) -> dict[str, Any]:
+        if run["finished_at"] is not None:
+            return run
+        totals = self._totals(int(run["id"]))
+        return {
+            **run, "total_cost": totals.cost.known, "unknown_cost_calls": totals.cost.unknown,
+            "total_tokens": totals.tokens, "unreported_token_calls": totals.unreported,
+        }  # fmt: skip
 
     def spent_since(self, since: datetime) -> Decimal:
         """Real (not simulated) spending on calls finished since ``since`` (known costs)."""
@@ -336,7 +373,8 @@ class History:
             calls = self.db.execute(
                 "SELECT * FROM calls WHERE run_id = ? ORDER BY id", (run_id,)
             ).fetchall()
-        return {**run_dict(row), "calls": [call_dict(c) for c in calls]}
+            run = self._with_totals(run_dict(row))
+        return {**run, "calls": [call_dict(c) for c in calls]}
 
     def runs(self, limit: int | None = 20, search: str | None = None) -> list[dict[str, Any]]:
         """Runs newest first, without their calls; ``search`` matches text in the question or
@@ -352,7 +390,8 @@ class History:
             sql += " LIMIT ?"
             params.append(limit)
         with self._errors("read"):
-            return [run_dict(row) for row in self.db.execute(sql, params).fetchall()]
+            rows = self.db.execute(sql, params).fetchall()
+            return [self._with_totals(run_dict(row)) for row in rows]
 
     def delete_run(self, run_id: int) -> bool:
         """Delete one run; its calls go with it (ON DELETE CASCADE)."""
@@ -378,7 +417,17 @@ class History:
         by_run: dict[int, list[dict[str, Any]]] = {}
         for call in calls:
             by_run.setdefault(int(call["run_id"]), []).append(call_dict(call))
-        return [{**run_dict(row), "calls": by_run.get(int(row["id"]), [])} for row in runs]
+        out = []
+        for row in runs:
+            calls_of_run = by_run.get(int(row["id"]), [])
+            run = run_dict(row)
+            if run["finished_at"] is None:
+                totals = run_totals(calls_of_run)
+                run = {**run, "total_cost": totals.cost.known,
+                       "unknown_cost_calls": totals.cost.unknown, "total_tokens": totals.tokens,
+                       "unreported_token_calls": totals.unreported}  # fmt: skip
+            out.append({**run, "calls": calls_of_run})
+        return out
 
 
 def model_stats(paths: Paths, model_id: str) -> dict[str, Any] | None:
@@ -391,8 +440,7 @@ def model_stats(paths: Paths, model_id: str) -> dict[str, Any] | None:
     try:
         with history._errors("read"):
             rows = history.db.execute(
-                "SELECT c.error, c.latency_ms, c.ttft_ms, c.cost FROM calls c"
-                " JOIN runs r ON r.id = c.run_id"
+                "SELECT c.* FROM calls c JOIN runs r ON r.id = c.run_id"
                 " WHERE r.simulated = 0 AND (c.model = ? OR c.model_used = ?)",
                 (model_id, model_id),
             ).fetchall()
@@ -401,6 +449,7 @@ def model_stats(paths: Paths, model_id: str) -> dict[str, Any] | None:
     if not rows:
         return None
     ok = [r for r in rows if r["error"] is None]
+    cost = run_totals([call_dict(r) for r in rows]).cost
     latencies = [float(r["latency_ms"]) for r in ok if r["latency_ms"] is not None]
     ttfts = [float(r["ttft_ms"]) for r in ok if r["ttft_ms"] is not None]
     return {
@@ -409,14 +458,32 @@ def model_stats(paths: Paths, model_id: str) -> dict[str, Any] | None:
         "success_rate": len(ok) / len(rows),
         "median_latency_ms": statistics.median(latencies) if latencies else None,
         "median_ttft_ms": statistics.median(ttfts) if ttfts else None,
-        "total_cost": sum((Decimal(r["cost"]) for r in rows if r["cost"] is not None), Decimal(0)),
+        # Known costs (null when every billed call's cost is unknown), and how many are not.
+        "total_cost": None if cost.unknown and not cost.known else cost.known,
+        "unknown_cost_calls": cost.unknown,
+        "estimated_cost_calls": sum(1 for r in rows if r["cost_estimated"]),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class RunTotals:
+    cost: Total  # known costs summed; billable calls of unknown cost counted
+    tokens: int  # tokens the server reported
+    unreported: int  # billable calls that reported no tokens
+
+
+def run_totals(calls: list[dict[str, Any]]) -> RunTotals:
+    billed = [c for c in calls if _billable(c)]
+    reported = [t for c in billed if (t := _tokens(c)) is not None]
+    cost = Total.of(c["cost"] for c in billed)
+    return RunTotals(cost, sum(reported), len(billed) - len(reported))
 
 
 def _billable(call: dict[str, Any]) -> bool:
     return billable(
-        call["error"], call["content"], call["cost"], call["prompt_tokens"],
-        call["completion_tokens"],
+        accepted=bool(call["accepted"]), error=call["error"], content=call["content"],
+        cost=call["cost"], prompt_tokens=call["prompt_tokens"],
+        completion_tokens=call["completion_tokens"],
     )  # fmt: skip
 
 
@@ -438,5 +505,7 @@ def run_dict(row: sqlite3.Row) -> dict[str, Any]:
 def call_dict(row: sqlite3.Row) -> dict[str, Any]:
     data = dict(row)
     data["cost"] = _decimal(data["cost"])
+    data["accepted"] = bool(data.get("accepted"))
+    data["billable"] = _billable(data)
     data["cost_estimated"] = bool(data["cost_estimated"])
     return data

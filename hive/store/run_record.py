@@ -8,17 +8,20 @@ the run with the matching status, so no run is left ``running`` by a process tha
 
 A storage failure mid-run (locked, full, read-only) does not lose paid calls silently: they are
 held, the user is told at once, and they are written when the run closes if the database
-allows by then; if not, the closing error says how many calls, at what cost, were not saved.
+allows by then. If ``finish`` itself fails, the outcome it meant to write is kept and tried
+once more as the block ends; only if that fails too does an ``UnsavedError`` say how many
+paid calls, at what cost, were not saved.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 
 from hive.consensus.events import CallFailed, CallFinished, CallRecord, PipelineEvent, cost_total
-from hive.errors import BudgetError, HiveError, Interrupted, StorageError
+from hive.errors import BudgetError, HiveError, Interrupted, StorageError, UnsavedError
 from hive.money import Total, total_text
 from hive.store.history import History
 
@@ -43,6 +46,7 @@ class RunRecord:
         self.calls: list[CallRecord] = []  # every call of the run, saved or not
         self._unsaved: list[CallRecord] = []
         self._finished = False
+        self._outcome: _Outcome | None = None  # what finish meant to write, if it failed
 
     def __enter__(self) -> RunRecord:
         return self
@@ -72,15 +76,31 @@ class RunRecord:
             self._history.record_call(self.run_id, self._unsaved[0])
             self._unsaved.pop(0)
 
-    def finish(self, status: str, **fields: object) -> None:
-        """Close the run (``finish_run``'s fields); the held calls are saved first."""
+    def finish(
+        self,
+        status: str,
+        *,
+        answer: str | None = None,
+        confidence: float | None = None,
+        error: str | None = None,
+        duration_ms: float | None = None,
+        warnings: list[str] | None = None,
+    ) -> None:
+        """Close the run with its outcome; the held calls are saved first. A StorageError
+        leaves the outcome to be tried once more when the block ends."""
         if self.run_id is None or self._finished:
             return
-        try:
-            self._save_calls()
-            self._history.finish_run(self.run_id, status, **fields)  # type: ignore[arg-type]
-        except StorageError as exc:
-            raise StorageError(self._unsaved_message(exc)) from exc
+        self._outcome = _Outcome(status, answer, confidence, error, duration_ms, warnings)
+        self._write_outcome()
+
+    def _write_outcome(self) -> None:
+        assert self.run_id is not None and self._outcome is not None
+        o = self._outcome
+        self._save_calls()
+        self._history.finish_run(
+            self.run_id, o.status, answer=o.answer, confidence=o.confidence, error=o.error,
+            duration_ms=o.duration_ms, warnings=o.warnings,
+        )  # fmt: skip
         self._finished = True
 
     def _unsaved_message(self, exc: StorageError) -> str:
@@ -99,10 +119,25 @@ class RunRecord:
     ) -> None:
         if self.run_id is None or self._finished:
             return
-        if exc is None:  # the block ended without finishing: a bug, still closed honestly
-            exc = HiveError("the run ended without an outcome")
-        detail = str(exc) if isinstance(exc, HiveError) else f"{type(exc).__name__}: {exc}"
+        if self._outcome is None:  # the run ended before its outcome: say how it ended
+            if exc is None:  # a bug: still closed honestly
+                exc = HiveError("the run ended without an outcome")
+            detail = str(exc) if isinstance(exc, HiveError) else f"{type(exc).__name__}: {exc}"
+            self._outcome = _Outcome(status_for(exc), error=detail or "interrupted")
         try:
-            self.finish(status_for(exc), error=detail or "interrupted")
+            self._write_outcome()
         except StorageError as failure:
-            self._notice(str(failure))  # the run's own error still leaves as the exit line
+            message = self._unsaved_message(failure)
+            if exc is None:  # the answer was shown: this is what the exit line must say
+                raise UnsavedError(message) from failure
+            self._notice(message)  # the run's own error still leaves as the exit line
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    status: str
+    answer: str | None = None
+    confidence: float | None = None
+    error: str | None = None
+    duration_ms: float | None = None
+    warnings: list[str] | None = None

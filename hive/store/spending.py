@@ -33,7 +33,8 @@ class Row:
     cost: Total
     runs: int
     calls: int
-    tokens: int
+    tokens: int  # tokens the server reported
+    unreported: int = 0  # billable calls that reported no tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,7 @@ class Report:
     tokens: int
     simulated_runs: int
     totals: Totals
+    unreported: int = 0  # billable calls that reported no tokens
 
 
 @dataclass(slots=True)
@@ -66,6 +68,7 @@ class _Group:
     cost: Total = field(default_factory=Total)
     calls: int = 0
     tokens: int = 0
+    unreported: int = 0
     runs: set[int] = field(default_factory=set)
 
 
@@ -77,7 +80,7 @@ class _Call:
     profile: str
     stage: str
     cost: Decimal | None
-    tokens: int
+    tokens: int | None  # None: the server reported none
     billable: bool = True  # a call refused before any answer was not billed
 
     @property
@@ -135,7 +138,11 @@ def _calls(history: History, since: datetime | None) -> list[_Call]:
             profile=r["profile"],
             stage=r["stage"],
             cost=None if r["cost"] is None else Decimal(r["cost"]),
-            tokens=(r["prompt_tokens"] or 0) + (r["completion_tokens"] or 0),
+            tokens=(
+                None
+                if r["prompt_tokens"] is None and r["completion_tokens"] is None
+                else (r["prompt_tokens"] or 0) + (r["completion_tokens"] or 0)
+            ),
             billable=bool(r["billable"]),
         )
         for r in rows
@@ -181,17 +188,20 @@ def spending(history: History, *, since: datetime | None, by: str) -> list[Row]:
     for call in _calls(history, since):
         group = groups.setdefault(key_of(call), _Group())
         group.calls += 1
-        group.tokens += call.tokens
+        group.tokens += call.tokens or 0
+        if call.tokens is None and call.billable:
+            group.unreported += 1
         group.runs.add(call.run_id)
         group.cost += call.total
     if by in (*TIME_GROUPINGS, "profile"):
         for run_id, started, profile in _empty_runs(history, since):
             placeholder = _Call(run_id, started, "", profile, "", None, 0, billable=False)
             groups.setdefault(key_of(placeholder), _Group()).runs.add(run_id)
-    return [
-        Row(key, groups[key].cost, len(groups[key].runs), groups[key].calls, groups[key].tokens)
-        for key in _order(by, groups)
-    ]
+    rows = []
+    for key in _order(by, groups):
+        g = groups[key]
+        rows.append(Row(key, g.cost, len(g.runs), g.calls, g.tokens, g.unreported))
+    return rows
 
 
 def simulated_runs(history: History, *, since: datetime | None) -> int:
@@ -240,7 +250,8 @@ def report(history: History, *, since: datetime | None, by: str) -> Report:
             cost=_sum(calls),
             runs=len(runs),
             calls=len(calls),
-            tokens=sum(c.tokens for c in calls),
+            tokens=sum(c.tokens or 0 for c in calls),
+            unreported=sum(1 for c in calls if c.tokens is None and c.billable),
             simulated_runs=simulated_runs(history, since=since),
             totals=totals(history),
         )

@@ -81,7 +81,7 @@ def print_estimate(
         cells = [cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in
                  enumerate(zip(row, widths, strict=True))]  # fmt: skip
         out.write("  ".join(cells).rstrip() + "\n")
-    for note in limits.notes(Decimal(0)):
+    for note in limits.notes(Total()):
         out.write(f"budget: {note}\n")
     if estimate.unpriced:
         out.write(f"not priced in advance: {', '.join(estimate.unpriced)}\n")

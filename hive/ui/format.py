@@ -40,16 +40,22 @@ def call_cost(record: CallRecord) -> str:
     return ("~" if record.cost_estimated else "") + dollars(record.cost)
 
 
+def estimated_note(estimated: Sequence[bool]) -> str:
+    """`` (estimated)`` when every known cost is hive's estimate, `` (partly estimated)`` when
+    some are; ``estimated`` holds ``cost_estimated`` for each call whose cost is known."""
+    if not any(estimated):
+        return ""
+    return " (estimated)" if all(estimated) else " (partly estimated)"
+
+
 def summary(result: ConsensusResult, run_id: int | None = None, notes: Sequence[str] = ()) -> str:
     calls = len(result.calls)
-    estimated = any(c.cost_estimated for c in result.calls)
+    estimated = estimated_note([c.cost_estimated for c in result.calls if c.cost is not None])
     parts = [
         f"{calls} call{'s' if calls != 1 else ''}",
         seconds(result.duration_ms),
         tokens(result.total_tokens, result.unreported_token_calls),
-        total_text(result.cost)
-        + (" (simulated)" if result.simulated else "")
-        + (" (partly estimated)" if estimated else ""),
+        total_text(result.cost) + (" (simulated)" if result.simulated else "") + estimated,
         f"confidence {confidence(result.confidence)}",
         *(["degraded (see warnings)"] if result.degraded else []),
         *notes,

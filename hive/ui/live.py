@@ -31,6 +31,7 @@ from hive.consensus.events import (
     RunWarning,
     TokenDelta,
 )
+from hive.openrouter.tokens import approx_tokens
 from hive.ui import format as fmt
 
 _TAIL_LINES = 8
@@ -142,10 +143,10 @@ class LiveRenderer:
         }.get(row.state) or Spinner("dots", style="cyan")
         elapsed = None if row.started is None else ((row.ended or now) - row.started) * 1000
         record = row.record
-        if record is not None and record.completion_tokens is not None:
-            tokens = f"{record.completion_tokens:,}"
-        else:
-            tokens = f"~{row.deltas:,}" if row.deltas else ""
+        if record is not None:  # what the server reported, or ? when it reported nothing
+            tokens = fmt.count(record.completion_tokens)
+        else:  # streaming: hive's own rough count of the text so far (~4 characters a token)
+            tokens = f"~{approx_tokens(''.join(row.parts)):,}" if row.parts else ""
         cost = fmt.call_cost(record) if record is not None else ""
         style = "dim" if row.state == "waiting" else ""
         return [

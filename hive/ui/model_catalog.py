@@ -157,7 +157,7 @@ def details(model: CatalogModel, figures: dict[str, Any] | None) -> list[str]:
 
 def figure(name: str, value: object) -> str:
     if value is None:
-        return "-"
+        return "$?" if name.endswith("cost") else "-"
     if name == "success_rate" and isinstance(value, float) and 0 <= value <= 1:
         return f"{value:.0%}"
     if name.endswith("_ms") and isinstance(value, int | float):
