@@ -128,3 +128,17 @@ def test_a_read_only_config_folder() -> None:
         config.chmod(0o700)
 
     assert str(config) in line and "Permission denied" in line
+
+
+def test_config_edit_names_a_config_file_it_cannot_read(tmp_path: Path) -> None:
+    from hive.errors import StorageError
+    from hive.store.config_edit import edit_config
+
+    path = tmp_path / "config.toml"
+    path.mkdir()  # a folder where the file must be: reading it fails
+
+    with pytest.raises(StorageError) as caught:
+        edit_config(path)
+
+    assert str(path) in str(caught.value)
+    assert list(tmp_path.iterdir()) == [path]  # no copy was left behind

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hive.errors import ConfigError, HiveError, StorageError, UsageError
-from hive.store.files import atomic_write, ensure_dir, locked
+from hive.store.files import atomic_write, ensure_dir, locked, storage_error
 from hive.store.settings import Settings, validate_file
 
 
@@ -44,11 +44,17 @@ def edit_config(path: Path, check: Callable[[Path], None] | None = None) -> bool
     further at the valid copy (a HiveError refuses it: e.g. a default_profile that names no
     profile, which the settings model alone cannot know)."""
     ensure_dir(path.parent)
-    original = path.read_text("utf-8") if path.exists() else template()
-    fd, name = tempfile.mkstemp(prefix="config.edit-", suffix=".toml", dir=path.parent)
+    try:
+        original = path.read_text("utf-8") if path.exists() else template()
+    except OSError as exc:
+        raise storage_error(f"cannot read {path}", path, exc) from exc
+    try:
+        fd, name = tempfile.mkstemp(prefix="config.edit-", suffix=".toml", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(original)
+    except OSError as exc:
+        raise storage_error(f"cannot write a copy to edit in {path.parent}", path, exc) from exc
     copy = Path(name)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(original)
     command = [*editor_command(), str(copy)]
     try:
         status = subprocess.run(command, check=False).returncode
@@ -58,7 +64,10 @@ def edit_config(path: Path, check: Callable[[Path], None] | None = None) -> bool
     if status != 0:
         copy.unlink(missing_ok=True)
         raise StorageError(f"the editor exited with status {status}; nothing was changed")
-    edited = copy.read_text("utf-8")
+    try:
+        edited = copy.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the edited copy {copy}: {exc}") from exc
     if edited == original:
         copy.unlink(missing_ok=True)
         return False
