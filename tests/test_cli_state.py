@@ -1290,6 +1290,8 @@ def test_profiles_list_json() -> None:
     assert by_name["team"]["stages"]["generate"] == by_name["quality"]["stages"]["generate"]
 
 
+# balanced's own validator, named again: it keeps the base's fallbacks.
+BALANCED_VALIDATOR = BUILTIN_PROFILES["balanced"].validate_.models[0]
 EXPLICIT = [
     "--generate",
     "openai/gpt-4o-mini",
@@ -1298,7 +1300,7 @@ EXPLICIT = [
     "--refine",
     "qwen/qwen3.7-plus",
     "--validate",
-    "deepseek/deepseek-v4-pro",
+    BALANCED_VALIDATOR,
     "--curate",
     "anthropic/claude-haiku-4.5",
     "--temperature",
@@ -1337,7 +1339,7 @@ def test_create_with_options_stores_exactly_that() -> None:
                 "max_tokens": balanced.refine.max_tokens,
             },
             "validate": {
-                "models": ["deepseek/deepseek-v4-pro"],
+                "models": [BALANCED_VALIDATOR],
                 "fallbacks": list(balanced.validate_.fallbacks),
                 "temperature": balanced.validate_.temperature,
                 "max_tokens": balanced.validate_.max_tokens,
@@ -1401,7 +1403,7 @@ def test_created_profile_options_reach_the_server(keyed_env: LoopbackOpenRouter)
     assert curate.body["models"] == list(balanced.curate.fallbacks)
     assert curate.body["max_tokens"] == 999
     assert (validate.body["model"], curate.body["model"]) == (
-        "deepseek/deepseek-v4-pro",
+        BALANCED_VALIDATOR,
         "anthropic/claude-haiku-4.5",
     )
 

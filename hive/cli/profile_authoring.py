@@ -2,7 +2,9 @@
 
 A stage whose model is replaced leaves its fallbacks behind (they were chosen for the old
 model), and a new profile does not take its base's description; one line on stderr says what
-was inherited and what was dropped, and another flags model ids the server's list lacks."""
+was inherited and what was dropped, another flags model ids the server's list lacks, and one
+more each validator that would judge its own or its family's answers (hive/consensus/bias.py).
+A model may be given several times with --generate: each of its calls gets its own seed."""
 
 from __future__ import annotations
 
@@ -16,7 +18,11 @@ from hive.cli.profiles import Force, Name, app
 Model = Annotated[str | None, typer.Option(metavar="MODEL", show_default=False)]
 Generators = Annotated[
     list[str] | None,
-    typer.Option(metavar="MODEL", help="Generator model (repeat for several).", show_default=False),
+    typer.Option(
+        metavar="MODEL",
+        help="Generator model (repeat for several; the same model again drafts again).",
+        show_default=False,
+    ),
 ]
 Temperatures = Annotated[
     list[str] | None,
@@ -67,7 +73,7 @@ def _save(
 ) -> None:
     with error_edge(ctx.obj.debug):
         from hive.cli.options import stage_pairs
-        from hive.cli.profiles import warn_unlisted
+        from hive.cli.profiles import warn_biased_judges, warn_unlisted
         from hive.store.paths import resolve_paths
         from hive.store.user_profiles import ProfileStore, derivation_note, derive_profile
 
@@ -95,6 +101,7 @@ def _save(
         if note := derivation_note(derived, base_name, creating=creating):
             typer.echo(f"note: {note}", err=True)
         warn_unlisted(paths, derived.profile)
+        warn_biased_judges(derived.profile)
 
 
 @app.command("create")

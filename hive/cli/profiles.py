@@ -44,6 +44,15 @@ def warn_unlisted(paths: Paths, *profiles: Profile, named: bool = False) -> None
             typer.echo(f"hive: warning: {which}{warning}", err=True)
 
 
+def warn_biased_judges(profile: Profile) -> None:
+    """A warning on stderr per validator model that judges its own answers or its family's
+    (see hive/consensus/bias.py): the profile still works, but its checks are less independent."""
+    from hive.consensus.bias import judge_warnings
+
+    for warning in judge_warnings(profile):
+        typer.echo(f"hive: warning: {warning}", err=True)
+
+
 def _stages_json(profile: Profile) -> dict[str, object]:
     """The JSON shape of a profile: its description and a ``stages`` table in stage order."""
     from hive.consensus.profiles import STAGES
@@ -110,7 +119,9 @@ def show(ctx: typer.Context, name: Name, json_output: JsonFlag = False) -> None:
         paths = resolve_paths()
         entry = ProfileStore(paths).entry(name)
         profile, is_default = entry.profile, name == _default(paths)
-        warn_unlisted(paths, profile)  # on stderr, so --json output stays one document
+        # On stderr, so --json output stays one document.
+        warn_unlisted(paths, profile)
+        warn_biased_judges(profile)
         if json_output:
             row = {"name": name, "default": is_default, "source": entry.source}
             typer.echo(json.dumps({**row, **_stages_json(profile)}, indent=2))

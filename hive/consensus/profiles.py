@@ -2,7 +2,12 @@
 
 One pydantic model validates built-in and user profiles alike (user ones live in
 hive/store/user_profiles.py). Every built-in model id, fallbacks included, exists in OpenRouter's
-catalog: tests check them against a real snapshot.
+catalog: tests check them against a real snapshot. No built-in validator (fallbacks included)
+shares a model or an author with its profile's generators or refiner: judges favour their own
+answers and their own family's (hive/consensus/bias.py warns about user profiles that do).
+
+A generator may be listed more than once: sampling one strong model several times is a strong
+baseline, and each such call is sent with its own seed so the drafts differ.
 """
 
 from __future__ import annotations
@@ -134,7 +139,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
                 "openai/gpt-5.4",
                 "google/gemini-3.1-pro-preview",
             ),
-            _spec("deepseek/deepseek-v4-pro", 0.1, 1536, "qwen/qwen3.7-plus"),
+            _spec("minimax/minimax-m3", 0.1, 1536, "qwen/qwen3.7-plus"),
             _spec("anthropic/claude-haiku-4.5", 0.3, 3072, "openai/gpt-5.4-mini"),
         ),
         _profile(
@@ -142,12 +147,12 @@ BUILTIN_PROFILES: dict[str, Profile] = {
             "One fast draft and small, quick models for every later stage.",
             _spec("google/gemini-3.1-flash-lite", 0.7, 1024, "openai/gpt-4.1-nano"),
             _spec("openai/gpt-4.1-mini", 0.4, 1536, "google/gemini-2.5-flash"),
-            _spec("mistralai/mistral-small-2603", 0.1, 768, "openai/gpt-4.1-nano"),
+            _spec("mistralai/mistral-small-2603", 0.1, 768, "meta-llama/llama-4-maverick"),
             _spec("google/gemini-2.5-flash-lite", 0.3, 1536, "openai/gpt-4.1-mini"),
         ),
         _profile(
             "quality",
-            "Three frontier drafts, the strongest refiner, a separate frontier checker.",
+            "Three frontier drafts, the strongest refiner, a frontier checker from another lab.",
             _spec(
                 ("anthropic/claude-opus-4.8", "openai/gpt-5.5", "google/gemini-3.1-pro-preview"),
                 0.7,
@@ -155,7 +160,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
                 "anthropic/claude-sonnet-5",
             ),
             _spec("anthropic/claude-opus-5", 0.4, 6144, "openai/gpt-5.5"),
-            _spec("openai/gpt-5.4", 0.1, 2048, "google/gemini-3.1-pro-preview"),
+            _spec("deepseek/deepseek-v4-pro-0813", 0.1, 2048, "minimax/minimax-m3"),
             _spec("anthropic/claude-sonnet-5", 0.3, 6144, "anthropic/claude-opus-4.8"),
         ),
         _profile(
@@ -168,7 +173,12 @@ BUILTIN_PROFILES: dict[str, Profile] = {
                 "meta-llama/llama-4-maverick",
             ),
             _spec("qwen/qwen3.7-plus", 0.4, 3072, "deepseek/deepseek-v4-pro"),
-            _spec("mistralai/mistral-small-3.2-24b-instruct", 0.1, 1536, "qwen/qwen3.7-flash"),
+            _spec(
+                "mistralai/mistral-small-3.2-24b-instruct",
+                0.1,
+                1536,
+                "google/gemini-2.5-flash-lite",
+            ),
             _spec("deepseek/deepseek-v4-pro", 0.3, 3072, "qwen/qwen3.7-plus"),
         ),
         _profile(
@@ -185,7 +195,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
                 "z-ai/glm-5.2:free",
             ),
             _spec("z-ai/glm-5.2:free", 0.4, 3072, "nvidia/nemotron-3-super-120b-a12b:free"),
-            _spec("nvidia/nemotron-3-ultra-550b-a55b:free", 0.1, 1536, "openai/gpt-oss-20b:free"),
+            _spec("dots-studio/dots-3-note-preview:free", 0.1, 1536, "poolside/laguna-s-2.1:free"),
             _spec("google/gemma-4-26b-a4b-it:free", 0.3, 3072, "google/gemma-4-31b-it:free"),
         ),
     )

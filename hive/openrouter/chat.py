@@ -39,6 +39,10 @@ class ChatRequest:
     temperature: float | None = None
     max_tokens: int | None = None
     fallbacks: tuple[str, ...] = ()  # OpenRouter tries these, in order, if `model` fails
+    # OpenRouter's integer `seed`: one model asked several times (a generator listed more than
+    # once) gets a different seed per call, so its drafts differ (a provider without seed
+    # support ignores it, and the drafts then differ only as sampling makes them).
+    seed: int | None = None
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": self.messages, "stream": True}
@@ -48,6 +52,8 @@ class ChatRequest:
             body["temperature"] = self.temperature
         if self.max_tokens is not None:
             body["max_tokens"] = self.max_tokens
+        if self.seed is not None:
+            body["seed"] = self.seed
         return body
 
 
