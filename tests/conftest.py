@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from hive.consensus.panel import ONE_DRAFT
 from hive.consensus.profiles import STAGES, Profile
 from hive.errors import (
     ApiFailure,
@@ -24,6 +25,9 @@ from tests.loopback import LoopbackOpenRouter
 
 # The team's captured OpenRouter data lives beside the repo; tests that need it skip without it.
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "openrouter"
+
+# What every run of a one-generator profile (``speed``) warns: no panel, no agreement.
+ONE_DRAFT_WARNING = f"agreement is unknown: {ONE_DRAFT}"
 
 # Obviously fake: never a real key anywhere in this repository.
 FAKE_KEY = "sk-or-v1-test0000fake0000key0000not0000real0000abcd"
@@ -44,6 +48,13 @@ EXPECTED_ERROR_BY_STATUS: dict[int, type[ApiFailure]] = {
     524: RequestTimeout,
     529: ProviderUnavailable,
 }
+
+
+def without_ledger(synthesis: str) -> str:
+    """The refined answer the later stages get: the refiner's text without its ledger."""
+    from hive.consensus.ledger import labels, parse_ledger
+
+    return parse_ledger(synthesis, labels(26)).answer
 
 
 def fixture_path(name: str) -> Path:

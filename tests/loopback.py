@@ -22,6 +22,7 @@ import struct
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -102,6 +103,9 @@ class Fault:
     body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
     events: list[bytes] | None = None  # replace the simulated stream with these SSE events
+    # Or answer with the events this returns for the request's JSON body (a scripted model
+    # that reads its prompt, e.g. a refiner writing a ledger about the drafts it was shown).
+    reply: Callable[[dict[str, Any]], list[bytes]] | None = None
     cut_after: int | None = None  # send this many events, then drop the connection
     delay: float = 0.0  # seconds before the response starts
     hang: bool = False  # send headers, then nothing until the client goes away
@@ -296,7 +300,10 @@ def _make_handler(server: LoopbackOpenRouter) -> type[BaseHTTPRequestHandler]:
             if fault.status is not None:
                 self._send(fault.status, fault.body or _error_body(fault.status), fault.headers)
                 return
-            events = fault.events if fault.events is not None else sse_events(body)
+            if fault.reply is not None:
+                events = fault.reply(body)
+            else:
+                events = fault.events if fault.events is not None else sse_events(body)
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")

@@ -152,7 +152,9 @@ def test_progress_goes_to_stderr_one_line_per_call(keyed_env: LoopbackOpenRouter
         model = profile.stage(stage).models[0]
         assert any(line.startswith(f"hive: {stage} {model} done") for line in lines), lines
     assert "confidence" in lines[-1]
-    assert "simulat" not in result.stderr
+    # A keyed run is no simulation (the loopback's replies quote the simulator's own text,
+    # which the Agreement section repeats, so look at what hive itself says).
+    assert "simulation mode" not in result.stderr and "(simulated)" not in lines[-1]
     assert "\x1b" not in result.stderr
 
 
@@ -835,6 +837,23 @@ def test_live_renderer_shows_stages_models_answer_and_summary() -> None:
     assert f"{result.confidence:.2f}" in summary
     assert "6 calls" in summary
     assert "(simulated)" in summary
+
+
+def test_live_renderer_shows_the_agreement_section_after_the_answer() -> None:
+    text, result = run_live("balanced", "What is Rust?")
+
+    consensus = result.consensus
+    assert consensus is not None and consensus.agreement is not None
+    lines = text.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("Agreement: "))
+    assert lines[head].startswith(f"Agreement: {consensus.agreement:.2f} across 3 drafts")
+    assert head > next(i for i, line in enumerate(lines) if "answer" in line)
+    section = " ".join(lines[head:])
+    assert "Disputed:" in section and "(minority)" in section
+    [dispute] = consensus.ledger.disputes if consensus.ledger else ()
+    minority = min(dispute.positions, key=lambda p: len(p.drafts))
+    assert all(m in " ".join(section.split()) for m in consensus.models(minority.drafts))
+    assert "Validator's issues:" in section
 
 
 def test_live_renderer_starts_the_answer_on_its_own_line() -> None:

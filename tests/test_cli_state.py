@@ -1373,7 +1373,7 @@ def test_profiles_show_text() -> None:
     text = "\n".join(lines)
     assert "generate: temperature 0.7, max 2048 tokens\n  openai/gpt-4o-mini\n" in text
     assert (
-        "refine: temperature 0.2, max 3072 tokens\n  qwen/qwen3.7-plus\n"
+        "refine: temperature 0.2, max 4096 tokens\n  qwen/qwen3.7-plus\n"
         "  fallbacks: openai/gpt-4.1-mini\n"
     ) in text
     assert "curate: temperature 0.3, max 999 tokens\n  anthropic/claude-haiku-4.5" in text

@@ -543,15 +543,19 @@ def test_a_stage_whose_worst_case_crosses_the_limit_is_never_started(
 def test_a_limit_below_the_drafts_worst_case_stops_before_any_request(
     keyed_env: LoopbackOpenRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_run(keyed_env, "What is Rust?", "speed")  # history: the expected cost is realistic
-    plan = estimate("What is Go?", "speed")
+    # A profile whose drafts may run long, so their worst case is far above the whole run's
+    # expected cost; history first, so the expected cost is realistic.
+    made = hive("profiles", "create", "wide", "--from", "speed", "--max-tokens", "generate=16000")
+    assert made.exit_code == 0, made.stderr
+    real_run(keyed_env, "What is Rust?", "wide")
+    plan = estimate("What is Go?", "wide")
     # The generate check is exact: same prompt, max_tokens of output.
     drafts_worst = Decimal(plan["calls"][0]["max_cost"])
     assert Decimal(plan["expected_cost"]) < drafts_worst
     limit = (Decimal(plan["expected_cost"]) + drafts_worst) / 2
     set_budget(monkeypatch, "config", "max_cost_per_run", limit)
 
-    result = hive("consensus", "What is Go?", "speed")
+    result = hive("consensus", "What is Go?", "wide")
 
     assert result.exit_code == 4, result.stderr
     [line] = error_lines(result.stderr)
@@ -682,7 +686,7 @@ def test_a_call_without_a_reported_cost_is_priced_from_the_catalog(
     today = date.today()
     messages = {
         "generate": stages.generate_messages(question, today),
-        "refine": stages.refine_messages(question, ["a draft"], today),
+        "refine": stages.refine_messages(question, [("A", "a draft")], today),
         "validate": stages.validate_messages(question, "a refined answer", today),
         "curate": stages.curate_messages(question, "an answer", stages.Verdict(None), today),
     }

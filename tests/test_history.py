@@ -55,7 +55,7 @@ CALL_COLUMNS = {
 RUN_COLUMNS = {
     "id", "started_at", "finished_at", "question", "profile", "answer", "simulated",
     "confidence", "status", "error", "total_cost", "total_tokens", "duration_ms", "warnings",
-    "unknown_cost_calls", "unreported_token_calls", "pid", "host",
+    "unknown_cost_calls", "unreported_token_calls", "pid", "host", "consensus", "issues",
 }  # fmt: skip
 
 

@@ -31,6 +31,7 @@ from hive.consensus.events import (
     RunWarning,
     TokenDelta,
 )
+from hive.consensus.ledger import parse_ledger
 from hive.consensus.pipeline import Pipeline
 from hive.consensus.profiles import BUILTIN_PROFILES, STAGES, Profile, StageSpec
 from hive.consensus.prompts import system_prompt
@@ -38,7 +39,7 @@ from hive.errors import AuthError, CreditsError, StageError
 from hive.openrouter.client import OpenRouterClient, make_http_client
 from hive.openrouter.retry import RetryPolicy
 from hive.openrouter.simulator import sse_events
-from tests.conftest import FAKE_KEY, without_fallbacks
+from tests.conftest import FAKE_KEY, ONE_DRAFT_WARNING, without_fallbacks, without_ledger
 from tests.loopback import Fault, LoopbackOpenRouter, RecordedRequest
 
 TODAY = date(2026, 11, 22)
@@ -241,10 +242,13 @@ def test_refine_receives_every_draft(balanced_run):
     assert [d.model for d in drafts] == list(GENERATORS)
     user = _user(refine)
     assert f"<question>\n{QUESTION}\n</question>" in user
-    for number, draft in enumerate(drafts, start=1):
+    # Anonymised and shuffled: each draft under the letter the recorded panel gives its model.
+    label = {model: x for x, model in result.consensus.panel}
+    for draft in drafts:
         assert draft.content
         assert draft.content == _sent_text(_served(_by_model(server)[draft.model]))
-        assert f'<draft id="{number}">\n{draft.content}\n</draft>' in user
+        assert f'<draft id="{label[draft.model]}">\n{draft.content}\n</draft>' in user
+    assert sorted(label.values()) == ["A", "B", "C"]
     assert len({d.content for d in drafts}) == len(drafts), "three different drafts"
 
 
@@ -255,7 +259,8 @@ def test_validate_receives_question_and_refined_answer(balanced_run):
     assert refined.content == _sent_text(_served(_by_model(server)[REFINER]))
     user = _user(_by_model(server)[VALIDATOR])
     assert f"<question>\n{QUESTION}\n</question>" in user
-    assert f"<answer>\n{refined.content}\n</answer>" in user
+    answer = parse_ledger(refined.content, ["A", "B", "C"]).answer  # the ledger stays behind
+    assert f"<answer>\n{answer}\n</answer>" in user
     assert "<draft" not in user
 
 
@@ -269,7 +274,7 @@ def test_curate_receives_review_but_not_the_verdict_block(balanced_run):
     user = _user(_by_model(server)[CURATOR])
 
     assert f"<question>\n{QUESTION}\n</question>" in user
-    assert f"<answer>\n{refined.content}\n</answer>" in user
+    assert f"<answer>\n{without_ledger(refined.content)}\n</answer>" in user
     assert prose and prose in user
     assert verdict["issues"]
     for issue in verdict["issues"]:
@@ -297,6 +302,7 @@ def test_result_matches_what_the_server_sent(balanced_run):
     assert result.confidence is not None
     assert result.issues == verdict["issues"]
     assert result.warnings == []
+    assert result.consensus is not None and result.consensus.agreement is not None
 
     assert len(result.calls) == len(by_model) == 6
     for call in result.calls:
@@ -400,7 +406,7 @@ def test_generators_run_concurrently_and_refine_waits_for_all():
     assert max(generate_started) < min(generate_done)
 
 
-def test_single_generator_profile_sends_one_unnumbered_draft(openrouter):
+def test_single_generator_profile_sends_its_one_draft_and_measures_no_agreement(openrouter):
     speed = BUILTIN_PROFILES["speed"]
     events: list[PipelineEvent] = []
 
@@ -409,8 +415,9 @@ def test_single_generator_profile_sends_one_unnumbered_draft(openrouter):
     requests = openrouter.chat_requests()
     assert [r.body["model"] for r in requests] == [speed.stage(s).models[0] for s in STAGES]
     [draft] = _records(result.calls, "generate")
-    assert f"<draft>\n{draft.content}\n</draft>" in _user(requests[1])
-    assert "<draft id=" not in _user(requests[1])
+    assert f'<draft id="A">\n{draft.content}\n</draft>' in _user(requests[1])
+    assert result.consensus is not None and result.consensus.agreement is None
+    assert result.warnings == [ONE_DRAFT_WARNING]
 
 
 # --- failures ------------------------------------------------------------------------------
@@ -432,9 +439,11 @@ def test_one_failed_generator_is_dropped_with_a_warning(openrouter):
     survivors = [r for r in _records(result.calls, "generate") if r.ok]
     assert [r.model for r in survivors] == [GENERATORS[0], GENERATORS[2]]
     refine_user = _user(_by_model_last(openrouter)[REFINER])
-    for number, draft in enumerate(survivors, start=1):
-        assert f'<draft id="{number}">\n{draft.content}\n</draft>' in refine_user
-    assert '<draft id="3">' not in refine_user
+    assert result.consensus is not None
+    label = {model: x for x, model in result.consensus.panel}
+    for draft in survivors:
+        assert f'<draft id="{label[draft.model]}">\n{draft.content}\n</draft>' in refine_user
+    assert '<draft id="C">' not in refine_user  # two drafts: A and B
 
     retries, dropped = result.warnings[:2], result.warnings[2:]
     assert retries == [
@@ -537,7 +546,7 @@ def test_empty_curate_answer_is_a_stage_error(openrouter):
     assert len(sleeps) == POLICY.max_attempts - 1
     [refined] = _records(result.calls, "refine")
     assert result.degraded is True
-    assert result.answer == refined.content.strip()
+    assert result.answer == without_ledger(refined.content)
     assert result.confidence is not None  # the validator did its part
     assert result.warnings[-1] == (
         f"curate stage failed ({CURATOR}): the model returned an empty answer; "
@@ -570,7 +579,8 @@ def test_max_tokens_cut_adds_a_warning(openrouter):
     assert [w for w in result.warnings if "max_tokens" in w] == [
         f"refine ({REFINER}) hit its max_tokens limit; its output may be cut short"
     ]
-    assert f"<answer>\n{refine.content}\n</answer>" in _user(_by_model(openrouter)[VALIDATOR])
+    answer = parse_ledger(refine.content, ["A"]).answer  # a cut-off ledger stays behind too
+    assert f"<answer>\n{answer}\n</answer>" in _user(_by_model(openrouter)[VALIDATOR])
 
 
 def test_failed_generator_keeps_the_cost_the_server_reported(openrouter):
@@ -599,7 +609,9 @@ def test_failed_generator_keeps_the_cost_the_server_reported(openrouter):
     assert retried.content == _sent_text(sse_events(second.body))
     refine_user = _user(_by_model_last(openrouter)[REFINER])
     assert "Partial draft" not in refine_user
-    assert f'<draft id="3">\n{retried.content}\n</draft>' in refine_user
+    assert result.consensus is not None
+    label = dict((model, x) for x, model in result.consensus.panel)[failing]
+    assert f'<draft id="{label}">\n{retried.content}\n</draft>' in refine_user
     assert result.degraded is False
     assert any(failing in w and "retrying" in w for w in result.warnings)
     served = [broken if r is first else sse_events(r.body) for r in requests]

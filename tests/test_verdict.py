@@ -251,33 +251,61 @@ def test_round_trip(review: str, confidence: float, issues: list[str]) -> None:
 
 
 def test_refine_messages_one_draft() -> None:
-    messages = refine_messages("What is 2+2?", ["It is 4."], TODAY)
+    messages = refine_messages("What is 2+2?", [("A", "It is 4.")], TODAY)
     assert [m["role"] for m in messages] == ["system", "user"]
     system, user = messages[0]["content"], messages[1]["content"]
     assert system == system_prompt("refine", TODAY)
     assert system.startswith(REFINE.split("\n", 1)[0])
     assert "2026-08-22" in system
     assert "<question>\nWhat is 2+2?\n</question>" in user
-    assert "<draft>\nIt is 4.\n</draft>" in user
-    assert 'id="' not in user
+    assert '<draft id="A">\nIt is 4.\n</draft>' in user
 
 
-def test_refine_messages_three_drafts() -> None:
-    drafts = ["Draft A says 4.", "Draft B says four.", "Draft C says 2+2=4 😀."]
+def test_refine_messages_three_drafts_in_the_order_given() -> None:
+    drafts = [("C", "Draft C says 2+2=4 😀."), ("A", "Draft A says 4."), ("B", "B says four.")]
     messages = refine_messages("What is 2+2?", drafts, TODAY)
     system, user = messages[0]["content"], messages[1]["content"]
     assert system == system_prompt("refine", TODAY)
     assert "2026-08-22" in system
-    positions = [user.index(f'<draft id="{i}">\n{d}\n</draft>') for i, d in enumerate(drafts, 1)]
+    positions = [user.index(f'<draft id="{x}">\n{d}\n</draft>') for x, d in drafts]
     assert positions == sorted(positions)
     assert user.count("<draft") == 3
     assert user.index("<question>") < positions[0]
 
 
+def test_the_refiner_is_asked_for_a_ledger_without_a_copyable_example() -> None:
+    from hive.consensus.ledger import parse_ledger
+    from hive.consensus.prompts import LEDGER_TAG
+
+    system = system_prompt("refine", TODAY)
+    assert f"<{LEDGER_TAG}>" in system and f"</{LEDGER_TAG}>" in system
+    # A refiner that copies the format verbatim has written no ledger.
+    assert parse_ledger(system, ["A", "B", "C"]).ledger is None
+
+
+def test_disputes_reach_the_validator_and_the_curator() -> None:
+    from hive.consensus.ledger import Dispute, Position
+
+    dispute = Dispute(
+        "Is 2+2 four?",
+        (Position("yes", ("A", "B")), Position("no", ("C",))),
+        "it is four",
+        False,
+    )
+    for messages in (
+        validate_messages("q", "a", TODAY, [dispute]),
+        curate_messages("q", "a", parse_verdict(REVIEW), TODAY, [dispute]),
+    ):
+        user = messages[1]["content"]
+        assert '- Is 2+2 four?: "yes" (held by 2 drafts); "no" (held by 1 draft).' in user
+        assert "Refined answer: it is four [UNRESOLVED]" in user
+    assert "<disputed>" not in validate_messages("q", "a", TODAY)[1]["content"]
+
+
 def test_date_changes_with_today() -> None:
     other = date(2027, 1, 3)
-    assert "2027-01-03" in refine_messages("q", ["d"], other)[0]["content"]
-    assert "2026-08-22" not in refine_messages("q", ["d"], other)[0]["content"]
+    assert "2027-01-03" in refine_messages("q", [("A", "d")], other)[0]["content"]
+    assert "2026-08-22" not in refine_messages("q", [("A", "d")], other)[0]["content"]
 
 
 def test_validate_messages_carry_question_and_answer() -> None:

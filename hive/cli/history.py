@@ -199,6 +199,7 @@ def show(ctx: typer.Context, run_id: RunId, json_output: JsonFlag = False) -> No
 
 def _replay(run: dict[str, Any]) -> list[str]:
     from hive.money import dollars, total_text
+    from hive.ui.agreement_view import agreement_lines
     from hive.ui.format import confidence, estimated_note, seconds, tokens
 
     def number(value: int | None) -> str:
@@ -252,6 +253,9 @@ def _replay(run: dict[str, Any]) -> list[str]:
             lines.append(f"error: {call['error']}")
         lines.append(call["content"] if call["content"] else "(no output)")
     lines += ["", "── answer", run["answer"] if run["answer"] is not None else "(no answer)"]
+    agreement = agreement_lines(run.get("consensus"), run["confidence"], run.get("issues") or [])
+    if agreement:
+        lines += ["", "── agreement", *agreement]
     return lines
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -218,6 +219,7 @@ class _Session:
         pipeline = Pipeline(
             client, emit, today=request.today, price_of=catalog.price,
             limit=None if request.simulated or request.force else limits.limit(), policy=policy,
+            seed=_simulation_seed(request) if request.simulated else None,
         )  # fmt: skip
         with self.renderer:
             result = await pipeline.run(request.question, request.profile,
@@ -227,6 +229,8 @@ class _Session:
                     "degraded" if result.degraded else "ok", answer=result.answer,
                     confidence=result.confidence, duration_ms=result.duration_ms,
                     warnings=result.warnings,
+                    consensus=result.consensus.as_dict() if result.consensus else None,
+                    issues=result.issues,
                 )  # fmt: skip
             except StorageError as exc:  # the answer was paid for: show it all the same
                 # (the record tries once more as the run ends, and says then what was lost)
@@ -236,6 +240,13 @@ class _Session:
             self.renderer.finish(result, run_id=record.run_id, notes=notes)
         if result.degraded and request.strict:
             raise DegradedError(f"--strict: the answer is degraded: {'; '.join(result.warnings)}")
+
+
+def _simulation_seed(request: RunRequest) -> int:
+    """A simulated run is deterministic for the same question and profile, the shuffled
+    order of its drafts included; a real run draws its seed at random."""
+    digest = hashlib.sha256(f"{request.profile.name}\n{request.question}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") >> 1
 
 
 def _unpriced_why(catalog: Catalog) -> str:

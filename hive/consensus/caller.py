@@ -96,13 +96,22 @@ class Caller:
         calls = {(stage, i): [spec.models[i], *spec.fallbacks] for i in indexes}
         self._guard.admit(stage, calls, message_tokens(messages), spec.max_tokens)
 
-    async def call(self, stage: str, index: int, spec: StageSpec, messages: Messages) -> str:
-        """The model's answer, from the first model of [primary, *fallbacks] that gives one."""
+    async def call(
+        self,
+        stage: str,
+        index: int,
+        spec: StageSpec,
+        messages: Messages,
+        *,
+        seed: int | None = None,
+    ) -> str:
+        """The model's answer, from the first model of [primary, *fallbacks] that gives one.
+        ``seed`` goes to the server (one model sampled several times differs by seed)."""
         candidates = [spec.models[index], *spec.fallbacks]
         prompt = message_tokens(messages)
         self._sent[(stage, index)] = (prompt, candidates)
         try:
-            return await self._call(stage, index, spec, messages, candidates, prompt)
+            return await self._call(stage, index, spec, messages, candidates, prompt, seed)
         finally:
             self._guard.release((stage, index))
 
@@ -114,6 +123,7 @@ class Caller:
         messages: Messages,
         candidates: list[str],
         prompt: int,
+        seed: int | None,
     ) -> str:
         waited = 0.0
         last: ApiFailure | None = None
@@ -126,7 +136,7 @@ class Caller:
             if last is not None:
                 self.warn(f"{stage}: {candidates[0]} gave no answer; falling back to {model}")
             request = ChatRequest(model, messages, spec.temperature, spec.max_tokens,
-                                  tuple(candidates[position + 1 :]))  # fmt: skip
+                                  tuple(candidates[position + 1 :]), seed=seed)  # fmt: skip
             for tries in range(1, self._policy.max_attempts + 1):
                 attempt += 1
                 if attempt > 1:  # a retry or a fallback: it must fit the limit again

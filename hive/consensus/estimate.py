@@ -19,6 +19,7 @@ from datetime import date
 from decimal import Decimal
 
 from hive.consensus import stages
+from hive.consensus.ledger import labels
 from hive.consensus.profiles import Profile
 from hive.money import Total
 from hive.openrouter.catalog import ModelPrice
@@ -100,7 +101,8 @@ def estimate_run(
         add("generate", m, generate_prompt, generate_prompt)
         for m in profile.stage("generate").models
     ]
-    base = message_tokens(stages.refine_messages(question, [""] * len(drafts), today))
+    labelled = [(x, "") for x in labels(len(drafts))]
+    base = message_tokens(stages.refine_messages(question, labelled, today))
     refined = add(
         "refine",
         profile.stage("refine").models[0],

@@ -9,8 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from hive.money import Total
+
+if TYPE_CHECKING:
+    from hive.consensus.panel import Consensus
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +113,7 @@ class ConsensusResult:
     duration_ms: float
     warnings: list[str] = field(default_factory=list)
     degraded: bool = False  # a stage failed and the run went on without it (see warnings)
+    consensus: Consensus | None = None  # what the panel agreed on (None: no run got that far)
 
     @property
     def cost(self) -> Total:
@@ -170,10 +175,24 @@ class RunWarning:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsensusMeasured:
+    """The refiner's ledger was read: the panel's agreement and disputes are known."""
+
+    consensus: Consensus
+
+
+@dataclass(frozen=True, slots=True)
 class RunFinished:
     result: ConsensusResult
 
 
 PipelineEvent = (
-    RunStarted | CallStarted | TokenDelta | CallFinished | CallFailed | RunWarning | RunFinished
+    RunStarted
+    | CallStarted
+    | TokenDelta
+    | CallFinished
+    | CallFailed
+    | RunWarning
+    | ConsensusMeasured
+    | RunFinished
 )

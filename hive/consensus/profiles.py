@@ -116,6 +116,8 @@ def _profile(name: str, description: str, *stages: StageSpec) -> Profile:
     )
 
 
+# The refine stage's max_tokens leave room for its claim ledger after the answer (about a
+# thousand tokens for a dozen claims and a few disputes).
 BUILTIN_PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
@@ -135,7 +137,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
             _spec(
                 "anthropic/claude-sonnet-4.6",
                 0.4,
-                3072,
+                4096,
                 "openai/gpt-5.4",
                 "google/gemini-3.1-pro-preview",
             ),
@@ -146,7 +148,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
             "speed",
             "One fast draft and small, quick models for every later stage.",
             _spec("google/gemini-3.1-flash-lite", 0.7, 1024, "openai/gpt-4.1-nano"),
-            _spec("openai/gpt-4.1-mini", 0.4, 1536, "google/gemini-2.5-flash"),
+            _spec("openai/gpt-4.1-mini", 0.4, 2048, "google/gemini-2.5-flash"),
             _spec("mistralai/mistral-small-2603", 0.1, 768, "meta-llama/llama-4-maverick"),
             _spec("google/gemini-2.5-flash-lite", 0.3, 1536, "openai/gpt-4.1-mini"),
         ),
@@ -159,7 +161,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
                 4096,
                 "anthropic/claude-sonnet-5",
             ),
-            _spec("anthropic/claude-opus-5", 0.4, 6144, "openai/gpt-5.5"),
+            _spec("anthropic/claude-opus-5", 0.4, 8192, "openai/gpt-5.5"),
             _spec("deepseek/deepseek-v4-pro-0813", 0.1, 2048, "minimax/minimax-m3"),
             _spec("anthropic/claude-sonnet-5", 0.3, 6144, "anthropic/claude-opus-4.8"),
         ),
@@ -172,7 +174,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
                 2048,
                 "meta-llama/llama-4-maverick",
             ),
-            _spec("qwen/qwen3.7-plus", 0.4, 3072, "deepseek/deepseek-v4-pro"),
+            _spec("qwen/qwen3.7-plus", 0.4, 4096, "deepseek/deepseek-v4-pro"),
             _spec(
                 "mistralai/mistral-small-3.2-24b-instruct",
                 0.1,
@@ -194,7 +196,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
                 2048,
                 "z-ai/glm-5.2:free",
             ),
-            _spec("z-ai/glm-5.2:free", 0.4, 3072, "nvidia/nemotron-3-super-120b-a12b:free"),
+            _spec("z-ai/glm-5.2:free", 0.4, 4096, "nvidia/nemotron-3-super-120b-a12b:free"),
             _spec("dots-studio/dots-3-note-preview:free", 0.1, 1536, "poolside/laguna-s-2.1:free"),
             _spec("google/gemma-4-26b-a4b-it:free", 0.3, 3072, "google/gemma-4-31b-it:free"),
         ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 VERDICT_TAG = "verdict"
+LEDGER_TAG = "ledger"
 
 _CONTEXT = (
     "Today's date is {today}. If the question depends on events after your training data, "
@@ -29,17 +30,36 @@ Write a complete, correct, self-contained answer:
 Reply with the answer only."""
 
 REFINE = """You are an expert editor. You receive a question and one or more draft answers \
-written independently by different AI models.
+written independently by different AI models, labelled A, B, C... in no particular order. \
+Judge each claim on its merits: not by which draft made it, how long a draft is, how many \
+drafts repeat it, or whose style it is. A minority can be right.
 
 {context}
 
-Write the single best answer to the question:
+First, write the single best answer to the question:
 - Keep what is correct and useful in every draft; where drafts disagree, work out which is \
-right and use that.
+right and use that. If you cannot tell which is right, say so plainly in the answer and give \
+the competing positions.
 - Fix factual errors, faulty logic and broken code; fill gaps none of the drafts covered.
 - Remove repetition, padding and hedging that adds nothing.
-- Do not mention the drafts, their authors, or that you merged anything.
-Reply with the improved answer only, in Markdown."""
+- In the answer, do not mention the drafts, their labels, or that you merged anything.
+
+Then, after the answer, account for the drafts in one block of JSON inside <{ledger}> tags:
+<{ledger}>{{"claims": [{{"claim": <text>, "supported_by": [<labels>], \
+"contradicted_by": [<labels>]}}], "disputes": [{{"claim": <text>, "positions": \
+[{{"position": <text>, "drafts": [<labels>]}}], "resolution": <text>, "resolved": <true or \
+false>}}], "unique": [{{"point": <text>, "draft": <label>, "kept": <true or false>}}], \
+"gaps": [<text>]}}</{ledger}>
+Replace each <...> with real values (labels are the drafts' letters, e.g. ["A", "C"]):
+- claims: the key claims of the drafts (at most 12), with the drafts that state or support \
+each and those that contradict it; a draft that does not address a claim is in neither list.
+- disputes: every point where drafts contradict each other: each position with the drafts \
+that hold it, how your answer resolved it and why, and resolved false if it could not be \
+settled (your answer must then say so).
+- unique: points only one draft made, and whether your answer kept them.
+- gaps: what the question needs that no draft covered.
+Use empty lists where there is nothing to report. Reply with the answer in Markdown, then the \
+block, and nothing after it."""
 
 VALIDATE = """You are a rigorous reviewer. You receive a question and a proposed answer. Find \
 what is wrong with the answer before a reader relies on it.
@@ -52,6 +72,9 @@ Check, in order of importance:
 3. Code that would not run, or would do something other than claimed.
 4. Missing caveats, risks or important cases the reader needs.
 5. Parts that do not answer the question asked.
+
+If the input lists disputed points (where the independent drafts behind the answer \
+contradicted each other), check those first and say which position is right, if you can tell.
 
 Write a short review: each problem as a bullet naming the exact claim and the correction. Do not \
 rewrite the answer. If it is sound, say so briefly.
@@ -70,6 +93,9 @@ answer, and a reviewer's findings about that answer.
 Produce the final answer:
 - Correct every problem the reviewer found that is real; ignore findings that are wrong.
 - Keep everything in the refined answer that is correct and useful.
+- If the input lists disputed points, make sure the answer handles each: where the evidence \
+settles it, state the right position; where it remains unresolved, say plainly that it is \
+disputed and give the positions, instead of silently picking a side.
 - Make it clear and well organised: direct answer first, Markdown headings, lists and code \
 blocks only where they help.
 - Write as if you were the only author: never mention drafts, reviewers, stages, models, \
@@ -80,4 +106,4 @@ Reply with the final answer only."""
 def system_prompt(stage: str, today: date) -> str:
     template = {"generate": GENERATE, "refine": REFINE, "validate": VALIDATE, "curate": CURATE}
     context = _CONTEXT.format(today=today.isoformat())
-    return template[stage].format(context=context, tag=VERDICT_TAG)
+    return template[stage].format(context=context, tag=VERDICT_TAG, ledger=LEDGER_TAG)

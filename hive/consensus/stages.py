@@ -1,4 +1,10 @@
-"""What each stage sends, and how the validator's verdict is read back.
+"""What each stage sends, and how the validator's verdict is read back (the refiner's claim
+ledger is read by ``ledger.py``).
+
+The refiner sees the drafts under letters (``A``, ``B``…), in the order the pipeline shuffled
+them into: no model names, no first-listed favourite. The validator and the curator see the
+points the drafts disputed, with how many drafts held each position (never which models), so
+the review checks those first and the final answer does not settle a real dispute silently.
 
 The verdict is parsed defensively: models wrap JSON in code fences, add trailing commas, or
 forget it entirely. A confidence is reported only if the model really gave one in [0, 1] (or a
@@ -14,10 +20,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
 from hive.consensus.prompts import VERDICT_TAG, system_prompt
+
+if TYPE_CHECKING:
+    from hive.consensus.ledger import Dispute
 
 Messages = list[dict[str, str]]
 
@@ -33,22 +44,46 @@ def generate_messages(question: str, today: date) -> Messages:
     return _messages("generate", today, question)
 
 
-def refine_messages(question: str, drafts: list[str], today: date) -> Messages:
-    if len(drafts) == 1:
-        body = f"<draft>\n{drafts[0]}\n</draft>"
-    else:
-        body = "\n\n".join(
-            f'<draft id="{i}">\n{draft}\n</draft>' for i, draft in enumerate(drafts, start=1)
-        )
+def refine_messages(question: str, drafts: Sequence[tuple[str, str]], today: date) -> Messages:
+    """``drafts``: ``(label, text)`` pairs in the order the refiner is to see them."""
+    body = "\n\n".join(f'<draft id="{label}">\n{text}\n</draft>' for label, text in drafts)
     return _messages("refine", today, f"<question>\n{question}\n</question>\n\n{body}")
 
 
-def validate_messages(question: str, answer: str, today: date) -> Messages:
+def disputes_block(disputes: Sequence[Dispute]) -> str:
+    """The disputed points for the validator and the curator: each position with how many
+    drafts held it (anonymous), and how the refined answer resolved it; "" when none."""
+    if not disputes:
+        return ""
+    lines = []
+    for dispute in disputes:
+        held = "; ".join(
+            f'"{p.position}" (held by {len(p.drafts)} draft{"s" if len(p.drafts) != 1 else ""})'
+            for p in dispute.positions
+        )
+        outcome = dispute.resolution or "no resolution given"
+        if dispute.resolved is False:
+            outcome += " [UNRESOLVED]"
+        lines.append(f"- {dispute.claim}: {held}. Refined answer: {outcome}")
+    return "<disputed>\n" + "\n".join(lines) + "\n</disputed>"
+
+
+def validate_messages(
+    question: str, answer: str, today: date, disputes: Sequence[Dispute] = ()
+) -> Messages:
     user = f"<question>\n{question}\n</question>\n\n<answer>\n{answer}\n</answer>"
+    if block := disputes_block(disputes):
+        user += "\n\n" + block
     return _messages("validate", today, user)
 
 
-def curate_messages(question: str, answer: str, verdict: Verdict, today: date) -> Messages:
+def curate_messages(
+    question: str,
+    answer: str,
+    verdict: Verdict,
+    today: date,
+    disputes: Sequence[Dispute] = (),
+) -> Messages:
     findings = verdict.review.strip() or "The reviewer gave no findings."
     if verdict.issues:
         findings += "\n\nIssues listed by the reviewer:\n" + "\n".join(
@@ -58,6 +93,8 @@ def curate_messages(question: str, answer: str, verdict: Verdict, today: date) -
         f"<question>\n{question}\n</question>\n\n<answer>\n{answer}\n</answer>\n\n"
         f"<review>\n{findings}\n</review>"
     )
+    if block := disputes_block(disputes):
+        user += "\n\n" + block
     return _messages("curate", today, user)
 
 

@@ -106,6 +106,8 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN unreported_token_calls INTEGER NOT NULL DEFAULT 0")
     db.execute("ALTER TABLE runs ADD COLUMN pid INTEGER")
     db.execute("ALTER TABLE runs ADD COLUMN host TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN consensus TEXT")  # JSON, as --json prints it
+    db.execute("ALTER TABLE runs ADD COLUMN issues TEXT NOT NULL DEFAULT '[]'")  # validator's
     # Before v2 a call kept no such flag: one that answered, streamed text or reported usage
     # had been accepted.
     db.execute(
@@ -309,6 +311,8 @@ class History:
         error: str | None = None,
         duration_ms: float | None = None,
         warnings: list[str] | None = None,
+        consensus: dict[str, Any] | None = None,
+        issues: list[str] | None = None,
     ) -> None:
         """Close a run; its totals are summed from the calls recorded, so they always agree:
         known costs and reported tokens summed, billable calls without them counted."""
@@ -317,12 +321,15 @@ class History:
             self.db.execute(
                 "UPDATE runs SET finished_at = ?, status = ?, answer = ?, confidence = ?,"
                 " error = ?, total_cost = ?, total_tokens = ?, duration_ms = ?, warnings = ?,"
-                " unknown_cost_calls = ?, unreported_token_calls = ? WHERE id = ?",
+                " unknown_cost_calls = ?, unreported_token_calls = ?, consensus = ?, issues = ?"
+                " WHERE id = ?",
                 (
                     _iso(utc_now()), status, answer, confidence, error,
                     format(totals.cost.known, "f"), totals.tokens,
                     None if duration_ms is None else round(duration_ms),
-                    json.dumps(warnings or []), totals.cost.unknown, totals.unreported, run_id,
+                    json.dumps(warnings or []), totals.cost.unknown, totals.unreported,
+                    None if consensus is None else json.dumps(consensus, ensure_ascii=False),
+                    json.dumps(issues or [], ensure_ascii=False), run_id,
                 ),
             )  # fmt: skip
 
@@ -499,6 +506,9 @@ def run_dict(row: sqlite3.Row) -> dict[str, Any]:
     data["simulated"] = bool(data["simulated"])
     data["total_cost"] = Decimal(data["total_cost"])
     data["warnings"] = json.loads(data["warnings"] or "[]")
+    raw = data.get("consensus")
+    data["consensus"] = json.loads(raw) if raw else None
+    data["issues"] = json.loads(data.get("issues") or "[]")
     return data
 
 

@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from hive.consensus.events import CallFailed, CallFinished, CallRecord, PipelineEvent, cost_total
 from hive.errors import BudgetError, HiveError, Interrupted, StorageError, UnsavedError
@@ -85,12 +86,16 @@ class RunRecord:
         error: str | None = None,
         duration_ms: float | None = None,
         warnings: list[str] | None = None,
+        consensus: dict[str, Any] | None = None,
+        issues: list[str] | None = None,
     ) -> None:
         """Close the run with its outcome; the held calls are saved first. A StorageError
         leaves the outcome to be tried once more when the block ends."""
         if self.run_id is None or self._finished:
             return
-        self._outcome = _Outcome(status, answer, confidence, error, duration_ms, warnings)
+        self._outcome = _Outcome(
+            status, answer, confidence, error, duration_ms, warnings, consensus, issues
+        )
         self._write_outcome()
 
     def _write_outcome(self) -> None:
@@ -99,7 +104,8 @@ class RunRecord:
         self._save_calls()
         self._history.finish_run(
             self.run_id, o.status, answer=o.answer, confidence=o.confidence, error=o.error,
-            duration_ms=o.duration_ms, warnings=o.warnings,
+            duration_ms=o.duration_ms, warnings=o.warnings, consensus=o.consensus,
+            issues=o.issues,
         )  # fmt: skip
         self._finished = True
 
@@ -141,3 +147,5 @@ class _Outcome:
     error: str | None = None
     duration_ms: float | None = None
     warnings: list[str] | None = None
+    consensus: dict[str, Any] | None = None
+    issues: list[str] | None = None

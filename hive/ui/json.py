@@ -68,6 +68,7 @@ def result_to_json(result: ConsensusResult) -> dict[str, Any]:
         "unreported_token_calls": result.unreported_token_calls,
         "duration_ms": _ms(result.duration_ms),
         "warnings": result.warnings,
+        "consensus": None if result.consensus is None else result.consensus.as_dict(),
         "stages": [call_to_json(record) for record in result.calls],
     }
 

@@ -33,6 +33,7 @@ from hive.consensus.events import (
 )
 from hive.openrouter.tokens import approx_tokens
 from hive.ui import format as fmt
+from hive.ui.agreement_view import agreement_lines
 
 _TAIL_LINES = 8
 
@@ -105,6 +106,10 @@ class LiveRenderer:
             for record in result.calls:
                 self._console.print(_detail_panel(record))
         self._console.print(Panel(Markdown(result.answer), title="answer", border_style="green"))
+        consensus = None if result.consensus is None else result.consensus.as_dict()
+        for line in agreement_lines(consensus, result.confidence, result.issues):
+            heading = not line.startswith(" ")
+            self._console.print(Text(line, style="bold" if heading else ""), soft_wrap=False)
         style = "dim" if not result.simulated else "yellow"
         self._console.print(Text(fmt.summary(result, run_id, notes), style=style))
 

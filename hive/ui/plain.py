@@ -17,6 +17,7 @@ from hive.consensus.events import (
     RunWarning,
 )
 from hive.ui import format as fmt
+from hive.ui.agreement_view import agreement_lines
 
 
 class PlainRenderer:
@@ -63,6 +64,9 @@ class PlainRenderer:
         self._out.write(result.answer + "\n")
         self._out.flush()
         if not self._quiet:
+            consensus = None if result.consensus is None else result.consensus.as_dict()
+            for line in agreement_lines(consensus, result.confidence, result.issues):
+                self._err.write(f"hive: {line}\n")
             self._err.write(f"hive: {fmt.summary(result, run_id, notes)}\n")
 
 
