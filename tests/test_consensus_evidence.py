@@ -296,3 +296,38 @@ def test_a_validator_judging_its_own_family_is_warned_about_in_the_run(
     out = json.loads(hive("consensus", "What is Rust?", "kin", "--json").stdout)
 
     assert any("openai/gpt-5.4" in w and "same author" in w for w in out["warnings"])
+
+
+def test_a_server_side_fallback_is_credited_with_its_draft(keyed_env: LoopbackOpenRouter) -> None:
+    """OpenRouter may answer with a model of the request's ``models`` list: the draft is that
+    model's, and the ledger must name it, not the model hive asked for."""
+    fallback = BALANCED.generate.fallbacks[0]
+    texts = list(SPLIT)
+    keyed_env.fail(GENERATORS[2], Fault(events=stream(fallback, texts[2])))  # answered by it
+    for model, text in zip(GENERATORS[:2], texts[:2], strict=True):
+        keyed_env.fail(model, Fault(events=stream(model, text)))
+    keyed_env.fail(REFINER, refiner(split))
+
+    out = run_json()
+
+    [dispute] = out["consensus"]["disputes"]
+    minority = min(dispute["positions"], key=lambda p: len(p["models"]))
+    assert minority["models"] == [fallback]
+    assert fallback in [m["model"] for m in out["consensus"]["panel"]]
+
+
+def test_a_draft_on_both_sides_of_a_dispute_counts_for_neither(
+    keyed_env: LoopbackOpenRouter,
+) -> None:
+    def confused(drafts: dict[str, str]) -> dict[str, Any]:
+        every = sorted(drafts)
+        return {"disputes": [{"claim": "x?", "resolution": "", "resolved": None,
+                              "positions": [{"position": "yes", "drafts": every},
+                                            {"position": "no", "drafts": every[:1]}]}]}  # fmt: skip
+
+    script(keyed_env, SPLIT, confused)
+
+    out = run_json()
+
+    assert out["consensus"]["agreement"] == 0.67  # two of three drafts, not all three
+    assert any("more than one side" in p for p in out["consensus"]["problems"])

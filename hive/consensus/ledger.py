@@ -306,6 +306,16 @@ class _Reader:
             self.note("skipped a malformed dispute")
             return None
         positions = tuple(p for p in map(self._position, raw_positions) if p is not None)
+        held = [x for p in positions for x in p.drafts]
+        if both := {x for x in held if held.count(x) > 1}:
+            # A draft on two sides of one dispute holds neither (as for a claim).
+            for x in sorted(both):
+                self.note(f"draft {x} takes more than one side of a dispute; it counts for none")
+            positions = tuple(
+                Position(p.position, kept)
+                for p in positions
+                if (kept := tuple(x for x in p.drafts if x not in both))
+            )
         if not positions:
             self.note("skipped a dispute that no draft takes a side in")
             return None

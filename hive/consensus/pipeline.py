@@ -23,7 +23,7 @@ from datetime import date
 from typing import TypeVar
 
 from hive.consensus import panel, stages
-from hive.consensus.bias import judge_warnings
+from hive.consensus.bias import base_model, judge_warnings
 from hive.consensus.budget import SpendLimit
 from hive.consensus.caller import Caller, Emit, Sleep
 from hive.consensus.estimate import PriceOf
@@ -69,6 +69,7 @@ class Pipeline:
             sleep=sleep, rng=rng,
         )  # fmt: skip
         self._degraded = False
+        self._profile_fallbacks: set[str] = set()
 
     async def run(self, question: str, profile: Profile, *, simulated: bool) -> ConsensusResult:
         started = self._clock()
@@ -152,11 +153,16 @@ class Pipeline:
         self._caller.guard("generate", spec, messages)
         # One model asked several times (a strong baseline) must not give one answer several
         # times: each such call gets its own seed, derived from the run's.
-        repeated = len(set(spec.models)) < len(spec.models)
+        self._profile_fallbacks = set(spec.fallbacks)
+        repeated = len({base_model(m) for m in spec.models}) < len(spec.models)
         outcomes = await asyncio.gather(
             *(
                 self._caller.call(
-                    "generate", i, spec, messages, seed=self._seed + i if repeated else None
+                    "generate",
+                    i,
+                    spec,
+                    messages,
+                    seed=(self._seed + i) % 2**31 if repeated else None,
                 )
                 for i in range(len(spec.models))
             ),
@@ -184,4 +190,9 @@ class Pipeline:
     def _answered_by(self, index: int) -> str:
         """The model whose answer generator ``index`` returned (its fallback, if it fell back)."""
         answered = [c for c in self._caller.calls if c.stage == "generate" and c.index == index]
-        return next(c.model for c in reversed(answered) if c.ok)
+        call = next(c for c in reversed(answered) if c.ok)
+        # OpenRouter may have answered with a fallback from the request's `models` list: then
+        # `model_used` names it. A name that is none of the candidates is the server's own
+        # name for the model asked for (a local server's file name), so that one stays.
+        candidates = {call.model, *self._profile_fallbacks}
+        return call.model_used if call.model_used in candidates else call.model

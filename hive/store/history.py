@@ -106,8 +106,6 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN unreported_token_calls INTEGER NOT NULL DEFAULT 0")
     db.execute("ALTER TABLE runs ADD COLUMN pid INTEGER")
     db.execute("ALTER TABLE runs ADD COLUMN host TEXT")
-    db.execute("ALTER TABLE runs ADD COLUMN consensus TEXT")  # JSON, as --json prints it
-    db.execute("ALTER TABLE runs ADD COLUMN issues TEXT NOT NULL DEFAULT '[]'")  # validator's
     # Before v2 a call kept no such flag: one that answered, streamed text or reported usage
     # had been accepted.
     db.execute(
@@ -129,8 +127,15 @@ def _v2(db: sqlite3.Connection) -> None:
     )
 
 
+def _v3(db: sqlite3.Connection) -> None:
+    """What the panel agreed on (the ``consensus`` object of ``--json``) and the validator's
+    issues, so ``hive history show`` replays them."""
+    db.execute("ALTER TABLE runs ADD COLUMN consensus TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN issues TEXT NOT NULL DEFAULT '[]'")
+
+
 # Append only: each entry upgrades the schema by one version. Never edit a released step.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 
 
 def utc_now() -> datetime:

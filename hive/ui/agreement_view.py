@@ -19,14 +19,8 @@ def _models(models: Sequence[str]) -> str:
 
 
 def _a_dispute(claim: Mapping[str, Any], disputes: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether a contradicted claim is one of the disputes seen from one side (same text, or
-    the same camps of models), so the section says it once."""
-    camps = {frozenset(claim["supported_by"]), frozenset(claim["contradicted_by"])}
-    for dispute in disputes:
-        sides = {frozenset(p["models"]) for p in dispute.get("positions") or []}
-        if dispute["claim"] == claim["claim"] or camps <= sides:
-            return True
-    return False
+    """Whether a contradicted claim is listed as a dispute too (same text): said once."""
+    return any(dispute["claim"] == claim["claim"] for dispute in disputes)
 
 
 def agreement_lines(
@@ -49,11 +43,14 @@ def agreement_lines(
     for dispute in disputes:
         lines.append(f"  • {dispute['claim']}")
         positions = sorted(dispute.get("positions") or [], key=lambda p: -len(p["models"]))
-        for n, position in enumerate(positions):
-            minority = " (minority)" if n and len(positions) > 1 else ""
+        most = max((len(p["models"]) for p in positions), default=0)
+        for position in positions:
+            minority = " (minority)" if len(position["models"]) < most else ""
             lines.append(f"      {position['position']!r}: {_models(position['models'])}{minority}")
         outcome = dispute.get("resolution") or "no resolution given"
-        state = "unresolved" if dispute.get("resolved") is False else "resolved"
+        state = {True: "refiner resolved", False: "unresolved"}.get(
+            dispute.get("resolved"), "refiner's resolution (not said whether settled)"
+        )
         lines.append(f"      {state}: {outcome}")
     contested = [
         c for c in consensus.get("claims") or []
