@@ -396,3 +396,20 @@ def test_redact_property(before: str, after: str, body: str) -> None:
         assert body[:-4] not in out
         assert redact(out) == out
         assert redact(out, key) == out
+
+
+def test_a_contradicted_claim_reaches_the_validator_even_when_not_listed_as_a_dispute() -> None:
+    from hive.consensus.ledger import parse_ledger
+    from hive.consensus.stages import contested
+
+    ledger = parse_ledger(
+        'The answer.\n<ledger>{"claims": [{"claim": "Rust 2024 edition exists",'
+        ' "supported_by": ["A", "B"], "contradicted_by": ["C"]},'
+        ' {"claim": "no GC", "supported_by": ["A", "B", "C"], "contradicted_by": []}]}</ledger>',
+        ["A", "B", "C"],
+    ).ledger
+
+    user = validate_messages("q", "a", TODAY, contested(ledger))[1]["content"]
+
+    assert '- Rust 2024 edition exists: "it holds" (held by 2 drafts); "it does not"' in user
+    assert "no GC" not in user  # nobody contradicted it

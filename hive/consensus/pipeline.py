@@ -105,7 +105,7 @@ class Pipeline:
         elif consensus.problems:
             self._caller.warn(f"the ledger: {'; '.join(consensus.problems)}")
         self._emit(ConsensusMeasured(consensus))
-        disputes = consensus.ledger.disputes if consensus.ledger else ()
+        disputes = stages.contested(consensus.ledger)
         review = await self._stage(
             "validate", profile, stages.validate_messages(question, refined, today, disputes),
             fallback=None, why="the answer is unvalidated",

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from hive.consensus.prompts import VERDICT_TAG, system_prompt
 
 if TYPE_CHECKING:
-    from hive.consensus.ledger import Dispute
+    from hive.consensus.ledger import Dispute, Ledger
 
 Messages = list[dict[str, str]]
 
@@ -66,6 +66,28 @@ def disputes_block(disputes: Sequence[Dispute]) -> str:
             outcome += " [UNRESOLVED]"
         lines.append(f"- {dispute.claim}: {held}. Refined answer: {outcome}")
     return "<disputed>\n" + "\n".join(lines) + "\n</disputed>"
+
+
+def contested(ledger: Ledger | None) -> tuple[Dispute, ...]:
+    """Every point the drafts contradicted each other on: the ledger's disputes, and each
+    claim some drafts contradicted that it did not also list as a dispute (as a two-sided
+    dispute with no resolution given)."""
+    if ledger is None:
+        return ()
+    from hive.consensus.ledger import Dispute, Position
+
+    listed = {d.claim for d in ledger.disputes}
+    extra = tuple(
+        Dispute(
+            c.claim,
+            (Position("it holds", c.supported_by), Position("it does not", c.contradicted_by)),
+            "",
+            None,
+        )
+        for c in ledger.claims
+        if c.contradicted_by and c.supported_by and c.claim not in listed
+    )
+    return (*ledger.disputes, *extra)
 
 
 def validate_messages(
