@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,6 +56,20 @@ def without_ledger(synthesis: str) -> str:
     from hive.consensus.ledger import labels, parse_ledger
 
     return parse_ledger(synthesis, labels(26)).answer
+
+
+def last_run() -> dict[str, Any]:
+    """The newest run in the test's history, with its calls."""
+    from hive.store.history import History
+
+    history = History.open(resolve_paths())
+    try:
+        [summary] = history.runs(limit=1)
+        run = history.run(summary["id"])
+    finally:
+        history.close()
+    assert run is not None
+    return run
 
 
 def fixture_path(name: str) -> Path:

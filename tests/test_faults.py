@@ -59,12 +59,13 @@ from hive.errors import (
 from hive.openrouter.client import OpenRouterClient, make_http_client
 from hive.openrouter.retry import RetryPolicy
 from hive.openrouter.simulator import sse_events
-from hive.store.history import History, db_path
+from hive.store.history import db_path
 from hive.store.paths import resolve_paths
 from tests.conftest import (
     FAKE_KEY,
     ONE_DRAFT_WARNING,
     fixture_path,
+    last_run,
     store_without_fallbacks,
     without_fallbacks,
     without_ledger,
@@ -214,18 +215,6 @@ def hive(*args: str) -> Any:
 def error_line(result: Any) -> str:
     [line] = [x for x in str(result.stderr).splitlines() if x.startswith("hive: error:")]
     return line
-
-
-def last_run() -> dict[str, Any]:
-    """The newest run in history, with its calls."""
-    history = History.open(resolve_paths())
-    try:
-        [summary] = history.runs(limit=1)
-        run = history.run(summary["id"])
-    finally:
-        history.close()
-    assert run is not None
-    return run
 
 
 def attempts_in(run: dict[str, Any], stage: str) -> list[tuple[str, int, bool]]:

@@ -12,8 +12,7 @@ from decimal import Decimal
 from typer.testing import CliRunner
 
 from hive.cli.app import app
-from hive.store.history import History
-from hive.store.paths import resolve_paths
+from tests.conftest import last_run
 from tests.loopback import Fault, LoopbackOpenRouter
 from tests.test_faults import GEN, REF, asked, chunk, run_pipeline, stream
 
@@ -100,13 +99,7 @@ def test_cli_history_keeps_the_skipped_line_and_the_one_paid_call(
     assert result.exit_code == 0, result.stderr
     warning = f"generate ({GEN}): skipped a malformed stream line: '<html>502 Bad Gateway</html>'"
     assert f"hive: warning: {warning}" in result.stderr
-    history = History.open(resolve_paths())
-    try:
-        [summary] = history.runs(limit=1)
-        run = history.run(summary["id"])
-    finally:
-        history.close()
-    assert run is not None
+    run = last_run()
     assert warning in run["warnings"]
     [draft] = [c for c in run["calls"] if c["stage"] == "generate"]
     assert (draft["attempt"], draft["error"], draft["content"]) == (1, None, "Rayleigh scattering.")

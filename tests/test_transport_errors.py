@@ -26,9 +26,7 @@ from hive.errors import (
 from hive.openrouter.chat import ChatRequest, StreamItem
 from hive.openrouter.client import OpenRouterClient, make_http_client
 from hive.openrouter.retry import is_transient, worth_a_fallback
-from hive.store.history import History
-from hive.store.paths import resolve_paths
-from tests.conftest import FAKE_KEY
+from tests.conftest import FAKE_KEY, last_run
 from tests.loopback import Fault, LoopbackOpenRouter
 from tests.test_faults import GEN, REF, SPEED_ALONE, asked, run_pipeline, with_stage
 
@@ -179,13 +177,7 @@ def test_cli_a_host_that_does_not_resolve_is_one_line_and_one_attempt_per_genera
     assert "cannot find the host no-such-host.invalid" in line
     assert line.endswith("and your network, or run with --simulate")
     assert "retrying" not in result.stderr and "falling back" not in result.stderr
-    history = History.open(resolve_paths())
-    try:
-        [summary] = history.runs(limit=1)
-        run = history.run(summary["id"])
-    finally:
-        history.close()
-    assert run is not None
+    run = last_run()
     calls = sorted((c["stage"], c["model"], c["attempt"]) for c in run["calls"])
     assert calls == sorted(("generate", m, 1) for m in balanced.stage("generate").models)
 

@@ -69,7 +69,6 @@ class Pipeline:
             sleep=sleep, rng=rng,
         )  # fmt: skip
         self._degraded = False
-        self._profile_fallbacks: set[str] = set()
 
     async def run(self, question: str, profile: Profile, *, simulated: bool) -> ConsensusResult:
         started = self._clock()
@@ -153,7 +152,6 @@ class Pipeline:
         self._caller.guard("generate", spec, messages)
         # One model asked several times (a strong baseline) must not give one answer several
         # times: each such call gets its own seed, derived from the run's.
-        self._profile_fallbacks = set(spec.fallbacks)
         repeated = len({base_model(m) for m in spec.models}) < len(spec.models)
         outcomes = await asyncio.gather(
             *(
@@ -173,7 +171,7 @@ class Pipeline:
                 raise outcome  # cancellation, a budget stop or a bug: never swallowed
         failures = [o for o in outcomes if isinstance(o, StageError)]
         drafts = [
-            panel.Draft(i, self._answered_by(i), text)
+            panel.Draft(i, self._answered_by(i, spec), text)
             for i, text in enumerate(outcomes)
             if isinstance(text, str)
         ]
@@ -187,12 +185,12 @@ class Pipeline:
             self._caller.warn(f"dropped a draft: {failure}")
         return drafts
 
-    def _answered_by(self, index: int) -> str:
+    def _answered_by(self, index: int, spec: StageSpec) -> str:
         """The model whose answer generator ``index`` returned (its fallback, if it fell back)."""
         answered = [c for c in self._caller.calls if c.stage == "generate" and c.index == index]
         call = next(c for c in reversed(answered) if c.ok)
         # OpenRouter may have answered with a fallback from the request's `models` list: then
         # `model_used` names it. A name that is none of the candidates is the server's own
         # name for the model asked for (a local server's file name), so that one stays.
-        candidates = {call.model, *self._profile_fallbacks}
+        candidates = {call.model, *spec.fallbacks}
         return call.model_used if call.model_used in candidates else call.model
