@@ -125,7 +125,9 @@ def model_of(text_marker: str) -> str:
 
 
 def run_json(*extra: str) -> dict[str, Any]:
-    result = hive("consensus", "What is Rust?", "balanced", "--json", *extra)
+    """A balanced run with its full panel of three (``--fixed``): these tests script three
+    drafts; what the adaptive rules do with fewer is tests/test_adaptive_pipeline.py's."""
+    result = hive("consensus", "What is Rust?", "balanced", "--json", "--fixed", *extra)
     assert result.exit_code == 0, result.stderr
     data: dict[str, Any] = json.loads(result.stdout)
     return data
@@ -252,7 +254,7 @@ def test_plain_output_keeps_stdout_the_answer_and_shows_agreement_on_stderr(
 ) -> None:
     script(keyed_env, SPLIT, split)
 
-    result = hive("consensus", "What is Rust?", "balanced", "--plain")
+    result = hive("consensus", "What is Rust?", "balanced", "--plain", "--fixed")
 
     assert result.exit_code == 0, result.stderr
     assert "Agreement" not in result.stdout and "<ledger>" not in result.stdout

@@ -134,15 +134,16 @@ def calls_of(run_id: int) -> list[sqlite3.Row]:
 
 
 def real_run(server: LoopbackOpenRouter, question: str, profile: str) -> list[RecordedRequest]:
-    """A successful keyed run; returns the chat requests it made."""
+    """A successful keyed run with the full panel and every stage (``--fixed``: the requests
+    come in ``stages_of`` order); returns the chat requests it made."""
     before = len(server.chat_requests())
-    result = hive("consensus", question, profile, "--quiet")
+    result = hive("consensus", question, profile, "--quiet", "--fixed")
     assert result.exit_code == 0, result.stderr
     return server.chat_requests()[before:]
 
 
-def estimate(question: str, profile: str) -> dict[str, Any]:
-    result = hive("consensus", question, profile, "--estimate", "--json")
+def estimate(question: str, profile: str, *extra: str) -> dict[str, Any]:
+    result = hive("consensus", question, profile, "--estimate", "--json", *extra)
     assert result.exit_code == 0, result.stderr
     return parse_json(result.stdout)
 
@@ -650,7 +651,7 @@ def test_estimate_after_three_runs_is_close_to_the_actual_cost(
     for question in ("What is Rust used for?", "What is Go good at?", "Why is Zig popular?"):
         real_run(keyed_env, question, "balanced")
     question = "What does Nim compile to?"
-    plan = estimate(question, "balanced")
+    plan = estimate(question, "balanced", "--fixed")
     expected, ceiling = Decimal(plan["expected_cost"]), Decimal(plan["max_cost"])
 
     actual = billed_total(real_run(keyed_env, question, "balanced"))

@@ -350,7 +350,7 @@ def test_eight_processes_open_a_fresh_database_at_once(tmp_path: Path) -> None:
 def test_each_recorded_cost_is_exactly_what_the_server_billed(
     keyed_env: LoopbackOpenRouter,
 ) -> None:
-    result = hive("consensus", "What is Rust?", "balanced", "--json")
+    result = hive("consensus", "What is Rust?", "balanced", "--json", "--fixed")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout, parse_float=Decimal)
 

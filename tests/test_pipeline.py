@@ -65,7 +65,10 @@ def _run(
     question: str = QUESTION,
     sleeps: list[float] | None = None,
 ) -> ConsensusResult:
-    """Run the pipeline; every backoff wait it asks for is appended to ``sleeps``, not slept."""
+    """Run the pipeline; every backoff wait it asks for is appended to ``sleeps``, not slept.
+
+    The adaptive rules are off: these tests are about the stages themselves, with the full
+    panel (tests/test_adaptive_pipeline.py covers what the rules change)."""
     waits = [] if sleeps is None else sleeps
 
     async def sleep(seconds: float) -> None:
@@ -77,7 +80,7 @@ def _run(
         ) as http:
             pipeline = Pipeline(
                 OpenRouterClient(http), events.append, today=TODAY, policy=POLICY, sleep=sleep,
-                rng=random.Random(0),
+                rng=random.Random(0), adaptive_rules=False,
             )  # fmt: skip
             return await pipeline.run(question, profile, simulated=False)
 

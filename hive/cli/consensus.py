@@ -115,6 +115,24 @@ def consensus(
     force: Annotated[
         bool, typer.Option("--force", help="Run even if the estimate breaks a spending limit.")
     ] = False,
+    rounds: Annotated[
+        int | None,
+        typer.Option(
+            "--rounds",
+            min=1,
+            max=5,
+            metavar="N",
+            help="At most N refine-validate rounds (default: the profile's adaptive.rounds).",
+            show_default=False,
+        ),
+    ] = None,
+    fixed: Annotated[
+        bool,
+        typer.Option(
+            "--fixed",
+            help="No adaptive rules: every generator, every stage, one round unless --rounds.",
+        ),
+    ] = False,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -162,6 +180,8 @@ def consensus(
             as_json=output == "json",
             notices=[] if estimate else notices,
             quiet=quiet,
+            rounds=rounds,
+            adaptive=not fixed,
         )
         try:
             run.run(request, _renderer(output, live, detailed, quiet, settings.color))

@@ -49,6 +49,15 @@ NoFallbacks = Annotated[
         show_default=False,
     ),
 ]
+Adaptive = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="RULE=VALUE",
+        help="Adaptive rule, e.g. quorum=3, first_panel=2, skip_curate=false, rounds=2 "
+        "(see hive profiles show).",
+        show_default=False,
+    ),
+]
 Description = Annotated[
     str | None, typer.Option(help="What the profile is for.", show_default=False)
 ]
@@ -70,6 +79,7 @@ def _save(
     max_tokens: list[str] | None,
     fallback: list[str] | None,
     no_fallbacks: list[str] | None,
+    adaptive: list[str] | None = None,
 ) -> None:
     with error_edge(ctx.obj.debug):
         from hive.cli.options import stage_pairs
@@ -95,6 +105,7 @@ def _save(
                 s: v[-1] for s, v in stage_pairs(temperature, float, "--temperature").items()
             },
             max_tokens={s: v[-1] for s, v in stage_pairs(max_tokens, int, "--max-tokens").items()},
+            adaptive=_rules(adaptive),
         )
         store.save(derived.profile, force=force, replace=not creating)
         typer.echo(f"{'created' if creating else 'updated'} profile {name!r}")
@@ -102,6 +113,19 @@ def _save(
             typer.echo(f"note: {note}", err=True)
         warn_unlisted(paths, derived.profile)
         warn_biased_judges(derived.profile)
+
+
+def _rules(pairs: list[str] | None) -> dict[str, str]:
+    """``RULE=VALUE`` pairs (the last wins); the values are validated with the profile."""
+    from hive.errors import UsageError
+
+    rules = {}
+    for pair in pairs or []:
+        rule, sep, value = pair.partition("=")
+        if not sep or not rule.strip() or not value.strip():
+            raise UsageError(f"--adaptive takes RULE=VALUE, e.g. quorum=3 (got {pair!r})")
+        rules[rule.strip()] = value.strip()
+    return rules
 
 
 @app.command("create")
@@ -118,6 +142,7 @@ def create(
     max_tokens: MaxTokens = None,
     fallback: Fallbacks = None,
     no_fallbacks: NoFallbacks = None,
+    adaptive: Adaptive = None,
     force: Force = False,
 ) -> None:
     """Create a user profile from another one, changing what the options say.
@@ -140,6 +165,7 @@ def create(
         max_tokens=max_tokens,
         fallback=fallback,
         no_fallbacks=no_fallbacks,
+        adaptive=adaptive,
     )
 
 
@@ -156,6 +182,7 @@ def edit(
     max_tokens: MaxTokens = None,
     fallback: Fallbacks = None,
     no_fallbacks: NoFallbacks = None,
+    adaptive: Adaptive = None,
     force: Annotated[
         bool, typer.Option("--force", help="Allow editing (overriding) a built-in.")
     ] = False,
@@ -178,4 +205,5 @@ def edit(
         max_tokens=max_tokens,
         fallback=fallback,
         no_fallbacks=no_fallbacks,
+        adaptive=adaptive,
     )

@@ -58,7 +58,11 @@ def _stages_json(profile: Profile) -> dict[str, object]:
     from hive.consensus.profiles import STAGES
 
     stages = {s: profile.stage(s).model_dump(mode="json") for s in STAGES}
-    return {"description": profile.description, "stages": stages}
+    return {
+        "description": profile.description,
+        "stages": stages,
+        "adaptive": profile.adaptive.model_dump(mode="json"),
+    }
 
 
 @app.command("list")
@@ -136,6 +140,11 @@ def show(ctx: typer.Context, name: Name, json_output: JsonFlag = False) -> None:
                 typer.echo(f"  {model}")
             if spec.fallbacks:
                 typer.echo(f"  fallbacks: {', '.join(spec.fallbacks)}")
+        from hive.consensus.adaptive import describe
+
+        typer.echo("\nadaptive (change with hive profiles edit NAME --adaptive RULE=VALUE):")
+        for line in describe(profile.adaptive, len(profile.generate.models)):
+            typer.echo(f"  {line}")
 
 
 @app.command("delete")

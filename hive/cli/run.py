@@ -61,6 +61,8 @@ class RunRequest:
     as_json: bool
     notices: list[str]  # lines for stderr before the run (unless quiet)
     quiet: bool
+    rounds: int | None = None  # --rounds: the most refine -> validate rounds
+    adaptive: bool = True  # False (--fixed): the full panel, every stage
     today: date = field(default_factory=date.today)  # local date: prompts and budget days
 
     @property
@@ -220,10 +222,12 @@ class _Session:
             client, emit, today=request.today, price_of=catalog.price,
             limit=None if request.simulated or request.force else limits.limit(), policy=policy,
             seed=_simulation_seed(request) if request.simulated else None,
+            adaptive_rules=request.adaptive,
         )  # fmt: skip
         with self.renderer:
             result = await pipeline.run(request.question, request.profile,
-                                        simulated=request.simulated)  # fmt: skip
+                                        simulated=request.simulated,
+                                        rounds=request.rounds)  # fmt: skip
             try:
                 record.finish(
                     "degraded" if result.degraded else "ok", answer=result.answer,

@@ -16,7 +16,7 @@ import dataclasses
 import functools
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 
 from hive.consensus.budget import SpendLimit
@@ -36,6 +36,7 @@ from hive.consensus.stages import Messages
 from hive.errors import (
     ApiFailure,
     AuthError,
+    BudgetError,
     ProviderUnavailable,
     StageError,
     StreamError,
@@ -79,6 +80,7 @@ class Caller:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._failures: dict[str, int] = {}  # per model, for the circuit breaker
+        self._cut: dict[tuple[str, int], str] = {}  # calls the pipeline chose to stop, and why
         self.calls: list[CallRecord] = []
         self.warnings: list[str] = []
 
@@ -89,12 +91,35 @@ class Caller:
     def _spent(self) -> Decimal:
         return sum((c.cost for c in self.calls if c.cost is not None), Decimal(0))
 
-    def guard(self, stage: str, spec: StageSpec, messages: Messages) -> None:
-        """Never start a stage whose calls could, at their worst (on the dearest model each may
-        end on), take the run over its limit; a BudgetError says so before anything is sent."""
-        indexes = range(len(spec.models)) if stage == "generate" else range(1)
-        calls = {(stage, i): [spec.models[i], *spec.fallbacks] for i in indexes}
+    def guard(
+        self, stage: str, spec: StageSpec, messages: Messages, indexes: Sequence[int] = (0,)
+    ) -> None:
+        """Never start a stage's calls (generators ``indexes``) if they could, at their worst
+        (on the dearest model each may end on), take the run over its limit; a BudgetError
+        says so before anything is sent."""
+        calls = {(stage, i): [_model(stage, spec, i), *spec.fallbacks] for i in indexes}
         self._guard.admit(stage, calls, message_tokens(messages), spec.max_tokens)
+
+    def affordable(self, planned: Sequence[tuple[str, StageSpec, Messages]]) -> bool:
+        """Whether ``planned`` (stage, spec, messages) calls, each at its worst, fit the limit
+        with what is spent and held: asked before an optional round, never raising."""
+        try:
+            worst = sum(
+                (
+                    self._guard.worst_case(stage, [spec.models[0], *spec.fallbacks],
+                                           message_tokens(messages), spec.max_tokens)
+                    for stage, spec, messages in planned
+                ),
+                Decimal(0),
+            )  # fmt: skip
+        except BudgetError:
+            return False
+        return self._guard.fits(worst)
+
+    def cut(self, stage: str, index: int, reason: str) -> None:
+        """Say why call ``(stage, index)`` is about to be cancelled: its record carries
+        ``reason`` instead of ``CANCELLED`` (a straggler cut, not a stopped run)."""
+        self._cut[(stage, index)] = reason
 
     async def call(
         self,
@@ -106,8 +131,10 @@ class Caller:
         seed: int | None = None,
     ) -> str:
         """The model's answer, from the first model of [primary, *fallbacks] that gives one.
-        ``seed`` goes to the server (one model sampled several times differs by seed)."""
-        candidates = [spec.models[index], *spec.fallbacks]
+        ``index``: the generator's place, or for a later stage the times it ran before (a
+        second refine is index 1). ``seed`` goes to the server (one model sampled several
+        times differs by seed)."""
+        candidates = [_model(stage, spec, index), *spec.fallbacks]
         prompt = message_tokens(messages)
         self._sent[(stage, index)] = (prompt, candidates)
         try:
@@ -226,7 +253,8 @@ class Caller:
                     model_used=None, provider=None, prompt_tokens=None, completion_tokens=None,
                     cost=None, ttft_ms=_ms(started, first_token),
                     latency_ms=(self._clock() - started) * 1000, finish_reason=None,
-                    content="".join(received), error=CANCELLED, accepted=answered,
+                    content="".join(received), accepted=answered,
+                    error=self._cut.get((stage, index), CANCELLED),
                 )
             )  # fmt: skip
             raise
@@ -275,6 +303,12 @@ class Caller:
         if completion is None:
             completion = approx_tokens(record.content) if record.content else 0
         return dataclasses.replace(record, cost=price.cost(prompt, completion), cost_estimated=True)
+
+
+def _model(stage: str, spec: StageSpec, index: int) -> str:
+    """The model call ``(stage, index)`` asks first: a generator's own; every later stage has
+    one model, and its index counts the times the stage ran (a second round's refine is 1)."""
+    return spec.models[index] if stage == "generate" else spec.models[0]
 
 
 def _short(exc: ApiFailure) -> str:

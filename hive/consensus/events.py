@@ -1,7 +1,9 @@
 """What the pipeline tells the world while it runs, and what it returns.
 
 Plain frozen dataclasses, not pydantic: one is made per streamed token, so they must be cheap.
-A call is identified by ``(stage, index)``: index is the generator's position, 0 elsewhere.
+A call is identified by ``(stage, index)``: index is the generator's position; for a later
+stage, how many times the stage ran before (an escalated panel's second refine, a second
+round's refine and validate, are index 1).
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ from typing import TYPE_CHECKING
 from hive.money import Total
 
 if TYPE_CHECKING:
+    from hive.consensus.adaptive import Decision
     from hive.consensus.panel import Consensus
+
+
+CUT = "cut: "  # how the error of a call stopped as a straggler begins
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,11 @@ class CallRecord:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def cut(self) -> bool:
+        """Stopped on purpose: a straggler the run went on without (``adaptive.py``)."""
+        return self.error is not None and self.error.startswith(CUT)
 
     @property
     def billable(self) -> bool:
@@ -114,6 +125,8 @@ class ConsensusResult:
     warnings: list[str] = field(default_factory=list)
     degraded: bool = False  # a stage failed and the run went on without it (see warnings)
     consensus: Consensus | None = None  # what the panel agreed on (None: no run got that far)
+    decisions: list[Decision] = field(default_factory=list)  # adaptive choices, in order
+    rounds: int = 1  # refine -> validate rounds taken
 
     @property
     def cost(self) -> Total:
@@ -182,6 +195,14 @@ class ConsensusMeasured:
 
 
 @dataclass(frozen=True, slots=True)
+class Decided:
+    """An adaptive decision (``adaptive.py``): a straggler cut, an escalation, a skipped
+    stage, a round started or stopped."""
+
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
 class RunFinished:
     result: ConsensusResult
 
@@ -194,5 +215,6 @@ PipelineEvent = (
     | CallFailed
     | RunWarning
     | ConsensusMeasured
+    | Decided
     | RunFinished
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hive.consensus.agreement import agreement
@@ -107,3 +107,49 @@ def unread(labelled: Sequence[tuple[str, Draft]], seed: int, why: str) -> Consen
     """The consensus of a run whose synthesis gave no ledger at all (refine failed)."""
     panel = tuple((x, d.model) for x, d in labelled)
     return Consensus(panel, seed, None, None, (why if len(labelled) > 1 else ONE_DRAFT,))
+
+
+def carry(previous: Consensus, current: Consensus, round_: int) -> Consensus:
+    """Round ``round_``'s consensus, keeping what the drafts held in earlier rounds.
+
+    The drafts do not change between rounds, so neither do their positions: a dispute or a
+    contradicted claim an earlier ledger recorded and this one dropped is kept (and said so),
+    so a revision cannot quietly converge on the majority. With no ledger this round, the
+    earlier one stands."""
+    before, now = previous.ledger, current.ledger
+    if before is None:
+        return current
+    if now is None:
+        why = f"round {round_}'s refiner gave no readable ledger; round {round_ - 1}'s stands"
+        return Consensus(
+            previous.panel, previous.seed, before, previous.agreement,
+            (*previous.problems, why),
+        )  # fmt: skip
+    listed = {d.claim.casefold() for d in now.disputes}
+    dropped = tuple(d for d in before.disputes if d.claim.casefold() not in listed)
+    claims = {c.claim.casefold(): c for c in now.claims}
+    merged = list(now.claims)
+    lost_claims = 0
+    for old in before.claims:
+        if not old.contradicted_by:
+            continue
+        new = claims.get(old.claim.casefold())
+        if new is None:
+            merged.append(old)
+            lost_claims += 1
+        elif not set(old.contradicted_by) <= set(new.contradicted_by):
+            joined = tuple(dict.fromkeys((*new.contradicted_by, *old.contradicted_by)))
+            merged[merged.index(new)] = replace(new, contradicted_by=joined)
+            lost_claims += 1
+    if not dropped and not lost_claims:
+        return current
+    ledger = replace(now, claims=tuple(merged), disputes=(*now.disputes, *dropped))
+    kept = len(dropped) + lost_claims
+    problems = (
+        *current.problems,
+        f"round {round_}'s ledger left out {kept} position{'s' if kept != 1 else ''} the "
+        "drafts held earlier; kept",
+    )
+    return Consensus(
+        current.panel, current.seed, ledger, agreement(ledger, len(current.panel)), problems
+    )

@@ -18,28 +18,38 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import TypeVar
 
-from hive.consensus import panel, stages
+from hive.consensus import adaptive, panel, stages
+from hive.consensus.adaptive import FIXED, Decision
 from hive.consensus.bias import base_model, judge_warnings
 from hive.consensus.budget import SpendLimit
 from hive.consensus.caller import Caller, Emit, Sleep
 from hive.consensus.estimate import PriceOf
 from hive.consensus.events import (
+    CUT,
     CallPlan,
     ConsensusMeasured,
     ConsensusResult,
+    Decided,
     RunFinished,
     RunStarted,
 )
-from hive.consensus.profiles import STAGES, Profile, StageSpec
+from hive.consensus.ledger import Dispute
+from hive.consensus.profiles import STAGES, AdaptiveSpec, Profile, StageSpec
 from hive.errors import AuthError, StageError
 from hive.openrouter.client import OpenRouterClient
 from hive.openrouter.retry import RetryPolicy
 
 T = TypeVar("T", str, None)
+
+
+def _unresolved(disputes: Sequence[Dispute]) -> int:
+    return sum(1 for d in disputes if d.resolved is False)
+
+
 NO_REVIEW = stages.Verdict(None, [], "No review was possible; check the answer yourself.")
 
 
@@ -57,9 +67,11 @@ class Pipeline:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         seed: int | None = None,
+        adaptive_rules: bool = True,
     ) -> None:
         """``rng``: the retries' jitter; ``seed``: the order the refiner sees the drafts in
-        (drawn at random when None, and recorded either way)."""
+        (drawn at random when None, and recorded either way); ``adaptive_rules``: False runs
+        every stage with the full panel, whatever the profile's ``adaptive`` says."""
         self._seed = random.SystemRandom().randrange(2**31) if seed is None else seed
         self._emit = emit
         self._today = today
@@ -69,8 +81,17 @@ class Pipeline:
             sleep=sleep, rng=rng,
         )  # fmt: skip
         self._degraded = False
+        self._adaptive = adaptive_rules
+        self._decisions: list[Decision] = []
+        self._took: list[float] = []  # seconds each draft took, from its batch's start
+        self._failures: list[StageError] = []  # generators that gave no draft
+        self._reported = 0  # failures already warned about
+        self._today_messages: stages.Messages = []
 
-    async def run(self, question: str, profile: Profile, *, simulated: bool) -> ConsensusResult:
+    async def run(
+        self, question: str, profile: Profile, *, simulated: bool, rounds: int | None = None
+    ) -> ConsensusResult:
+        """``rounds``: the most refine -> validate rounds (default: the profile's)."""
         started = self._clock()
         plan = [
             CallPlan(stage, i, model)
@@ -78,45 +99,63 @@ class Pipeline:
             for i, model in enumerate(profile.stage(stage).models)
         ]
         self._emit(RunStarted(question, profile.name, simulated, plan))
-        today = self._today
+        rules = profile.adaptive if self._adaptive else FIXED
+        cap = rounds or rules.rounds
+        self._today_messages = stages.generate_messages(question, self._today)
 
         for warning in judge_warnings(profile):
             self._caller.warn(warning)
-        drafts = await self._generate(question, profile.stage("generate"))
-        labelled = panel.shuffle(drafts, self._seed)
-        synthesis = await self._stage(
-            "refine", profile,
-            stages.refine_messages(question, [(x, d.text) for x, d in labelled], today),
-            fallback=None, why="using the first draft unrefined",
-        )  # fmt: skip
-        if synthesis is None:
-            refined = drafts[0].text
-            consensus = panel.unread(labelled, self._seed, "the refine stage failed: no ledger")
-        else:
-            refined, consensus = panel.read_synthesis(synthesis, labelled, self._seed)
-            if not refined:  # a ledger and nothing else: there is no refined answer
-                self._degraded = True
-                self._caller.warn("the refiner gave no answer besides its ledger; "
-                                  "using the first draft unrefined")  # fmt: skip
-                refined = drafts[0].text
-        if consensus.agreement is None:
-            self._caller.warn(f"agreement is unknown: {'; '.join(consensus.problems)}")
-        elif consensus.problems:
-            self._caller.warn(f"the ledger: {'; '.join(consensus.problems)}")
-        self._emit(ConsensusMeasured(consensus))
+        labelled, refined, consensus = await self._panel(question, profile, rules)
+        for problem in self._consensus_warnings(consensus):
+            self._caller.warn(problem)
         disputes = stages.contested(consensus.ledger)
-        review = await self._stage(
-            "validate", profile, stages.validate_messages(question, refined, today, disputes),
-            fallback=None, why="the answer is unvalidated",
-        )  # fmt: skip
-        verdict = NO_REVIEW if review is None else stages.parse_verdict(review)
-        if review is not None and not verdict.found:
-            self._caller.warn("the validator gave no verdict; confidence is unknown")
-        answer = await self._stage(
-            "curate", profile,
-            stages.curate_messages(question, refined, verdict, today, disputes),
-            fallback=refined, why="returning the refined answer uncurated",
-        )  # fmt: skip
+        verdict = await self._validate(question, profile, refined, disputes, 0)
+        done = 1
+        while cap > 1:
+            curate_messages = stages.curate_messages(
+                question, refined, verdict, self._today, disputes
+            )
+            revise = stages.revise_messages(
+                question, [(x, d.text) for x, d in labelled], refined, verdict, self._today,
+                disputes,
+            )  # fmt: skip
+            state = adaptive.RoundState(done, verdict.confidence, consensus.agreement,
+                                        _unresolved(disputes))  # fmt: skip
+            planned = [
+                (s, profile.stage(s), m)
+                for s, m in (("refine", revise), ("validate", revise), ("curate", curate_messages))
+            ]
+            decision = adaptive.next_round(
+                rules, cap, state, affordable=self._caller.affordable(planned)
+            )
+            self._decide(decision)
+            if decision.kind != "round_started":
+                break
+            done += 1
+            text = await self._stage("refine", done - 1, profile, revise, fallback=None,
+                                     why=f"round {done} keeps the previous answer")  # fmt: skip
+            if text is None:
+                break
+            answer, measured = panel.read_synthesis(text, labelled, self._seed)
+            if not answer:
+                self._caller.warn(f"round {done}'s refiner gave no answer besides its ledger; "
+                                  "keeping the previous answer")  # fmt: skip
+                break
+            refined, consensus = answer, panel.carry(consensus, measured, done)
+            self._emit(ConsensusMeasured(consensus))
+            disputes = stages.contested(consensus.ledger)
+            verdict = await self._validate(question, profile, refined, disputes, done - 1)
+        answer = refined
+        unresolved = _unresolved(disputes)
+        skip = adaptive.curate_skip(rules, verdict.confidence, verdict.issues, unresolved)
+        if skip is not None:
+            self._decide(skip)
+        else:
+            answer = await self._stage(
+                "curate", 0, profile,
+                stages.curate_messages(question, refined, verdict, self._today, disputes),
+                fallback=refined, why="returning the refined answer uncurated",
+            )  # fmt: skip
         result = ConsensusResult(
             question=question,
             profile=profile.name,
@@ -129,17 +168,124 @@ class Pipeline:
             warnings=list(self._caller.warnings),
             degraded=self._degraded,
             consensus=consensus,
+            decisions=list(self._decisions),
+            rounds=done,
         )
         self._emit(RunFinished(result))
         return result
 
+    def _decide(self, decision: Decision) -> None:
+        self._decisions.append(decision)
+        self._emit(Decided(decision))
+
+    def _consensus_warnings(self, consensus: panel.Consensus) -> list[str]:
+        if consensus.agreement is None:
+            return [f"agreement is unknown: {'; '.join(consensus.problems)}"]
+        if consensus.problems:
+            return [f"the ledger: {'; '.join(consensus.problems)}"]
+        return []
+
+    async def _panel(
+        self, question: str, profile: Profile, rules: AdaptiveSpec
+    ) -> tuple[list[tuple[str, panel.Draft]], str, panel.Consensus]:
+        """Generate and refine: the labelled drafts, the refined answer and the consensus.
+
+        With ``first_panel``, the first generators are asked first and the rest only when
+        their drafts are too few or agree too little (``adaptive.escalation``); the drafts
+        are then refined again, all together."""
+        spec = profile.stage("generate")
+        size = len(spec.models)
+        first = rules.first_panel if 0 < rules.first_panel < size else size
+        unasked = list(range(first, size))
+        drafts = await self._generate(spec, range(first), rules, unasked=len(unasked))
+        if unasked and len(drafts) < 2:
+            decision = adaptive.escalation(rules, None, len(drafts),
+                                           [spec.models[i] for i in unasked])  # fmt: skip
+            assert decision is not None
+            self._decide(decision)
+            drafts += await self._generate(spec, unasked, rules, unasked=0)
+            unasked = []
+        if not drafts:
+            raise self._failures[0]  # no answer at all: the run fails with the real cause
+        self._dropped()
+        labelled, refined, consensus = await self._refine(question, profile, drafts, 0)
+        escalate = adaptive.escalation(rules, consensus.agreement, len(drafts),
+                                       [spec.models[i] for i in unasked])  # fmt: skip
+        if escalate is not None:
+            self._decide(escalate)
+        if escalate is not None and escalate.kind == "escalated":
+            more = await self._generate(spec, unasked, rules, unasked=0)
+            self._dropped()
+            if more:
+                labelled, refined, consensus = await self._refine(
+                    question, profile, drafts + more, 1
+                )
+            else:
+                self._caller.warn("the escalated generators gave no draft; "
+                                  "the first panel's synthesis stands")  # fmt: skip
+        return labelled, refined, consensus
+
+    def _dropped(self) -> None:
+        """Say which generators gave no draft (once each): the run goes on without them."""
+        for failure in self._failures[self._reported :]:
+            self._degraded = True
+            self._caller.warn(f"dropped a draft: {failure}")
+        self._reported = len(self._failures)
+
+    async def _refine(
+        self, question: str, profile: Profile, drafts: list[panel.Draft], index: int
+    ) -> tuple[list[tuple[str, panel.Draft]], str, panel.Consensus]:
+        labelled = panel.shuffle(drafts, self._seed)
+        synthesis = await self._stage(
+            "refine", index, profile,
+            stages.refine_messages(question, [(x, d.text) for x, d in labelled], self._today),
+            fallback=None, why="using the first draft unrefined",
+        )  # fmt: skip
+        if synthesis is None:
+            refined = drafts[0].text
+            consensus = panel.unread(labelled, self._seed, "the refine stage failed: no ledger")
+        else:
+            refined, consensus = panel.read_synthesis(synthesis, labelled, self._seed)
+            if not refined:  # a ledger and nothing else: there is no refined answer
+                self._degraded = True
+                self._caller.warn("the refiner gave no answer besides its ledger; "
+                                  "using the first draft unrefined")  # fmt: skip
+                refined = drafts[0].text
+        self._emit(ConsensusMeasured(consensus))
+        return labelled, refined, consensus
+
+    async def _validate(
+        self,
+        question: str,
+        profile: Profile,
+        answer: str,
+        disputes: tuple[Dispute, ...],
+        index: int,
+    ) -> stages.Verdict:
+        review = await self._stage(
+            "validate", index, profile,
+            stages.validate_messages(question, answer, self._today, disputes),
+            fallback=None, why="the answer is unvalidated",
+        )  # fmt: skip
+        verdict = NO_REVIEW if review is None else stages.parse_verdict(review)
+        if review is not None and not verdict.found:
+            self._caller.warn("the validator gave no verdict; confidence is unknown")
+        return verdict
+
     async def _stage(
-        self, stage: str, profile: Profile, messages: stages.Messages, *, fallback: T, why: str
+        self,
+        stage: str,
+        index: int,
+        profile: Profile,
+        messages: stages.Messages,
+        *,
+        fallback: T,
+        why: str,
     ) -> str | T:
         spec = profile.stage(stage)
-        self._caller.guard(stage, spec, messages)
+        self._caller.guard(stage, spec, messages, (index,))
         try:
-            return await self._caller.call(stage, 0, spec, messages)
+            return await self._caller.call(stage, index, spec, messages)
         except StageError as exc:
             if isinstance(exc.cause, AuthError):
                 raise  # the key is the problem: every later stage would fail the same way
@@ -147,14 +293,21 @@ class Pipeline:
             self._caller.warn(f"{exc}; {why}")
             return fallback
 
-    async def _generate(self, question: str, spec: StageSpec) -> list[panel.Draft]:
-        messages = stages.generate_messages(question, self._today)
-        self._caller.guard("generate", spec, messages)
+    async def _generate(
+        self, spec: StageSpec, indexes: Sequence[int], rules: AdaptiveSpec, *, unasked: int
+    ) -> list[panel.Draft]:
+        """The drafts of generators ``indexes``, asked at once. Once enough drafts are in,
+        a generator far behind them is cut (``adaptive.straggler_deadline``): its call is
+        cancelled and recorded with what streamed, and a decision says who and why.
+        ``unasked``: generators not in this batch that may still be asked."""
+        messages = self._today_messages
+        self._caller.guard("generate", spec, messages, indexes)
         # One model asked several times (a strong baseline) must not give one answer several
         # times: each such call gets its own seed, derived from the run's.
         repeated = len({base_model(m) for m in spec.models}) < len(spec.models)
-        outcomes = await asyncio.gather(
-            *(
+        begun = self._clock()
+        tasks = {
+            asyncio.create_task(
                 self._caller.call(
                     "generate",
                     i,
@@ -162,28 +315,57 @@ class Pipeline:
                     messages,
                     seed=(self._seed + i) % 2**31 if repeated else None,
                 )
-                for i in range(len(spec.models))
-            ),
-            return_exceptions=True,
-        )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException) and not isinstance(outcome, StageError):
-                raise outcome  # cancellation, a budget stop or a bug: never swallowed
-        failures = [o for o in outcomes if isinstance(o, StageError)]
-        drafts = [
-            panel.Draft(i, self._answered_by(i, spec), text)
-            for i, text in enumerate(outcomes)
-            if isinstance(text, str)
-        ]
-        for failure in failures:
-            if isinstance(failure.cause, AuthError):
-                raise failure  # a rejected key or no credits: the run stops, it does not degrade
-        if not drafts:
-            raise failures[0]  # no answer at all: the run fails with the real cause
-        for failure in failures:
-            self._degraded = True
-            self._caller.warn(f"dropped a draft: {failure}")
-        return drafts
+            ): i
+            for i in indexes
+        }
+        texts: dict[int, str] = {}
+        pending = set(tasks)
+        try:
+            while pending:
+                deadline = adaptive.straggler_deadline(
+                    rules, self._took, generators=len(spec.models), unasked=unasked
+                )
+                timeout = None if deadline is None else max(0.0, begun + deadline - self._clock())
+                done, pending = await asyncio.wait(
+                    pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    outcome = task.exception() or task.result()
+                    if isinstance(outcome, str):
+                        texts[tasks[task]] = outcome
+                        self._took.append(self._clock() - begun)
+                    elif isinstance(outcome, StageError):
+                        self._failures.append(outcome)
+                        if isinstance(outcome.cause, AuthError):
+                            raise outcome  # a rejected key or no credits: the run stops
+                    else:
+                        raise outcome  # a budget stop or a bug: never swallowed
+                if not done and pending and deadline is not None:
+                    await self._cut(spec, tasks, pending, rules, begun + deadline - begun)
+                    pending = set()
+        finally:
+            for task in pending:  # the run itself was stopped, or failed
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        return [panel.Draft(i, self._answered_by(i, spec), texts[i]) for i in sorted(texts)]
+
+    async def _cut(
+        self,
+        spec: StageSpec,
+        tasks: dict[asyncio.Task[str], int],
+        pending: set[asyncio.Task[str]],
+        rules: AdaptiveSpec,
+        at: float,
+    ) -> None:
+        cut = sorted((tasks[t], spec.models[tasks[t]]) for t in pending)
+        decision = adaptive.straggler_cut(rules, self._took, cut, at)
+        for index, _ in cut:
+            self._caller.cut("generate", index, f"{CUT}{decision.message}")
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        self._decide(decision)
 
     def _answered_by(self, index: int, spec: StageSpec) -> str:
         """The model whose answer generator ``index`` returned (its fallback, if it fell back)."""

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 STAGES = ("generate", "refine", "validate", "curate")
 MAX_GENERATORS = 8
+MAX_ROUNDS = 5  # refine -> validate rounds a run may take at most
 MAX_FALLBACKS = 3  # OpenRouter's `models` routing takes a short list
 # author/slug[:variant], with the `~` prefix OpenRouter uses for alias ids.
 MODEL_ID = re.compile(
@@ -57,6 +58,32 @@ class StageSpec(BaseModel):
         return models
 
 
+class AdaptiveSpec(BaseModel):
+    """How a run spends effort where the question needs it (``hive/consensus/adaptive.py``
+    decides; the README explains each rule). The defaults change nothing a run would do on a
+    one-generator profile: every rule needs a panel, a verdict or ``rounds`` above 1."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Stragglers: once `quorum` drafts are in, a generator still writing at `straggler_factor`
+    # times the median time the finished ones took (and never before `straggler_floor`
+    # seconds) is cut, and the run goes on without it.
+    quorum: int = Field(default=2, ge=1, le=MAX_GENERATORS)
+    straggler_factor: float = Field(default=2.0, ge=1, le=100)
+    straggler_floor: float = Field(default=20.0, ge=0, le=3600)
+    # Escalation: ask only the first `first_panel` generators (0: all of them at once), and
+    # the rest only when those drafts agree less than `escalate_below`.
+    first_panel: int = Field(default=0, ge=0, le=MAX_GENERATORS)
+    escalate_below: float = Field(default=0.75, ge=0, le=1)
+    # Skip curation when the validator lists no issues at `skip_confidence` or more.
+    skip_curate: bool = False
+    skip_confidence: float = Field(default=0.9, ge=0, le=1)
+    # Up to `rounds` refine -> validate rounds: another while the validator's confidence is
+    # below `round_below` (or the panel disagreed and a dispute was left unresolved).
+    rounds: int = Field(default=1, ge=1, le=MAX_ROUNDS)
+    round_below: float = Field(default=0.8, ge=0, le=1)
+
+
 class Profile(BaseModel):
     # `validate` is a BaseModel method, so that stage's field is stored as `validate_`.
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -67,6 +94,7 @@ class Profile(BaseModel):
     refine: StageSpec
     validate_: StageSpec = Field(alias="validate")
     curate: StageSpec
+    adaptive: AdaptiveSpec = AdaptiveSpec()
 
     @field_validator("name")
     @classmethod
@@ -110,12 +138,21 @@ def _spec(
     )
 
 
-def _profile(name: str, description: str, *stages: StageSpec) -> Profile:
+def _profile(
+    name: str, description: str, *stages: StageSpec, **adaptive: int | float | bool
+) -> Profile:
     return Profile.model_validate(
-        {"name": name, "description": description, **dict(zip(STAGES, stages, strict=True))}
+        {
+            "name": name,
+            "description": description,
+            **dict(zip(STAGES, stages, strict=True)),
+            "adaptive": adaptive,
+        }
     )
 
 
+# Adaptive rules (AdaptiveSpec): `quality` always curates and may take a second round; the
+# others skip a curation that would add nothing, and the three-generator ones ask two first.
 # The refine stage's max_tokens leave room for its claim ledger after the answer (about a
 # thousand tokens for a dozen claims and a few disputes).
 BUILTIN_PROFILES: dict[str, Profile] = {
@@ -143,6 +180,8 @@ BUILTIN_PROFILES: dict[str, Profile] = {
             ),
             _spec("minimax/minimax-m3", 0.1, 1536, "qwen/qwen3.7-plus"),
             _spec("anthropic/claude-haiku-4.5", 0.3, 3072, "openai/gpt-5.4-mini"),
+            first_panel=2,
+            skip_curate=True,
         ),
         _profile(
             "speed",
@@ -151,6 +190,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
             _spec("openai/gpt-4.1-mini", 0.4, 2048, "google/gemini-2.5-flash"),
             _spec("mistralai/mistral-small-2603", 0.1, 768, "meta-llama/llama-4-maverick"),
             _spec("google/gemini-2.5-flash-lite", 0.3, 1536, "openai/gpt-4.1-mini"),
+            skip_curate=True,
         ),
         _profile(
             "quality",
@@ -164,6 +204,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
             _spec("anthropic/claude-opus-5", 0.4, 8192, "openai/gpt-5.5"),
             _spec("deepseek/deepseek-v4-pro-0813", 0.1, 2048, "minimax/minimax-m3"),
             _spec("anthropic/claude-sonnet-5", 0.3, 6144, "anthropic/claude-opus-4.8"),
+            rounds=2,
         ),
         _profile(
             "cost",
@@ -182,6 +223,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
                 "google/gemini-2.5-flash-lite",
             ),
             _spec("deepseek/deepseek-v4-pro", 0.3, 3072, "qwen/qwen3.7-plus"),
+            skip_curate=True,
         ),
         _profile(
             "free",
@@ -199,6 +241,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
             _spec("z-ai/glm-5.2:free", 0.4, 4096, "nvidia/nemotron-3-super-120b-a12b:free"),
             _spec("dots-studio/dots-3-note-preview:free", 0.1, 1536, "poolside/laguna-s-2.1:free"),
             _spec("google/gemma-4-26b-a4b-it:free", 0.3, 3072, "google/gemma-4-31b-it:free"),
+            first_panel=2,
         ),
     )
 }

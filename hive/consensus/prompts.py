@@ -103,6 +103,19 @@ confidence scores or this process.
 Reply with the final answer only."""
 
 
+# Appended to REFINE for a second or later round: the refiner revises its own answer.
+REVISE = """
+
+This is a revision round. After the drafts you also receive your previous answer \
+(<previous_answer>), a reviewer's findings about it (<review>) and the points the drafts \
+disputed (<disputed>). Write an improved answer: correct every problem the reviewer found \
+that is real, ignore findings that are wrong, and settle each disputed point on the evidence \
+where you can; where you cannot, say so. The ledger still accounts for the drafts, not for \
+your previous answer: list every position each draft held, the minority's included. A \
+position does not become wrong by being held by fewer drafts, and it must not disappear \
+from the ledger because an earlier answer did not take it."""
+
+
 def system_prompt(stage: str, today: date) -> str:
     template = {"generate": GENERATE, "refine": REFINE, "validate": VALIDATE, "curate": CURATE}
     context = _CONTEXT.format(today=today.isoformat())

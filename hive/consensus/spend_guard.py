@@ -74,6 +74,13 @@ class SpendGuard:
             )
         self._held.update(worst)
 
+    def fits(self, amount: Decimal) -> bool:
+        """Whether ``amount`` more, on top of what is spent and held, stays within the limit."""
+        if self._limit is None:
+            return True
+        held = sum(self._held.values(), Decimal(0))
+        return self._spent() + held + amount <= self._limit.amount
+
     def release(self, key: CallKey) -> None:
         """The call is over: what it cost is in ``spent`` now."""
         self._held.pop(key, None)

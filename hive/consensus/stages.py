@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
-from hive.consensus.prompts import VERDICT_TAG, system_prompt
+from hive.consensus.prompts import REVISE, VERDICT_TAG, system_prompt
 
 if TYPE_CHECKING:
     from hive.consensus.ledger import Dispute, Ledger
@@ -48,6 +48,37 @@ def refine_messages(question: str, drafts: Sequence[tuple[str, str]], today: dat
     """``drafts``: ``(label, text)`` pairs in the order the refiner is to see them."""
     body = "\n\n".join(f'<draft id="{label}">\n{text}\n</draft>' for label, text in drafts)
     return _messages("refine", today, f"<question>\n{question}\n</question>\n\n{body}")
+
+
+def revise_messages(
+    question: str,
+    drafts: Sequence[tuple[str, str]],
+    previous: str,
+    verdict: Verdict,
+    today: date,
+    disputes: Sequence[Dispute] = (),
+) -> Messages:
+    """Another round's refine: the same drafts under the same labels, the previous answer,
+    the reviewer's findings and the disputes, so the revision addresses each."""
+    messages = refine_messages(question, drafts, today)
+    messages[0]["content"] += REVISE
+    user = (
+        f"{messages[1]['content']}\n\n<previous_answer>\n{previous}\n</previous_answer>\n\n"
+        f"<review>\n{_findings(verdict)}\n</review>"
+    )
+    if block := disputes_block(disputes):
+        user += "\n\n" + block
+    messages[1]["content"] = user
+    return messages
+
+
+def _findings(verdict: Verdict) -> str:
+    findings = verdict.review.strip() or "The reviewer gave no findings."
+    if verdict.issues:
+        findings += "\n\nIssues listed by the reviewer:\n" + "\n".join(
+            f"- {issue}" for issue in verdict.issues
+        )
+    return findings
 
 
 def disputes_block(disputes: Sequence[Dispute]) -> str:
@@ -106,14 +137,9 @@ def curate_messages(
     today: date,
     disputes: Sequence[Dispute] = (),
 ) -> Messages:
-    findings = verdict.review.strip() or "The reviewer gave no findings."
-    if verdict.issues:
-        findings += "\n\nIssues listed by the reviewer:\n" + "\n".join(
-            f"- {issue}" for issue in verdict.issues
-        )
     user = (
         f"<question>\n{question}\n</question>\n\n<answer>\n{answer}\n</answer>\n\n"
-        f"<review>\n{findings}\n</review>"
+        f"<review>\n{_findings(verdict)}\n</review>"
     )
     if block := disputes_block(disputes):
         user += "\n\n" + block

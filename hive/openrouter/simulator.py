@@ -274,6 +274,8 @@ def _synthesis(model: str, question: str, user: str) -> str:
             answer.append(f"- {point}")
     ledger["gaps"] = [_GAPS[_hash(question)[3] % len(_GAPS)]]
     count = f"{len(labels)} simulated draft{'s' if len(labels) != 1 else ''}"
+    if "<previous_answer>" in user:  # a revision round: its answer differs, and says why
+        answer.append("- simulated revision: this round addressed the reviewer's findings")
     return "\n".join(
         [
             *_header(model, question),

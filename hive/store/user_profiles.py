@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hive.consensus.profiles import BUILTIN_PROFILES, STAGES, Profile
+from hive.consensus.profiles import BUILTIN_PROFILES, STAGES, AdaptiveSpec, Profile
 from hive.errors import ConfigError, UsageError
 from hive.store.files import locked, read_toml, write_toml
 from hive.store.paths import Paths
@@ -137,6 +137,7 @@ def derive_profile(
     clear_fallbacks: Iterable[str] = (),
     temperatures: dict[str, float] | None = None,
     max_tokens: dict[str, int] | None = None,
+    adaptive: dict[str, str] | None = None,
 ) -> Derivation:
     """``base`` with the given changes, validated as a whole (ids, ranges, one model per later
     stage). Each mapping is keyed by stage name.
@@ -145,7 +146,8 @@ def derive_profile(
     models change does not keep the base's: they are dropped unless ``fallbacks`` gives new
     ones (a model named again, unchanged, keeps them). ``clear_fallbacks`` empties a stage's
     list; naming a stage there and in ``fallbacks`` is a UsageError. ``keep_description=False``
-    (a new profile) leaves the base's description behind unless ``description`` is given."""
+    (a new profile) leaves the base's description behind unless ``description`` is given.
+    ``adaptive`` sets adaptive rules by name (``{"quorum": "3"}``), validated with the rest."""
     models, fallbacks = models or {}, fallbacks or {}
     clear = list(dict.fromkeys(clear_fallbacks))
     for stage in clear:
@@ -181,6 +183,12 @@ def derive_profile(
     ):
         for stage, value in (changes or {}).items():
             table[stage][key] = value
+    for rule, setting in (adaptive or {}).items():
+        if rule not in AdaptiveSpec.model_fields:
+            raise UsageError(
+                f"--adaptive: no rule {rule!r}; one of {', '.join(AdaptiveSpec.model_fields)}"
+            )
+        table["adaptive"][rule] = setting
     profile = parse_profiles({name: table}, None)[name]
     kept = tuple(
         s

@@ -57,6 +57,7 @@ def summary(result: ConsensusResult, run_id: int | None = None, notes: Sequence[
         tokens(result.total_tokens, result.unreported_token_calls),
         total_text(result.cost) + (" (simulated)" if result.simulated else "") + estimated,
         f"confidence {confidence(result.confidence)}",
+        *([f"{result.rounds} rounds"] if result.rounds > 1 else []),
         *(["degraded (see warnings)"] if result.degraded else []),
         *notes,
     ]

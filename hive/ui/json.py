@@ -25,6 +25,7 @@ def _ms(value: float | None) -> int | None:
 def call_to_json(record: CallRecord) -> dict[str, Any]:
     return {
         "stage": record.stage,
+        "index": record.index,
         "model": record.model,
         "model_used": record.model_used,
         "provider": record.provider,
@@ -69,6 +70,8 @@ def result_to_json(result: ConsensusResult) -> dict[str, Any]:
         "duration_ms": _ms(result.duration_ms),
         "warnings": result.warnings,
         "consensus": None if result.consensus is None else result.consensus.as_dict(),
+        "rounds": result.rounds,
+        "decisions": [decision.as_dict() for decision in result.decisions],
         "stages": [call_to_json(record) for record in result.calls],
     }
 

@@ -26,6 +26,7 @@ from hive.consensus.events import (
     CallRecord,
     CallStarted,
     ConsensusResult,
+    Decided,
     PipelineEvent,
     RunStarted,
     RunWarning,
@@ -78,7 +79,8 @@ class LiveRenderer:
             for call in event.plan:
                 self._rows[(call.stage, call.index)] = _Row(call.stage, call.model)
         elif isinstance(event, CallStarted):
-            row = self._rows[(event.stage, event.index)]
+            # A call the plan did not list (a second refine, another round) gets its own row.
+            row = self._rows.setdefault((event.stage, event.index), _Row(event.stage, event.model))
             # A retry or a fallback starts the row afresh, under the model now asked.
             row.state, row.started, row.model = "streaming", time.monotonic(), event.model
             row.deltas, row.parts, row.record = 0, [], None
@@ -91,10 +93,22 @@ class LiveRenderer:
         elif isinstance(event, CallFinished | CallFailed):
             record = event.record
             row = self._rows[(record.stage, record.index)]
-            row.state = "done" if isinstance(event, CallFinished) else "failed"
+            row.state = "done" if record.ok else "cut" if record.cut else "failed"
             row.ended, row.record = time.monotonic(), record
         elif isinstance(event, RunWarning):
             self._live.console.print(Text(f"warning: {event.message}", style="yellow"))
+        elif isinstance(event, Decided):
+            self._live.console.print(Text(f"decided: {event.decision.message}", style="cyan"))
+            if event.decision.kind in ("panel_kept", "curate_skipped"):
+                self._mark_skipped(event.decision.kind)
+
+    def _mark_skipped(self, kind: str) -> None:
+        """Planned calls a decision made unnecessary: shown as skipped, not left waiting."""
+        for (stage, _), row in self._rows.items():
+            if row.state == "waiting" and stage == (
+                "curate" if kind == "curate_skipped" else "generate"
+            ):
+                row.state = "skipped"
 
     def finish(
         self, result: ConsensusResult, *, run_id: int | None = None, notes: Sequence[str] = ()
@@ -145,6 +159,8 @@ class LiveRenderer:
             "done": Text("✓", style="green"),
             "failed": Text("✗", style="red"),
             "cancelled": Text("–", style="yellow"),
+            "skipped": Text("–", style="dim"),
+            "cut": Text("✂", style="yellow"),
         }.get(row.state) or Spinner("dots", style="cyan")
         elapsed = None if row.started is None else ((row.ended or now) - row.started) * 1000
         record = row.record
@@ -153,7 +169,7 @@ class LiveRenderer:
         else:  # streaming: hive's own rough count of the text so far (~4 characters a token)
             tokens = f"~{approx_tokens(''.join(row.parts)):,}" if row.parts else ""
         cost = fmt.call_cost(record) if record is not None else ""
-        style = "dim" if row.state == "waiting" else ""
+        style = "dim" if row.state in ("waiting", "skipped") else ""
         return [
             icon,
             Text(row.stage, style=style),

@@ -13,6 +13,7 @@ from hive.consensus.events import (
     CallFinished,
     CallRecord,
     ConsensusResult,
+    Decided,
     PipelineEvent,
     RunWarning,
 )
@@ -49,6 +50,8 @@ class PlainRenderer:
             self._err.write(f"hive: {_progress(event.record)}\n")
         elif isinstance(event, RunWarning):
             self._err.write(f"hive: warning: {event.message}\n")
+        elif isinstance(event, Decided):
+            self._err.write(f"hive: decided: {event.decision.message}\n")
         else:
             return
         self._err.flush()
@@ -71,7 +74,7 @@ class PlainRenderer:
 
 
 def _progress(record: CallRecord) -> str:
-    state = "done" if record.ok else "failed"
+    state = "done" if record.ok else "cut" if record.cut else "failed"
     return (
         f"{record.stage} {record.model} {state} · {fmt.seconds(record.latency_ms)} · "
         f"{fmt.count(record.completion_tokens)} tokens · {fmt.call_cost(record)}"

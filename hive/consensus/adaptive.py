@@ -1,0 +1,239 @@
+"""Adaptive consensus: given what a run knows so far, what it does next, and why.
+
+Every rule is a pure function of the results so far and the profile's ``AdaptiveSpec``; the
+pipeline asks, acts, and emits each ``Decision`` as an event, so the views, ``--json`` and
+history all show what hive decided and the numbers it decided on. Nothing here waits, calls a
+model or reads a clock: the table tests in tests/test_adaptive_policy.py are the spec.
+
+- Stragglers: once ``quorum`` drafts are in, a generator still writing at ``straggler_factor``
+  times the median time the finished ones took (never before ``straggler_floor`` seconds) is
+  cut. With fewer drafts than that, a slow first-panel generator is cut only when a generator
+  not yet asked can take its place.
+- Escalation: a profile with ``first_panel`` asks that many generators first and the rest only
+  when their drafts agree less than ``escalate_below``, or agreement cannot be measured (one
+  draft, no ledger): unknown is not agreement.
+- Skipping curation: when the validator lists no issues at ``skip_confidence`` or more, and
+  the panel left no dispute unresolved, the refined answer is final.
+- Rounds: another refine -> validate round while the validator's confidence is below
+  ``round_below``, or the panel agreed less than ``escalate_below`` and a dispute is still
+  unresolved; never past ``rounds``, never when the round's worst case could cross the budget,
+  never on a confidence nobody gave.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hive.consensus.profiles import MAX_GENERATORS, AdaptiveSpec
+
+# Every rule off: the full panel at once, every stage, one round (``--fixed``).
+FIXED = AdaptiveSpec(quorum=MAX_GENERATORS, first_panel=0, skip_curate=False, rounds=1)
+
+Kind = Literal[
+    "straggler_cut",  # generators still writing were stopped; the run went on without them
+    "escalated",  # the rest of the panel was asked
+    "panel_kept",  # the first drafts agreed: the rest of the panel was not asked
+    "curate_skipped",  # the refined answer is final
+    "round_started",  # another refine -> validate round
+    "rounds_stopped",  # why no further round was taken
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One adaptive decision: ``message`` is the sentence a reader sees; ``data`` the numbers
+    it was made on, for ``--json`` and history."""
+
+    kind: Kind
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, **self.data}
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds:.1f}s" if seconds >= 1 else f"{seconds:.2f}s"
+
+
+def straggler_deadline(
+    spec: AdaptiveSpec, finished: Sequence[float], *, generators: int, unasked: int
+) -> float | None:
+    """Seconds after the generators started at which any still writing are cut, or None to
+    wait for all of them. ``finished``: how long each draft in so far took (every batch);
+    ``generators``: the profile's panel size; ``unasked``: generators not yet called.
+
+    Off with one generator. Before ``quorum`` drafts are in, only a generator that can be
+    replaced (some are unasked) may be cut, and only once one draft is in to measure by."""
+    if generators < 2 or not finished:
+        return None
+    if len(finished) < min(spec.quorum, generators) and unasked == 0:
+        return None
+    return max(spec.straggler_floor, spec.straggler_factor * statistics.median(finished))
+
+
+def straggler_cut(
+    spec: AdaptiveSpec, finished: Sequence[float], cut: Sequence[tuple[int, str]], at: float
+) -> Decision:
+    """The decision to stop ``cut`` (generator index, model) ``at`` seconds in."""
+    median = statistics.median(finished)
+    who = ", ".join(f"generator {i + 1} ({model})" for i, model in cut)
+    floor = (
+        f", the floor of {_s(spec.straggler_floor)}"
+        if spec.straggler_floor >= spec.straggler_factor * median
+        else ""
+    )
+    return Decision(
+        "straggler_cut",
+        f"left out {who}: still writing after {_s(at)}, over {spec.straggler_factor:g}x the "
+        f"{_s(median)} the {len(finished)} finished draft{'s' if len(finished) != 1 else ''} "
+        f"took{floor}",
+        {
+            "generators": [{"index": i, "model": m} for i, m in cut],
+            "after_s": round(at, 3),
+            "median_s": round(median, 3),
+            "drafts": len(finished),
+        },
+    )
+
+
+def escalation(
+    spec: AdaptiveSpec, agreement: float | None, drafts: int, unasked: Sequence[str]
+) -> Decision | None:
+    """Whether to ask the generators not yet asked (``unasked``, their models) after the
+    first panel's ``drafts``; None when there are none left to ask."""
+    if not unasked:
+        return None
+    rest = f"{len(unasked)} more generator{'s' if len(unasked) != 1 else ''}"
+    data: dict[str, Any] = {
+        "agreement": agreement, "threshold": spec.escalate_below, "drafts": drafts,
+        "models": list(unasked),
+    }  # fmt: skip
+    if drafts < 2:
+        why = f"the first panel gave {drafts} draft{'s' if drafts != 1 else ''}, too few to compare"
+    elif agreement is None:
+        why = "the first drafts' agreement could not be measured"
+    elif agreement < spec.escalate_below:
+        why = f"the first {drafts} drafts agreed {agreement:.2f}, below {spec.escalate_below:.2f}"
+    else:
+        return Decision(
+            "panel_kept",
+            f"the first {drafts} drafts agreed {agreement:.2f} (at least "
+            f"{spec.escalate_below:.2f}): {rest} not asked",
+            data,
+        )
+    return Decision("escalated", f"{why}: asking {rest}", data)
+
+
+def curate_skip(
+    spec: AdaptiveSpec,
+    confidence: float | None,
+    issues: Sequence[str],
+    unresolved: int,
+) -> Decision | None:
+    """A decision to skip curation, or None to curate. ``unresolved``: disputes the refined
+    answer left unresolved (the curator is the one told to state those plainly)."""
+    if not spec.skip_curate or confidence is None or issues or unresolved:
+        return None
+    if confidence < spec.skip_confidence:
+        return None
+    return Decision(
+        "curate_skipped",
+        f"curate skipped: the validator found no issues at confidence {confidence:.2f} "
+        f"(at least {spec.skip_confidence:.2f}); the refined answer is final",
+        {"confidence": confidence, "threshold": spec.skip_confidence},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RoundState:
+    """What the last round left: its number, the validator's confidence, the panel's
+    agreement and how many disputes are still unresolved."""
+
+    done: int
+    confidence: float | None
+    agreement: float | None
+    unresolved: int
+
+
+def next_round(spec: AdaptiveSpec, rounds: int, state: RoundState, *, affordable: bool) -> Decision:
+    """``round_started`` for another refine -> validate round, or ``rounds_stopped`` saying
+    why not. ``rounds``: the cap for this run (the profile's, or ``--rounds``);
+    ``affordable``: the round's worst case, with what must follow it, fits the budget."""
+    data: dict[str, Any] = {
+        "round": state.done + 1 if state.done < rounds else state.done,
+        "rounds": rounds,
+        "confidence": state.confidence,
+        "agreement": state.agreement,
+        "unresolved": state.unresolved,
+        "threshold": spec.round_below,
+    }
+
+    def stop(why: str, reason: str) -> Decision:
+        return Decision("rounds_stopped", f"no further round: {why}", {**data, "reason": reason})
+
+    if state.confidence is None:
+        return stop("the validator gave no confidence to judge the answer by", "no_verdict")
+    low = state.confidence < spec.round_below
+    split = (
+        state.unresolved > 0
+        and state.agreement is not None
+        and state.agreement < spec.escalate_below
+    )
+    if not low and not split:
+        return stop(
+            f"confidence {state.confidence:.2f} reached {spec.round_below:.2f}"
+            + (" and no dispute is unresolved" if state.unresolved == 0 else ""),
+            "threshold",
+        )
+    if state.done >= rounds:
+        return stop(f"{rounds} round{'s' if rounds != 1 else ''} is the cap", "cap")
+    if not affordable:
+        return stop("another round's worst case could cross the budget", "budget")
+    why = (
+        f"confidence {state.confidence:.2f} is below {spec.round_below:.2f}"
+        if low
+        else f"the panel agreed {state.agreement:.2f} and {state.unresolved} dispute"
+        f"{'s are' if state.unresolved != 1 else ' is'} unresolved"
+    )
+    return Decision("round_started", f"round {state.done + 1} of {rounds}: {why}", data)
+
+
+def describe(spec: AdaptiveSpec, generators: int) -> list[str]:
+    """The rules in words, each with its setting's name, for ``hive profiles show``."""
+    lines = []
+    if generators < 2:
+        lines.append("stragglers: one generator, nothing to cut")
+    else:
+        lines.append(
+            f"stragglers: once {min(spec.quorum, generators)} drafts are in (quorum="
+            f"{spec.quorum}), cut a generator still writing at {spec.straggler_factor:g}x their "
+            f"median time (straggler_factor), never before {spec.straggler_floor:g}s "
+            "(straggler_floor)"
+        )
+    if 0 < spec.first_panel < generators:
+        lines.append(
+            f"escalation: ask {spec.first_panel} generators first (first_panel), the other "
+            f"{generators - spec.first_panel} only if they agree less than "
+            f"{spec.escalate_below:g} (escalate_below)"
+        )
+    else:
+        lines.append("escalation: off, every generator at once (first_panel=0)")
+    if spec.skip_curate:
+        lines.append(
+            "skip curate: when the validator lists no issues at confidence "
+            f"{spec.skip_confidence:g} or more (skip_curate, skip_confidence)"
+        )
+    else:
+        lines.append("skip curate: off, always curate (skip_curate=false)")
+    if spec.rounds > 1:
+        lines.append(
+            f"rounds: up to {spec.rounds} (rounds), another while confidence is below "
+            f"{spec.round_below:g} (round_below)"
+        )
+    else:
+        lines.append(f"rounds: 1 (rounds; --rounds N for more, below {spec.round_below:g})")
+    return lines

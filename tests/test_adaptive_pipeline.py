@@ -1,0 +1,453 @@
+"""Adaptive consensus over real sockets: the loopback server plays scripted models (their
+latencies, drafts, ledgers and verdicts) and the real pipeline and client decide what to do.
+
+Each test checks what the server was asked (which models, how often) and what the run
+returned and recorded: the decision, its reason, and what a cut straggler cost. No timing is
+asserted: a straggler here never finishes on its own (it stalls mid-answer), so a run that
+waited for it could not end well within the stream timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from hive.cli.app import app
+from hive.consensus.budget import SpendLimit
+from hive.consensus.events import ConsensusResult, Decided, PipelineEvent
+from hive.consensus.pipeline import Pipeline
+from hive.consensus.profiles import BUILTIN_PROFILES, AdaptiveSpec, Profile, StageSpec
+from hive.openrouter.catalog import ModelPrice, builtin_prices
+from hive.openrouter.client import OpenRouterClient, make_http_client
+from hive.openrouter.retry import RetryPolicy
+from hive.store.paths import resolve_paths
+from hive.store.user_profiles import ProfileStore
+from tests.conftest import FAKE_KEY, last_run, without_ledger
+from tests.loopback import Fault, LoopbackOpenRouter
+
+TODAY = date(2026, 11, 28)
+QUESTION = "Is async built into Rust?"
+BALANCED = BUILTIN_PROFILES["balanced"]
+QUALITY = BUILTIN_PROFILES["quality"]
+GENERATORS = BALANCED.generate.models
+REFINER = BALANCED.refine.models[0]
+VALIDATOR = BALANCED.stage("validate").models[0]
+CURATOR = BALANCED.curate.models[0]
+DRAFT = re.compile(r'<draft id="(\w+)">\n(.*?)\n</draft>', re.S)
+runner = CliRunner()
+
+
+# --- scripted models ------------------------------------------------------------------------
+
+
+def chunk(model: str, content: str = "", finish: str | None = None, usage: str = "") -> bytes:
+    choice = {"index": 0, "delta": {"content": content}, "finish_reason": finish}
+    body = json.dumps({"id": "gen-1", "model": model, "choices": [choice]})
+    extra = f',"usage":{{{usage}}}' if usage else ""
+    return f"data: {body[:-1]}{extra}}}\n\n".encode()
+
+
+def stream(model: str, text: str) -> list[bytes]:
+    words = re.findall(r"\S+\s*|\s+", text)
+    usage = f'"prompt_tokens":50,"completion_tokens":{len(words)},"cost":0.00001'
+    return [*(chunk(model, w) for w in words), chunk(model, "", "stop", usage), b"data: [DONE]\n\n"]
+
+
+def said(model: str, text: str) -> Fault:
+    return Fault(events=stream(model, text))
+
+
+def drafts_shown(body: dict[str, Any]) -> dict[str, str]:
+    user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    return dict(DRAFT.findall(user))
+
+
+def agreeing(drafts: dict[str, str]) -> dict[str, Any]:
+    every = sorted(drafts)
+    claims = [{"claim": c, "supported_by": every, "contradicted_by": []} for c in ("a", "b")]
+    return {"claims": claims, "disputes": [], "unique": [], "gaps": []}
+
+
+def split(drafts: dict[str, str]) -> dict[str, Any]:
+    """Every draft alone on the contested point: agreement 1/N on it, and it stays open."""
+    labels = sorted(drafts)
+    return {
+        "claims": [
+            {
+                "claim": "async is built in",
+                "supported_by": labels[:1],
+                "contradicted_by": labels[1:],
+            }
+        ],
+        "disputes": [
+            {
+                "claim": "Is async built in?",
+                "positions": [{"position": f"view {x}", "drafts": [x]} for x in labels],
+                "resolution": "the evidence does not settle it",
+                "resolved": False,
+            }
+        ],
+        "unique": [],
+        "gaps": [],
+    }
+
+
+def refiner(
+    ledger: Callable[[dict[str, str]], dict[str, Any]], model: str = REFINER
+) -> Callable[[dict[str, Any]], list[bytes]]:
+    def reply(body: dict[str, Any]) -> list[bytes]:
+        written = json.dumps(ledger(drafts_shown(body)))
+        return stream(model, f"The refined answer.\n\n<ledger>{written}</ledger>")
+
+    return reply
+
+
+def verdict(model: str, confidence: float, *issues: str) -> Fault:
+    block = json.dumps({"confidence": confidence, "issues": list(issues)})
+    return said(model, f"Reviewed.\n\n<verdict>{block}</verdict>")
+
+
+def asked(server: LoopbackOpenRouter, model: str) -> list[dict[str, Any]]:
+    return [r.body for r in server.chat_requests() if r.body.get("model") == model]
+
+
+def kinds(result: ConsensusResult) -> list[str]:
+    return [d.kind for d in result.decisions]
+
+
+def with_rules(profile: Profile, **rules: Any) -> Profile:
+    return profile.model_copy(update={"adaptive": profile.adaptive.model_copy(update=rules)})
+
+
+def run(
+    server: LoopbackOpenRouter,
+    profile: Profile,
+    *,
+    events: list[PipelineEvent] | None = None,
+    rounds: int | None = None,
+    limit: SpendLimit | None = None,
+    price_of: Callable[[str], ModelPrice | None] | None = None,
+    adaptive_rules: bool = True,
+) -> ConsensusResult:
+    seen: list[PipelineEvent] = [] if events is None else events
+
+    async def go() -> ConsensusResult:
+        async with make_http_client(
+            api_key=FAKE_KEY, base_url=server.base_url, timeout=10.0
+        ) as http:
+            pipeline = Pipeline(
+                OpenRouterClient(http), seen.append, today=TODAY, limit=limit,
+                price_of=price_of or builtin_prices().get,
+                policy=RetryPolicy(max_attempts=1), rng=random.Random(0), seed=7,
+                adaptive_rules=adaptive_rules,
+            )  # fmt: skip
+            return await pipeline.run(QUESTION, profile, simulated=False, rounds=rounds)
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def server() -> Any:
+    with LoopbackOpenRouter(api_key=FAKE_KEY) as loopback:
+        yield loopback
+
+
+# --- stragglers ----------------------------------------------------------------------------
+
+
+def test_a_straggler_is_cut_and_what_it_streamed_is_recorded_and_priced(
+    server: LoopbackOpenRouter,
+) -> None:
+    """Two generators answer at once; the third streams a few words and then stalls, as a
+    model 20x slower would. Once the quorum of two is in and the deadline (twice their median
+    time, floor 0.05 s) passes, it is cut: the run goes on with two drafts."""
+    profile = with_rules(BALANCED, first_panel=0, straggler_floor=0.05)
+    server.fail(GENERATORS[0], said(GENERATORS[0], "Yes: async/await is in the language."))
+    server.fail(GENERATORS[1], said(GENERATORS[1], "Yes, the syntax; runtimes are crates."))
+    partial = [chunk(GENERATORS[2], w) for w in ("Async ", "in ", "Rust ")]
+    server.fail(GENERATORS[2], Fault(events=partial, stall=True))
+    server.fail(REFINER, Fault(reply=refiner(agreeing)))
+    events: list[PipelineEvent] = []
+
+    result = run(server, profile, events=events)
+
+    assert kinds(result)[0] == "straggler_cut"
+    cut = result.decisions[0]
+    assert cut.data["generators"] == [{"index": 2, "model": GENERATORS[2]}]
+    assert cut.data["drafts"] == 2
+    assert f"left out generator 3 ({GENERATORS[2]}): still writing after" in cut.message
+    assert Decided(cut) in events
+    straggler = next(c for c in result.calls if c.stage == "generate" and c.index == 2)
+    assert straggler.error == f"cut: {cut.message}"
+    assert straggler.content == "Async in Rust "  # what streamed before the cut is kept ...
+    assert straggler.accepted and straggler.billable
+    assert straggler.cost is not None and straggler.cost_estimated  # ... and priced as billed
+    assert result.cost.known >= straggler.cost
+    assert not result.degraded  # a decision, not a failure
+    assert result.consensus is not None and len(result.consensus.panel) == 2
+    assert len(drafts_shown(asked(server, REFINER)[0])) == 2
+    assert result.answer  # the run ended with an answer, without the straggler
+
+
+def test_one_generator_is_never_cut(server: LoopbackOpenRouter) -> None:
+    speed = with_rules(BUILTIN_PROFILES["speed"], straggler_floor=0.0)
+
+    result = run(server, speed)
+
+    assert "straggler_cut" not in kinds(result)
+    assert [c.stage for c in result.calls if c.ok][:1] == ["generate"]
+
+
+def test_the_fixed_pipeline_waits_for_every_generator(server: LoopbackOpenRouter) -> None:
+    profile = with_rules(BALANCED, first_panel=0, straggler_floor=0.0)
+    server.fail(GENERATORS[2], Fault(delay=0.3))  # slower than the others: waited for
+
+    result = run(server, profile, adaptive_rules=False)
+
+    assert result.decisions == []
+    assert len([c for c in result.calls if c.stage == "generate" and c.ok]) == 3
+
+
+# --- escalation ----------------------------------------------------------------------------
+
+
+def test_agreeing_first_drafts_ask_no_one_else(server: LoopbackOpenRouter) -> None:
+    server.fail(REFINER, Fault(reply=refiner(agreeing)))
+
+    result = run(server, BALANCED)
+
+    assert asked(server, GENERATORS[2]) == []
+    assert len(asked(server, REFINER)) == 1
+    assert kinds(result)[0] == "panel_kept"
+    assert result.decisions[0].message == (
+        "the first 2 drafts agreed 1.00 (at least 0.75): 1 more generator not asked"
+    )
+    assert result.consensus is not None and result.consensus.agreement == 1.0
+
+
+def test_disagreeing_first_drafts_escalate_to_the_full_panel(server: LoopbackOpenRouter) -> None:
+    server.fail(REFINER, Fault(reply=refiner(split)), Fault(reply=refiner(agreeing)))
+
+    result = run(server, BALANCED)
+
+    assert kinds(result)[0] == "escalated"
+    assert "agreed 0.50, below 0.75: asking 1 more generator" in result.decisions[0].message
+    assert len(asked(server, GENERATORS[2])) == 1
+    first, second = asked(server, REFINER)
+    assert len(drafts_shown(first)) == 2 and len(drafts_shown(second)) == 3
+    refines = [c for c in result.calls if c.stage == "refine"]
+    assert [c.index for c in refines] == [0, 1]
+    # The result reports the full panel's consensus, measured on the second refine.
+    assert result.consensus is not None and len(result.consensus.panel) == 3
+    assert result.consensus.agreement == 1.0
+
+
+def test_a_first_panel_that_lost_a_draft_escalates_before_refining(
+    server: LoopbackOpenRouter,
+) -> None:
+    alone = BALANCED.model_copy(
+        update={"generate": BALANCED.generate.model_copy(update={"fallbacks": ()})}
+    )
+    server.fail(GENERATORS[1], Fault(status=404))
+    server.fail(REFINER, Fault(reply=refiner(agreeing)))
+
+    result = run(server, alone)
+
+    assert kinds(result)[0] == "escalated"
+    assert "the first panel gave 1 draft" in result.decisions[0].message
+    assert len(asked(server, REFINER)) == 1  # one refine, over the two drafts there are
+    assert len(drafts_shown(asked(server, REFINER)[0])) == 2
+    assert result.degraded  # a generator failed: that is still said
+
+
+# --- skipping curation ---------------------------------------------------------------------
+
+
+def test_a_clean_confident_verdict_skips_curation_where_the_profile_allows(
+    server: LoopbackOpenRouter,
+) -> None:
+    server.fail(REFINER, Fault(reply=refiner(agreeing)))
+    server.fail(VALIDATOR, verdict(VALIDATOR, 0.95))
+
+    result = run(server, BALANCED)
+
+    assert asked(server, CURATOR) == []
+    assert kinds(result) == ["panel_kept", "curate_skipped"]
+    assert result.answer == "The refined answer."
+    assert "the validator found no issues at confidence 0.95" in result.decisions[1].message
+    assert not result.degraded
+
+
+def test_a_verdict_with_an_issue_is_curated(server: LoopbackOpenRouter) -> None:
+    server.fail(REFINER, Fault(reply=refiner(agreeing)))
+    server.fail(VALIDATOR, verdict(VALIDATOR, 0.95, "the date is wrong"))
+
+    result = run(server, BALANCED)
+
+    assert len(asked(server, CURATOR)) == 1
+    assert "curate_skipped" not in kinds(result)
+
+
+def test_quality_always_curates(server: LoopbackOpenRouter) -> None:
+    validator = QUALITY.stage("validate").models[0]
+    server.fail(validator, verdict(validator, 0.99))
+
+    result = run(server, QUALITY)
+
+    assert len(asked(server, QUALITY.curate.models[0])) == 1
+    assert "curate_skipped" not in kinds(result)
+
+
+# --- rounds --------------------------------------------------------------------------------
+
+Q_REFINER = QUALITY.refine.models[0]
+Q_VALIDATOR = QUALITY.stage("validate").models[0]
+
+
+def test_a_low_confidence_verdict_takes_another_round_up_to_the_cap(
+    server: LoopbackOpenRouter,
+) -> None:
+    server.fail(Q_VALIDATOR, verdict(Q_VALIDATOR, 0.5, "misses tokio"),
+                verdict(Q_VALIDATOR, 0.6, "still vague"))  # fmt: skip
+
+    result = run(server, QUALITY)  # quality: rounds = 2
+
+    assert kinds(result) == ["round_started", "rounds_stopped"]
+    assert result.decisions[0].message == "round 2 of 2: confidence 0.50 is below 0.80"
+    assert result.decisions[1].data["reason"] == "cap"
+    assert result.rounds == 2
+    first, second = asked(server, Q_REFINER)
+    revision = second["messages"][1]["content"]
+    assert "<previous_answer>" in revision and "misses tokio" in revision
+    assert drafts_shown(second) == drafts_shown(first)  # same drafts, same labels
+    assert "revision round" in second["messages"][0]["content"]
+    assert [c.index for c in result.calls if c.stage == "validate"] == [0, 1]
+    assert result.confidence == 0.6  # the last round's verdict
+
+
+def test_rounds_stop_at_the_threshold(server: LoopbackOpenRouter) -> None:
+    server.fail(Q_VALIDATOR, verdict(Q_VALIDATOR, 0.5, "misses tokio"),
+                verdict(Q_VALIDATOR, 0.9))  # fmt: skip
+
+    result = run(server, QUALITY, rounds=4)
+
+    assert kinds(result) == ["round_started", "rounds_stopped"]
+    assert result.decisions[1].data["reason"] == "threshold"
+    assert len(asked(server, Q_REFINER)) == 2
+
+
+def test_a_round_is_not_started_when_its_worst_case_could_cross_the_budget(
+    server: LoopbackOpenRouter,
+) -> None:
+    """Every call costs at most ~$0.01 here (10,000 output tokens at $1/M): two generators fit
+    $0.025, and so does each later stage, but a round (refine, validate and the curate that
+    must follow) could cost ~$0.03: it is not started, and the run still ends with curation."""
+    spec = StageSpec(models=("openai/gpt-4o-mini",), temperature=0.5, max_tokens=10_000)
+    profile = Profile.model_validate(
+        {
+            "name": "tight",
+            "generate": spec.model_copy(update={"models": ("openai/gpt-4o-mini", "x/other")}),
+            "refine": spec, "validate": spec, "curate": spec,
+            "adaptive": AdaptiveSpec(rounds=3),
+        }
+    )  # fmt: skip
+    server.fail("openai/gpt-4o-mini", said("openai/gpt-4o-mini", "draft"),
+                Fault(reply=refiner(agreeing, "openai/gpt-4o-mini")),
+                verdict("openai/gpt-4o-mini", 0.3, "wrong"))  # fmt: skip
+    price = ModelPrice(Decimal("0.000001"), Decimal("0.000001"))
+
+    result = run(server, profile, limit=SpendLimit(Decimal("0.025"), "a test limit"),
+                 price_of=lambda model: price)  # fmt: skip
+
+    assert kinds(result)[-1] == "rounds_stopped"
+    assert result.decisions[-1].data["reason"] == "budget"
+    assert [c.stage for c in result.calls if c.ok][-1] == "curate"
+    assert len([r for r in server.chat_requests()]) == 5  # 2 drafts, refine, validate, curate
+
+
+def test_minority_positions_survive_a_round_that_drops_them(server: LoopbackOpenRouter) -> None:
+    """Round 2's refiner 'converges' on the majority and leaves the dispute out of its ledger;
+    the dispute the drafts really had is kept, and said so."""
+    server.fail(Q_REFINER, Fault(reply=refiner(split, Q_REFINER)),
+                Fault(reply=refiner(agreeing, Q_REFINER)))  # fmt: skip
+    server.fail(Q_VALIDATOR, verdict(Q_VALIDATOR, 0.5), verdict(Q_VALIDATOR, 0.9))
+
+    result = run(server, QUALITY)
+
+    assert result.rounds == 2
+    assert result.consensus is not None and result.consensus.ledger is not None
+    assert [d.claim for d in result.consensus.ledger.disputes] == ["Is async built in?"]
+    assert any("left out" in p and "kept" in p for p in result.consensus.problems)
+    assert result.consensus.agreement is not None and result.consensus.agreement < 1.0
+
+
+# --- through the CLI -----------------------------------------------------------------------
+
+
+def store(name: str, profile: Profile) -> str:
+    ProfileStore(resolve_paths()).save(profile.model_copy(update={"name": name}), replace=True)
+    return name
+
+
+def test_decisions_reach_json_plain_and_history(keyed_env: LoopbackOpenRouter) -> None:
+    keyed_env.fail(REFINER, Fault(reply=refiner(agreeing)))
+    keyed_env.fail(VALIDATOR, verdict(VALIDATOR, 0.97))
+
+    result = runner.invoke(app, ["consensus", QUESTION, "balanced", "--json"])
+
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [d["kind"] for d in data["decisions"]] == ["panel_kept", "curate_skipped"]
+    assert data["decisions"][1]["confidence"] == 0.97
+    assert data["rounds"] == 1
+    assert data["answer"] == without_ledger("The refined answer.")
+    assert [s["stage"] for s in data["stages"]] == ["generate", "generate", "refine", "validate"]
+
+    keyed_env.fail(REFINER, Fault(reply=refiner(agreeing)))
+    keyed_env.fail(VALIDATOR, verdict(VALIDATOR, 0.97))
+    plain = runner.invoke(app, ["consensus", QUESTION, "balanced", "--plain"])
+    assert plain.exit_code == 0, plain.stderr
+    assert "hive: decided: the first 2 drafts agreed 1.00" in plain.stderr
+    assert "hive: decided: curate skipped: the validator found no issues" in plain.stderr
+    assert plain.stdout.strip() == "The refined answer."
+    assert last_run()["status"] == "ok"
+
+
+def test_fixed_runs_every_stage_with_the_full_panel(keyed_env: LoopbackOpenRouter) -> None:
+    keyed_env.fail(VALIDATOR, verdict(VALIDATOR, 0.99))
+
+    result = runner.invoke(app, ["consensus", QUESTION, "balanced", "--json", "--fixed"])
+
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["decisions"] == []
+    assert [s["stage"] for s in data["stages"]] == [
+        "generate", "generate", "generate", "refine", "validate", "curate",
+    ]  # fmt: skip
+
+
+def test_rounds_flag_overrides_the_profile(keyed_env: LoopbackOpenRouter) -> None:
+    keyed_env.fail(VALIDATOR, verdict(VALIDATOR, 0.4, "thin"), verdict(VALIDATOR, 0.5, "thin"),
+                   verdict(VALIDATOR, 0.6, "thin"))  # fmt: skip
+
+    result = runner.invoke(app, ["consensus", QUESTION, "balanced", "--json", "--rounds", "3"])
+
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["rounds"] == 3
+    assert [d["kind"] for d in data["decisions"]][-3:] == [
+        "round_started", "round_started", "rounds_stopped",
+    ]  # fmt: skip
+    assert [(s["stage"], s["index"]) for s in data["stages"] if s["stage"] == "refine"][-1] == (
+        "refine", 2,
+    )  # fmt: skip
+    bad = runner.invoke(app, ["consensus", QUESTION, "balanced", "--rounds", "9"])
+    assert bad.exit_code == 2

@@ -1,0 +1,167 @@
+"""The adaptive policy (hive/consensus/adaptive.py), table by table: pure functions, no network.
+
+Each table row is a situation a run can be in and what hive must decide, with the reason a
+reader will see. The pipeline tests (tests/test_adaptive_pipeline.py) check that the decisions
+are acted on over real sockets; these check the decisions themselves, at their edges."""
+
+from __future__ import annotations
+
+import pytest
+
+from hive.consensus import adaptive
+from hive.consensus.adaptive import FIXED, RoundState
+from hive.consensus.profiles import BUILTIN_PROFILES, AdaptiveSpec
+
+SPEC = AdaptiveSpec(quorum=2, straggler_factor=2.0, straggler_floor=5.0)
+
+
+@pytest.mark.parametrize(
+    ("finished", "generators", "unasked", "deadline"),
+    [
+        ([], 3, 0, None),  # nothing in yet: nothing to measure a straggler by
+        ([1.0], 3, 0, None),  # below quorum, nobody to replace the slow ones: wait
+        ([1.0], 3, 1, 5.0),  # below quorum but a generator can stand in: the floor applies
+        ([4.0], 3, 1, 8.0),  # ... or twice the one draft's time, whichever is later
+        ([1.0, 2.0], 3, 0, 5.0),  # quorum: the floor when the drafts were quick
+        ([4.0, 6.0], 3, 0, 10.0),  # quorum: twice the median of the finished drafts
+        ([3.0, 4.0, 30.0], 4, 0, 8.0),  # a median, not a mean: one slow finisher does not count
+        ([1.0], 1, 0, None),  # one generator: never cut
+        ([1.0, 2.0], 2, 0, 5.0),  # all in (the pipeline has nothing pending then)
+    ],
+)
+def test_the_straggler_deadline(
+    finished: list[float], generators: int, unasked: int, deadline: float | None
+) -> None:
+    assert (
+        adaptive.straggler_deadline(SPEC, finished, generators=generators, unasked=unasked)
+        == deadline
+    )
+
+
+def test_the_fixed_rules_never_cut_a_straggler() -> None:
+    for finished in ([1.0], [1.0, 2.0], [1.0, 2.0, 3.0]):
+        assert adaptive.straggler_deadline(FIXED, finished, generators=4, unasked=0) is None
+
+
+def test_a_cut_names_who_and_the_numbers_it_was_made_on() -> None:
+    decision = adaptive.straggler_cut(SPEC, [4.0, 6.0], [(2, "x/slow")], 10.0)
+
+    assert decision.kind == "straggler_cut"
+    assert decision.message == (
+        "left out generator 3 (x/slow): still writing after 10.0s, over 2x the 5.0s "
+        "the 2 finished drafts took"
+    )
+    assert decision.as_dict() == {
+        "kind": "straggler_cut",
+        "message": decision.message,
+        "generators": [{"index": 2, "model": "x/slow"}],
+        "after_s": 10.0,
+        "median_s": 5.0,
+        "drafts": 2,
+    }
+    floor = adaptive.straggler_cut(SPEC, [1.0, 1.0], [(1, "x/slow")], 5.0)
+    assert floor.message.endswith("took, the floor of 5.0s")
+
+
+@pytest.mark.parametrize(
+    ("agreement", "drafts", "unasked", "kind", "why"),
+    [
+        (0.9, 2, ["x/c"], "panel_kept", "the first 2 drafts agreed 0.90 (at least 0.75): 1 more"),
+        (0.75, 2, ["x/c"], "panel_kept", "agreed 0.75 (at least 0.75)"),
+        (0.74, 2, ["x/c"], "escalated", "agreed 0.74, below 0.75: asking 1 more generator"),
+        (None, 2, ["x/c", "x/d"], "escalated", "could not be measured: asking 2 more generators"),
+        (None, 1, ["x/c"], "escalated", "the first panel gave 1 draft, too few to compare"),
+        (None, 0, ["x/c"], "escalated", "the first panel gave 0 drafts"),
+        (0.2, 2, [], None, None),  # nobody left to ask
+    ],
+)
+def test_escalation(
+    agreement: float | None,
+    drafts: int,
+    unasked: list[str],
+    kind: str | None,
+    why: str | None,
+) -> None:
+    decision = adaptive.escalation(SPEC, agreement, drafts, unasked)
+
+    if kind is None:
+        assert decision is None
+        return
+    assert decision is not None
+    assert decision.kind == kind
+    assert why is not None and why in decision.message
+    assert decision.data["models"] == unasked
+    assert decision.data["agreement"] == agreement
+
+
+ON = AdaptiveSpec(skip_curate=True, skip_confidence=0.9)
+
+
+@pytest.mark.parametrize(
+    ("spec", "confidence", "issues", "unresolved", "skipped"),
+    [
+        (ON, 0.95, [], 0, True),
+        (ON, 0.9, [], 0, True),  # the threshold itself is enough
+        (ON, 0.89, [], 0, False),
+        (ON, 0.99, ["a wrong date"], 0, False),  # an issue: the curator must fix it
+        (ON, 0.99, [], 1, False),  # an unresolved dispute: the curator must state it
+        (ON, None, [], 0, False),  # no confidence given: nothing to skip on
+        (AdaptiveSpec(skip_curate=False), 1.0, [], 0, False),  # the profile always curates
+        (FIXED, 1.0, [], 0, False),
+    ],
+)
+def test_curate_skip(
+    spec: AdaptiveSpec, confidence: float | None, issues: list[str], unresolved: int, skipped: bool
+) -> None:
+    decision = adaptive.curate_skip(spec, confidence, issues, unresolved)
+
+    assert (decision is not None) is skipped
+    if decision is not None:
+        assert decision.kind == "curate_skipped"
+        assert f"confidence {confidence:.2f}" in decision.message
+
+
+ROUNDS = AdaptiveSpec(rounds=3, round_below=0.8, escalate_below=0.75)
+
+
+@pytest.mark.parametrize(
+    ("state", "affordable", "kind", "reason", "words"),
+    [
+        (RoundState(1, 0.5, 0.9, 0), True, "round_started", None, "round 2 of 3: confidence 0.50"),
+        (RoundState(2, 0.6, 0.9, 0), True, "round_started", None, "round 3 of 3"),
+        (RoundState(3, 0.6, 0.9, 0), True, "rounds_stopped", "cap", "3 rounds is the cap"),
+        (RoundState(1, 0.85, 0.9, 0), True, "rounds_stopped", "threshold", "reached 0.80"),
+        (RoundState(1, 0.8, 0.9, 0), True, "rounds_stopped", "threshold", "no dispute"),
+        (RoundState(1, 0.5, 0.9, 0), False, "rounds_stopped", "budget", "could cross the budget"),
+        (RoundState(1, None, 0.9, 0), True, "rounds_stopped", "no_verdict", "gave no confidence"),
+        # A confident answer over a split panel that left a dispute unresolved: one more try.
+        (RoundState(1, 0.9, 0.5, 1), True, "round_started", None, "1 dispute is unresolved"),
+        # ... but a split the answer resolved needs no round.
+        (RoundState(1, 0.9, 0.5, 0), True, "rounds_stopped", "threshold", "reached"),
+        # ... nor an unresolved point in a panel that otherwise agreed.
+        (RoundState(1, 0.9, 0.9, 1), True, "rounds_stopped", "threshold", "reached"),
+    ],
+)
+def test_next_round(
+    state: RoundState, affordable: bool, kind: str, reason: str | None, words: str
+) -> None:
+    decision = adaptive.next_round(ROUNDS, 3, state, affordable=affordable)
+
+    assert decision.kind == kind
+    assert decision.data.get("reason") == reason
+    assert words in decision.message
+
+
+def test_the_built_in_profiles_rules() -> None:
+    """What the README promises: quality always curates; speed and cost skip a curation that
+    adds nothing; the three-generator profiles a user pays for ask two drafts first."""
+    rules = {name: profile.adaptive for name, profile in BUILTIN_PROFILES.items()}
+
+    assert not rules["quality"].skip_curate and rules["quality"].rounds == 2
+    assert rules["speed"].skip_curate and rules["cost"].skip_curate
+    assert rules["balanced"].first_panel == 2 and rules["balanced"].skip_curate
+    assert rules["free"].first_panel == 2
+    for profile in BUILTIN_PROFILES.values():
+        assert profile.adaptive.first_panel < len(profile.generate.models) or (
+            profile.adaptive.first_panel == 0
+        )
