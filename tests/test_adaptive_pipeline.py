@@ -451,3 +451,20 @@ def test_rounds_flag_overrides_the_profile(keyed_env: LoopbackOpenRouter) -> Non
     )  # fmt: skip
     bad = runner.invoke(app, ["consensus", QUESTION, "balanced", "--rounds", "9"])
     assert bad.exit_code == 2
+
+
+def test_an_escalated_run_that_takes_another_round_numbers_every_refine(
+    server: LoopbackOpenRouter,
+) -> None:
+    """A second refine (the full panel) and a second round's refine are calls of their own."""
+    server.fail(REFINER, Fault(reply=refiner(split)), Fault(reply=refiner(split)))
+    server.fail(VALIDATOR, verdict(VALIDATOR, 0.4, "unsure"), verdict(VALIDATOR, 0.95))
+
+    result = run(server, BALANCED, rounds=2)
+
+    # The dispute stays unresolved: curation is not skipped, the curator must state it.
+    assert kinds(result) == ["escalated", "round_started", "rounds_stopped"]
+    refines = [(c.index, c.ok) for c in result.calls if c.stage == "refine"]
+    assert refines == [(0, True), (1, True), (2, True)]
+    assert [c.index for c in result.calls if c.stage == "validate"] == [0, 1]
+    assert len({(c.stage, c.index, c.attempt) for c in result.calls}) == len(result.calls)

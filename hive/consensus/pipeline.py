@@ -87,6 +87,7 @@ class Pipeline:
         self._failures: list[StageError] = []  # generators that gave no draft
         self._reported = 0  # failures already warned about
         self._today_messages: stages.Messages = []
+        self._ran: dict[str, int] = {}  # per later stage, the index of its last call
 
     async def run(
         self, question: str, profile: Profile, *, simulated: bool, rounds: int | None = None
@@ -109,7 +110,55 @@ class Pipeline:
         for problem in self._consensus_warnings(consensus):
             self._caller.warn(problem)
         disputes = stages.contested(consensus.ledger)
-        verdict = await self._validate(question, profile, refined, disputes, 0)
+        verdict = await self._validate(question, profile, refined, disputes)
+        refined, consensus, disputes, verdict, done = await self._rounds(
+            question, profile, rules, cap, labelled, refined, consensus, disputes, verdict
+        )
+        answer = refined
+        unresolved = _unresolved(disputes)
+        skip = adaptive.curate_skip(rules, verdict.confidence, verdict.issues, unresolved)
+        if skip is not None:
+            self._decide(skip)
+        else:
+            answer = await self._stage(
+                "curate", profile,
+                stages.curate_messages(question, refined, verdict, self._today, disputes),
+                fallback=refined, why="returning the refined answer uncurated",
+            )  # fmt: skip
+        result = ConsensusResult(
+            question=question,
+            profile=profile.name,
+            answer=answer.strip(),
+            simulated=simulated,
+            confidence=verdict.confidence,
+            issues=verdict.issues,
+            calls=list(self._caller.calls),
+            duration_ms=(self._clock() - started) * 1000,
+            warnings=list(self._caller.warnings),
+            degraded=self._degraded,
+            consensus=consensus,
+            decisions=list(self._decisions),
+            rounds=done,
+        )
+        self._emit(RunFinished(result))
+        return result
+
+    async def _rounds(
+        self,
+        question: str,
+        profile: Profile,
+        rules: AdaptiveSpec,
+        cap: int,
+        labelled: list[tuple[str, panel.Draft]],
+        refined: str,
+        consensus: panel.Consensus,
+        disputes: tuple[Dispute, ...],
+        verdict: stages.Verdict,
+    ) -> tuple[str, panel.Consensus, tuple[Dispute, ...], stages.Verdict, int]:
+        """Further refine -> validate rounds while ``adaptive.next_round`` says they pay, up
+        to ``cap`` rounds in all: the last answer, consensus, disputes, verdict and the number
+        of rounds taken. A round's worst case is checked with the curate that must follow it
+        (its validate priced on the revision's longer prompt: an upper bound)."""
         done = 1
         while cap > 1:
             curate_messages = stages.curate_messages(
@@ -132,7 +181,7 @@ class Pipeline:
             if decision.kind != "round_started":
                 break
             done += 1
-            text = await self._stage("refine", done - 1, profile, revise, fallback=None,
+            text = await self._stage("refine", profile, revise, fallback=None,
                                      why=f"round {done} keeps the previous answer")  # fmt: skip
             if text is None:
                 break
@@ -141,38 +190,15 @@ class Pipeline:
                 self._caller.warn(f"round {done}'s refiner gave no answer besides its ledger; "
                                   "keeping the previous answer")  # fmt: skip
                 break
-            refined, consensus = answer, panel.carry(consensus, measured, done)
+            carried = panel.carry(consensus, measured, done)
+            for problem in self._consensus_warnings(carried):
+                if problem not in self._caller.warnings:
+                    self._caller.warn(problem)
+            refined, consensus = answer, carried
             self._emit(ConsensusMeasured(consensus))
             disputes = stages.contested(consensus.ledger)
-            verdict = await self._validate(question, profile, refined, disputes, done - 1)
-        answer = refined
-        unresolved = _unresolved(disputes)
-        skip = adaptive.curate_skip(rules, verdict.confidence, verdict.issues, unresolved)
-        if skip is not None:
-            self._decide(skip)
-        else:
-            answer = await self._stage(
-                "curate", 0, profile,
-                stages.curate_messages(question, refined, verdict, self._today, disputes),
-                fallback=refined, why="returning the refined answer uncurated",
-            )  # fmt: skip
-        result = ConsensusResult(
-            question=question,
-            profile=profile.name,
-            answer=answer.strip(),
-            simulated=simulated,
-            confidence=verdict.confidence,
-            issues=verdict.issues,
-            calls=list(self._caller.calls),
-            duration_ms=(self._clock() - started) * 1000,
-            warnings=list(self._caller.warnings),
-            degraded=self._degraded,
-            consensus=consensus,
-            decisions=list(self._decisions),
-            rounds=done,
-        )
-        self._emit(RunFinished(result))
-        return result
+            verdict = await self._validate(question, profile, refined, disputes)
+        return refined, consensus, disputes, verdict, done
 
     def _decide(self, decision: Decision) -> None:
         self._decisions.append(decision)
@@ -208,7 +234,7 @@ class Pipeline:
         if not drafts:
             raise self._failures[0]  # no answer at all: the run fails with the real cause
         self._dropped()
-        labelled, refined, consensus = await self._refine(question, profile, drafts, 0)
+        labelled, refined, consensus = await self._refine(question, profile, drafts)
         escalate = adaptive.escalation(rules, consensus.agreement, len(drafts),
                                        [spec.models[i] for i in unasked])  # fmt: skip
         if escalate is not None:
@@ -217,9 +243,7 @@ class Pipeline:
             more = await self._generate(spec, unasked, rules, unasked=0)
             self._dropped()
             if more:
-                labelled, refined, consensus = await self._refine(
-                    question, profile, drafts + more, 1
-                )
+                labelled, refined, consensus = await self._refine(question, profile, drafts + more)
             else:
                 self._caller.warn("the escalated generators gave no draft; "
                                   "the first panel's synthesis stands")  # fmt: skip
@@ -233,11 +257,11 @@ class Pipeline:
         self._reported = len(self._failures)
 
     async def _refine(
-        self, question: str, profile: Profile, drafts: list[panel.Draft], index: int
+        self, question: str, profile: Profile, drafts: list[panel.Draft]
     ) -> tuple[list[tuple[str, panel.Draft]], str, panel.Consensus]:
         labelled = panel.shuffle(drafts, self._seed)
         synthesis = await self._stage(
-            "refine", index, profile,
+            "refine", profile,
             stages.refine_messages(question, [(x, d.text) for x, d in labelled], self._today),
             fallback=None, why="using the first draft unrefined",
         )  # fmt: skip
@@ -260,10 +284,9 @@ class Pipeline:
         profile: Profile,
         answer: str,
         disputes: tuple[Dispute, ...],
-        index: int,
     ) -> stages.Verdict:
         review = await self._stage(
-            "validate", index, profile,
+            "validate", profile,
             stages.validate_messages(question, answer, self._today, disputes),
             fallback=None, why="the answer is unvalidated",
         )  # fmt: skip
@@ -275,7 +298,6 @@ class Pipeline:
     async def _stage(
         self,
         stage: str,
-        index: int,
         profile: Profile,
         messages: stages.Messages,
         *,
@@ -283,6 +305,8 @@ class Pipeline:
         why: str,
     ) -> str | T:
         spec = profile.stage(stage)
+        # Each time a stage runs again (a second refine, a second round) is a call of its own.
+        index = self._ran[stage] = self._ran.get(stage, -1) + 1
         self._caller.guard(stage, spec, messages, (index,))
         try:
             return await self._caller.call(stage, index, spec, messages)
@@ -341,7 +365,7 @@ class Pipeline:
                     else:
                         raise outcome  # a budget stop or a bug: never swallowed
                 if not done and pending and deadline is not None:
-                    await self._cut(spec, tasks, pending, rules, begun + deadline - begun)
+                    await self._cut(spec, tasks, pending, rules, deadline)
                     pending = set()
         finally:
             for task in pending:  # the run itself was stopped, or failed
