@@ -468,3 +468,43 @@ def test_an_escalated_run_that_takes_another_round_numbers_every_refine(
     assert refines == [(0, True), (1, True), (2, True)]
     assert [c.index for c in result.calls if c.stage == "validate"] == [0, 1]
     assert len({(c.stage, c.index, c.attempt) for c in result.calls}) == len(result.calls)
+
+
+def tight_profile(rules: AdaptiveSpec, generators: tuple[str, ...]) -> Profile:
+    """Every call on one priced model with 10,000 output tokens: ~$0.01 at its worst."""
+    spec = StageSpec(models=("openai/gpt-4o-mini",), temperature=0.5, max_tokens=10_000)
+    return Profile.model_validate(
+        {
+            "name": "tight",
+            "generate": spec.model_copy(update={"models": generators}),
+            "refine": spec, "validate": spec, "curate": spec, "adaptive": rules,
+        }
+    )  # fmt: skip
+
+
+def test_an_escalation_that_could_cross_the_budget_keeps_the_first_panel(
+    server: LoopbackOpenRouter,
+) -> None:
+    """Two of three generators first (~$0.02 at worst); they disagree, but a third draft and
+    a second refine (~$0.02 more) do not fit $0.035 beside what must follow: not asked."""
+    profile = tight_profile(AdaptiveSpec(first_panel=2), ("openai/gpt-4o-mini", "x/b", "x/c"))
+    server.fail("openai/gpt-4o-mini", said("openai/gpt-4o-mini", "draft one"),
+                Fault(reply=refiner(split, "openai/gpt-4o-mini")))  # fmt: skip
+    price = ModelPrice(Decimal("0.000001"), Decimal("0.000001"))
+
+    result = run(server, profile, limit=SpendLimit(Decimal("0.035"), "a test limit"),
+                 price_of=lambda model: price)  # fmt: skip
+
+    assert kinds(result)[0] == "panel_kept"
+    assert result.decisions[0].data["reason"] == "budget"
+    assert asked(server, "x/c") == []
+    assert result.answer
+
+
+def test_with_no_limit_an_unpriced_model_does_not_stop_a_round(server: LoopbackOpenRouter) -> None:
+    """No spending limit: a round is never refused for money, priced or not."""
+    server.fail(Q_VALIDATOR, verdict(Q_VALIDATOR, 0.5, "thin"), verdict(Q_VALIDATOR, 0.9))
+
+    result = run(server, QUALITY, price_of=lambda model: None)
+
+    assert kinds(result)[0] == "round_started"

@@ -165,3 +165,16 @@ def test_the_built_in_profiles_rules() -> None:
         assert profile.adaptive.first_panel < len(profile.generate.models) or (
             profile.adaptive.first_panel == 0
         )
+
+
+def test_an_escalation_the_budget_cannot_take_keeps_the_first_panel() -> None:
+    decision = adaptive.escalation(SPEC, 0.5, 2, ["x/c"], affordable=False)
+
+    assert decision is not None and decision.kind == "panel_kept"
+    assert decision.data["reason"] == "budget"
+    assert decision.message == (
+        "the first 2 drafts agreed 0.50, below 0.75, but asking 1 more generator could cross "
+        "the budget: the first drafts' answer stands"
+    )
+    agreed = adaptive.escalation(SPEC, 0.9, 2, ["x/c"], affordable=False)
+    assert agreed is not None and "reason" not in agreed.data  # kept on agreement, not money

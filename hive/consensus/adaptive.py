@@ -101,10 +101,17 @@ def straggler_cut(
 
 
 def escalation(
-    spec: AdaptiveSpec, agreement: float | None, drafts: int, unasked: Sequence[str]
+    spec: AdaptiveSpec,
+    agreement: float | None,
+    drafts: int,
+    unasked: Sequence[str],
+    *,
+    affordable: bool = True,
 ) -> Decision | None:
     """Whether to ask the generators not yet asked (``unasked``, their models) after the
-    first panel's ``drafts``; None when there are none left to ask."""
+    first panel's ``drafts``; None when there are none left to ask. ``affordable``: their
+    worst case, and the refine over all the drafts, fit the budget (else the first panel's
+    answer stands, and the decision says why)."""
     if not unasked:
         return None
     rest = f"{len(unasked)} more generator{'s' if len(unasked) != 1 else ''}"
@@ -124,6 +131,12 @@ def escalation(
             f"the first {drafts} drafts agreed {agreement:.2f} (at least "
             f"{spec.escalate_below:.2f}): {rest} not asked",
             data,
+        )
+    if not affordable:
+        return Decision(
+            "panel_kept",
+            f"{why}, but asking {rest} could cross the budget: the first drafts' answer stands",
+            {**data, "reason": "budget"},
         )
     return Decision("escalated", f"{why}: asking {rest}", data)
 

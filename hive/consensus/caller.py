@@ -100,15 +100,18 @@ class Caller:
         calls = {(stage, i): [_model(stage, spec, i), *spec.fallbacks] for i in indexes}
         self._guard.admit(stage, calls, message_tokens(messages), spec.max_tokens)
 
-    def affordable(self, planned: Sequence[tuple[str, StageSpec, Messages]]) -> bool:
-        """Whether ``planned`` (stage, spec, messages) calls, each at its worst, fit the limit
-        with what is spent and held: asked before an optional round, never raising."""
+    def affordable(self, planned: Sequence[tuple[str, int, StageSpec, int]]) -> bool:
+        """Whether ``planned`` calls — (stage, index, spec, prompt tokens) — each at its worst,
+        fit the limit with what is spent and held; asked before an optional step (another
+        round, the rest of the panel), never raising. Always True with no limit."""
+        if not self._guard.limited:
+            return True
         try:
             worst = sum(
                 (
-                    self._guard.worst_case(stage, [spec.models[0], *spec.fallbacks],
-                                           message_tokens(messages), spec.max_tokens)
-                    for stage, spec, messages in planned
+                    self._guard.worst_case(stage, [_model(stage, spec, index), *spec.fallbacks],
+                                           prompt, spec.max_tokens)
+                    for stage, index, spec, prompt in planned
                 ),
                 Decimal(0),
             )  # fmt: skip

@@ -42,6 +42,7 @@ from hive.consensus.profiles import STAGES, AdaptiveSpec, Profile, StageSpec
 from hive.errors import AuthError, StageError
 from hive.openrouter.client import OpenRouterClient
 from hive.openrouter.retry import RetryPolicy
+from hive.openrouter.tokens import message_tokens
 
 T = TypeVar("T", str, None)
 
@@ -157,26 +158,22 @@ class Pipeline:
     ) -> tuple[str, panel.Consensus, tuple[Dispute, ...], stages.Verdict, int]:
         """Further refine -> validate rounds while ``adaptive.next_round`` says they pay, up
         to ``cap`` rounds in all: the last answer, consensus, disputes, verdict and the number
-        of rounds taken. A round's worst case is checked with the curate that must follow it
-        (its validate priced on the revision's longer prompt: an upper bound)."""
+        of rounds taken. A round is taken only if its worst case fits the budget together with
+        the curation that must follow it (``_then_worst``)."""
         done = 1
         while cap > 1:
-            curate_messages = stages.curate_messages(
-                question, refined, verdict, self._today, disputes
-            )
             revise = stages.revise_messages(
                 question, [(x, d.text) for x, d in labelled], refined, verdict, self._today,
                 disputes,
             )  # fmt: skip
             state = adaptive.RoundState(done, verdict.confidence, consensus.agreement,
                                         _unresolved(disputes))  # fmt: skip
-            planned = [
-                (s, profile.stage(s), m)
-                for s, m in (("refine", revise), ("validate", revise), ("curate", curate_messages))
-            ]
             decision = adaptive.next_round(
-                rules, cap, state, affordable=self._caller.affordable(planned)
-            )
+                rules, cap, state, affordable=self._caller.affordable(
+                    [("refine", self._next("refine"), profile.stage("refine"),
+                      message_tokens(revise)), *self._then_worst(question, profile, disputes)]
+                ),
+            )  # fmt: skip
             self._decide(decision)
             if decision.kind != "round_started":
                 break
@@ -224,19 +221,33 @@ class Pipeline:
         first = rules.first_panel if 0 < rules.first_panel < size else size
         unasked = list(range(first, size))
         drafts = await self._generate(spec, range(first), rules, unasked=len(unasked))
+        gen_prompt = message_tokens(self._today_messages)
         if unasked and len(drafts) < 2:
-            decision = adaptive.escalation(rules, None, len(drafts),
-                                           [spec.models[i] for i in unasked])  # fmt: skip
+            decision = adaptive.escalation(
+                rules, None, len(drafts), [spec.models[i] for i in unasked],
+                affordable=self._caller.affordable(
+                    [("generate", i, spec, gen_prompt) for i in unasked]
+                ),
+            )  # fmt: skip
             assert decision is not None
             self._decide(decision)
-            drafts += await self._generate(spec, unasked, rules, unasked=0)
+            if decision.kind == "escalated":
+                drafts += await self._generate(spec, unasked, rules, unasked=0)
             unasked = []
         if not drafts:
             raise self._failures[0]  # no answer at all: the run fails with the real cause
         self._dropped()
         labelled, refined, consensus = await self._refine(question, profile, drafts)
-        escalate = adaptive.escalation(rules, consensus.agreement, len(drafts),
-                                       [spec.models[i] for i in unasked])  # fmt: skip
+        refine_prompt = message_tokens(
+            stages.refine_messages(question, [(x, d.text) for x, d in labelled], self._today)
+        ) + sum(spec.max_tokens for _ in unasked)  # the new drafts at their longest
+        planned = [("generate", i, spec, gen_prompt) for i in unasked]
+        planned.append(("refine", self._next("refine"), profile.stage("refine"), refine_prompt))
+        planned += self._then_worst(question, profile, stages.contested(consensus.ledger))
+        escalate = adaptive.escalation(
+            rules, consensus.agreement, len(drafts), [spec.models[i] for i in unasked],
+            affordable=self._caller.affordable(planned),
+        )  # fmt: skip
         if escalate is not None:
             self._decide(escalate)
         if escalate is not None and escalate.kind == "escalated":
@@ -248,6 +259,27 @@ class Pipeline:
                 self._caller.warn("the escalated generators gave no draft; "
                                   "the first panel's synthesis stands")  # fmt: skip
         return labelled, refined, consensus
+
+    def _next(self, stage: str) -> int:
+        """The index the stage's next call will have."""
+        return self._ran.get(stage, -1) + 1
+
+    def _then_worst(
+        self, question: str, profile: Profile, disputes: tuple[Dispute, ...]
+    ) -> list[tuple[str, int, StageSpec, int]]:
+        """The validate and curate that follow a refine, at their longest (the answer and the
+        review at their max_tokens, as the estimate counts them): an optional step is taken
+        only if what must follow it still fits."""
+        refine, validate = profile.stage("refine"), profile.stage("validate")
+        review = message_tokens(stages.validate_messages(question, "", self._today, disputes))
+        curate = message_tokens(
+            stages.curate_messages(question, "", NO_REVIEW, self._today, disputes)
+        )
+        return [
+            ("validate", self._next("validate"), validate, review + refine.max_tokens),
+            ("curate", 0, profile.stage("curate"),
+             curate + refine.max_tokens + validate.max_tokens),
+        ]  # fmt: skip
 
     def _dropped(self) -> None:
         """Say which generators gave no draft (once each): the run goes on without them."""
@@ -306,7 +338,7 @@ class Pipeline:
     ) -> str | T:
         spec = profile.stage(stage)
         # Each time a stage runs again (a second refine, a second round) is a call of its own.
-        index = self._ran[stage] = self._ran.get(stage, -1) + 1
+        index = self._ran[stage] = self._next(stage)
         self._caller.guard(stage, spec, messages, (index,))
         try:
             return await self._caller.call(stage, index, spec, messages)

@@ -74,6 +74,10 @@ class SpendGuard:
             )
         self._held.update(worst)
 
+    @property
+    def limited(self) -> bool:
+        return self._limit is not None
+
     def fits(self, amount: Decimal) -> bool:
         """Whether ``amount`` more, on top of what is spent and held, stays within the limit."""
         if self._limit is None:
