@@ -56,6 +56,7 @@ RUN_COLUMNS = {
     "id", "started_at", "finished_at", "question", "profile", "answer", "simulated",
     "confidence", "status", "error", "total_cost", "total_tokens", "duration_ms", "warnings",
     "unknown_cost_calls", "unreported_token_calls", "pid", "host", "consensus", "issues",
+    "rounds",
 }  # fmt: skip
 
 
@@ -223,7 +224,7 @@ def test_migrate_an_empty_database_to_the_latest_version(tmp_path: Path) -> None
     try:
         assert user_version(db) == len(MIGRATIONS)
         names = {name for _, name, _ in schema(db)}
-        assert {"runs", "calls"} <= names
+        assert {"runs", "calls", "decisions"} <= names
         assert {r[1] for r in db.execute("PRAGMA table_info(runs)")} == RUN_COLUMNS
         assert {r[1] for r in db.execute("PRAGMA table_info(calls)")} == CALL_COLUMNS
     finally:
@@ -765,7 +766,7 @@ def test_show_json_has_every_field(seeded: dict[str, int]) -> None:
 
     assert result.exit_code == 0, result.stderr
     run = json.loads(result.stdout)
-    assert set(run) == RUN_COLUMNS | {"calls"}
+    assert set(run) == RUN_COLUMNS | {"calls", "decisions"}
     assert run["total_cost"] == "0.0017775678"
     assert run["warnings"] == ["dropped a draft: generate stage failed"]
     stored = raw("SELECT * FROM calls WHERE run_id = ? ORDER BY id", seeded["magnets"])
@@ -802,7 +803,7 @@ def test_export_jsonl(seeded: dict[str, int]) -> None:
     stored_runs = {r["id"]: r for r in raw("SELECT * FROM runs")}
     stored_calls = raw("SELECT * FROM calls ORDER BY id")
     for run in runs:
-        assert set(run) == RUN_COLUMNS | {"calls"}
+        assert set(run) == RUN_COLUMNS | {"calls", "decisions"}
         assert run["total_cost"] == stored_runs[run["id"]]["total_cost"]
         mine = [c for c in stored_calls if c["run_id"] == run["id"]]
         assert [c["id"] for c in run["calls"]] == [c["id"] for c in mine]

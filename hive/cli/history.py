@@ -219,10 +219,12 @@ def _replay(run: dict[str, Any]) -> list[str]:
                 + simulated
                 + estimated_note([c["cost_estimated"] for c in calls if c["cost"] is not None]),
                 f"confidence {confidence(run['confidence'])}",
+                *([f"{run['rounds']} rounds"] if (run.get("rounds") or 1) > 1 else []),
             ]
         ),
     ]
     lines += [f"warning: {warning}" for warning in run["warnings"]]
+    lines += [f"decided: {decision['message']}" for decision in run.get("decisions") or []]
     if run["error"]:
         lines.append(f"error: {run['error']}")
     lines += ["", "── question", run["question"]]
@@ -233,7 +235,9 @@ def _replay(run: dict[str, Any]) -> list[str]:
             cost = "not billed (no answer)"
         else:
             cost = dollars(call["cost"]) + (" (estimated)" if call["cost_estimated"] else "")
-        stage = call["stage"] + (f" #{call['idx'] + 1}" if call["stage"] == "generate" else "")
+        # A generator's place; a later stage's second call (escalation, another round) too.
+        again = call["stage"] == "generate" or call["idx"] > 0
+        stage = call["stage"] + (f" #{call['idx'] + 1}" if again else "")
         lines += [
             "",
             f"── {stage} · {model} · provider {call['provider'] or '?'}"

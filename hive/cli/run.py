@@ -234,7 +234,7 @@ class _Session:
                     confidence=result.confidence, duration_ms=result.duration_ms,
                     warnings=result.warnings,
                     consensus=result.consensus.as_dict() if result.consensus else None,
-                    issues=result.issues,
+                    issues=result.issues, rounds=result.rounds,
                 )  # fmt: skip
             except StorageError as exc:  # the answer was paid for: show it all the same
                 # (the record tries once more as the run ends, and says then what was lost)

@@ -28,13 +28,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hive.consensus.events import CallRecord, billable
 from hive.errors import StorageError
 from hive.money import Total
 from hive.store.files import ensure_dir
 from hive.store.paths import Paths
+
+if TYPE_CHECKING:
+    from hive.consensus.adaptive import Decision
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -134,8 +137,26 @@ def _v3(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN issues TEXT NOT NULL DEFAULT '[]'")
 
 
+def _v4(db: sqlite3.Connection) -> None:
+    """Adaptive decisions (a straggler cut, an escalation, a skipped stage, a round), one row
+    each as it is made, and the rounds a run took (NULL for runs from before: unknown)."""
+    db.execute(
+        """
+        CREATE TABLE decisions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            made_at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            message TEXT NOT NULL,
+            data TEXT NOT NULL DEFAULT '{}'
+        )"""
+    )
+    db.execute("CREATE INDEX decisions_by_run ON decisions(run_id)")
+    db.execute("ALTER TABLE runs ADD COLUMN rounds INTEGER")
+
+
 # Append only: each entry upgrades the schema by one version. Never edit a released step.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
 
 
 def utc_now() -> datetime:
@@ -306,6 +327,15 @@ class History:
                 ),
             )  # fmt: skip
 
+    def record_decision(self, run_id: int, decision: Decision) -> None:
+        with self._errors("write to"), transaction(self.db):
+            self.db.execute(
+                "INSERT INTO decisions (run_id, made_at, kind, message, data)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (run_id, _iso(utc_now()), decision.kind, decision.message,
+                 json.dumps(decision.data, ensure_ascii=False)),
+            )  # fmt: skip
+
     def finish_run(
         self,
         run_id: int,
@@ -318,6 +348,7 @@ class History:
         warnings: list[str] | None = None,
         consensus: dict[str, Any] | None = None,
         issues: list[str] | None = None,
+        rounds: int | None = None,
     ) -> None:
         """Close a run; its totals are summed from the calls recorded, so they always agree:
         known costs and reported tokens summed, billable calls without them counted."""
@@ -326,15 +357,15 @@ class History:
             self.db.execute(
                 "UPDATE runs SET finished_at = ?, status = ?, answer = ?, confidence = ?,"
                 " error = ?, total_cost = ?, total_tokens = ?, duration_ms = ?, warnings = ?,"
-                " unknown_cost_calls = ?, unreported_token_calls = ?, consensus = ?, issues = ?"
-                " WHERE id = ?",
+                " unknown_cost_calls = ?, unreported_token_calls = ?, consensus = ?, issues = ?,"
+                " rounds = ? WHERE id = ?",
                 (
                     _iso(utc_now()), status, answer, confidence, error,
                     format(totals.cost.known, "f"), totals.tokens,
                     None if duration_ms is None else round(duration_ms),
                     json.dumps(warnings or []), totals.cost.unknown, totals.unreported,
                     None if consensus is None else json.dumps(consensus, ensure_ascii=False),
-                    json.dumps(issues or [], ensure_ascii=False), run_id,
+                    json.dumps(issues or [], ensure_ascii=False), rounds, run_id,
                 ),
             )  # fmt: skip
 
@@ -385,8 +416,15 @@ class History:
             calls = self.db.execute(
                 "SELECT * FROM calls WHERE run_id = ? ORDER BY id", (run_id,)
             ).fetchall()
+            decisions = self.db.execute(
+                "SELECT * FROM decisions WHERE run_id = ? ORDER BY id", (run_id,)
+            ).fetchall()
             run = self._with_totals(run_dict(row))
-        return {**run, "calls": [call_dict(c) for c in calls]}
+        return {
+            **run,
+            "decisions": [decision_dict(d) for d in decisions],
+            "calls": [call_dict(c) for c in calls],
+        }
 
     def runs(self, limit: int | None = 20, search: str | None = None) -> list[dict[str, Any]]:
         """Runs newest first, without their calls; ``search`` matches text in the question or
@@ -424,11 +462,17 @@ class History:
             try:
                 runs = self.db.execute("SELECT * FROM runs ORDER BY id").fetchall()
                 calls = self.db.execute("SELECT * FROM calls ORDER BY run_id, id").fetchall()
+                decisions = self.db.execute(
+                    "SELECT * FROM decisions ORDER BY run_id, id"
+                ).fetchall()
             finally:
                 self.db.execute("COMMIT")
         by_run: dict[int, list[dict[str, Any]]] = {}
         for call in calls:
             by_run.setdefault(int(call["run_id"]), []).append(call_dict(call))
+        decided: dict[int, list[dict[str, Any]]] = {}
+        for decision in decisions:
+            decided.setdefault(int(decision["run_id"]), []).append(decision_dict(decision))
         out = []
         for row in runs:
             calls_of_run = by_run.get(int(row["id"]), [])
@@ -438,7 +482,8 @@ class History:
                 run = {**run, "total_cost": totals.cost.known,
                        "unknown_cost_calls": totals.cost.unknown, "total_tokens": totals.tokens,
                        "unreported_token_calls": totals.unreported}  # fmt: skip
-            out.append({**run, "calls": calls_of_run})
+            decisions_of_run = decided.get(int(row["id"]), [])
+            out.append({**run, "decisions": decisions_of_run, "calls": calls_of_run})
         return out
 
 
@@ -515,6 +560,11 @@ def run_dict(row: sqlite3.Row) -> dict[str, Any]:
     data["consensus"] = json.loads(raw) if raw else None
     data["issues"] = json.loads(data.get("issues") or "[]")
     return data
+
+
+def decision_dict(row: sqlite3.Row) -> dict[str, Any]:
+    """A decision as ``--json`` shows it: kind, message and the numbers it was made on."""
+    return {"kind": row["kind"], "message": row["message"], **json.loads(row["data"] or "{}")}
 
 
 def call_dict(row: sqlite3.Row) -> dict[str, Any]:

@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from hive.consensus.events import CallFailed, CallFinished, CallRecord, PipelineEvent, cost_total
+from hive.consensus.adaptive import Decision
+from hive.consensus.events import (
+    CallFailed,
+    CallFinished,
+    CallRecord,
+    Decided,
+    PipelineEvent,
+    cost_total,
+)
 from hive.errors import BudgetError, HiveError, Interrupted, StorageError, UnsavedError
 from hive.money import Total, total_text
 from hive.store.history import History
@@ -45,7 +53,7 @@ class RunRecord:
         self._notice = notice
         self.run_id: int | None = None
         self.calls: list[CallRecord] = []  # every call of the run, saved or not
-        self._unsaved: list[CallRecord] = []
+        self._unsaved: list[CallRecord | Decision] = []  # held by a storage failure, in order
         self._finished = False
         self._outcome: _Outcome | None = None  # what finish meant to write, if it failed
 
@@ -61,10 +69,14 @@ class RunRecord:
         return cost_total(self.calls)
 
     def handle(self, event: PipelineEvent) -> None:
-        if not isinstance(event, CallFinished | CallFailed):
+        """Each call, and each adaptive decision, is written the moment it is made."""
+        if isinstance(event, CallFinished | CallFailed):
+            self.calls.append(event.record)
+            self._unsaved.append(event.record)
+        elif isinstance(event, Decided):
+            self._unsaved.append(event.decision)
+        else:
             return
-        self.calls.append(event.record)
-        self._unsaved.append(event.record)
         try:
             self._save_calls()
         except StorageError as exc:
@@ -74,7 +86,11 @@ class RunRecord:
     def _save_calls(self) -> None:
         assert self.run_id is not None
         while self._unsaved:
-            self._history.record_call(self.run_id, self._unsaved[0])
+            held = self._unsaved[0]
+            if isinstance(held, Decision):
+                self._history.record_decision(self.run_id, held)
+            else:
+                self._history.record_call(self.run_id, held)
             self._unsaved.pop(0)
 
     def finish(
@@ -88,13 +104,14 @@ class RunRecord:
         warnings: list[str] | None = None,
         consensus: dict[str, Any] | None = None,
         issues: list[str] | None = None,
+        rounds: int | None = None,
     ) -> None:
         """Close the run with its outcome; the held calls are saved first. A StorageError
         leaves the outcome to be tried once more when the block ends."""
         if self.run_id is None or self._finished:
             return
         self._outcome = _Outcome(
-            status, answer, confidence, error, duration_ms, warnings, consensus, issues
+            status, answer, confidence, error, duration_ms, warnings, consensus, issues, rounds
         )
         self._write_outcome()
 
@@ -105,15 +122,16 @@ class RunRecord:
         self._history.finish_run(
             self.run_id, o.status, answer=o.answer, confidence=o.confidence, error=o.error,
             duration_ms=o.duration_ms, warnings=o.warnings, consensus=o.consensus,
-            issues=o.issues,
+            issues=o.issues, rounds=o.rounds,
         )  # fmt: skip
         self._finished = True
 
     def _unsaved_message(self, exc: StorageError) -> str:
-        if not self._unsaved:
+        held = [c for c in self._unsaved if isinstance(c, CallRecord)]
+        if not held:
             return f"{exc} (run #{self.run_id} may show as running or abandoned)"
-        n = len(self._unsaved)
-        cost = total_text(cost_total(self._unsaved))
+        n = len(held)
+        cost = total_text(cost_total(held))
         calls = f"{n} paid call{'s' if n != 1 else ''}"
         return f"{exc}: {calls} ({cost}) of run #{self.run_id} not saved"
 
@@ -149,3 +167,4 @@ class _Outcome:
     warnings: list[str] | None = None
     consensus: dict[str, Any] | None = None
     issues: list[str] | None = None
+    rounds: int | None = None
