@@ -625,7 +625,7 @@ def test_estimate_prints_every_call_and_spends_nothing(keyed_env: LoopbackOpenRo
     profile = BUILTIN_PROFILES["balanced"]
     planned = [(stage, model) for stage in STAGES for model in profile.stage(stage).models]
 
-    text = hive("consensus", "What is Rust?", "balanced", "--estimate")
+    text = hive("consensus", "What is Rust?", "balanced", "--estimate", "--fixed")
     assert text.exit_code == 0, text.stderr
     lines = text.stdout.splitlines()
     for stage, model in planned:
@@ -633,7 +633,9 @@ def test_estimate_prints_every_call_and_spends_nothing(keyed_env: LoopbackOpenRo
         assert line.count("$") == 2, line  # expected and at most
     assert lines[-1].startswith("total")
 
-    data = parse_json(hive("consensus", "What is Rust?", "balanced", "--estimate", "--json").stdout)
+    data = parse_json(
+        hive("consensus", "What is Rust?", "balanced", "--estimate", "--json", "--fixed").stdout
+    )
     assert [(c["stage"], c["model"]) for c in data["calls"]] == planned
     for call in data["calls"]:
         assert 0 < Decimal(call["expected_cost"]) <= Decimal(call["max_cost"])

@@ -85,7 +85,7 @@ def estimate(request: RunRequest, catalog: Catalog, history: History) -> RunEsti
     """What the run would cost for real, from real history only, in simulation mode too."""
     return estimate_run(
         request.question, request.profile, request.today, catalog.price,
-        history.typical_completion,
+        history.typical_completion, rounds=request.rounds, adaptive=request.adaptive,
     )  # fmt: skip
 
 

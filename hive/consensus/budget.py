@@ -77,20 +77,25 @@ class Budgets:
     def check(self, estimate: RunEstimate, *, unpriced_why: str = "no known price") -> None:
         """Refuse, before it spends anything, a run whose expected cost would break a limit,
         or any of whose calls could cost an amount nobody can bound (``unpriced_why`` says why
-        prices are missing, e.g. that the model list could not be fetched)."""
+        prices are missing, e.g. that the model list could not be fetched).
+
+        An adaptive run is checked on the calls every run may need (``required``: the first
+        panel, refine, validate and the curation): its optional steps — the rest of the panel,
+        another round — are taken mid-run only if their worst case still fits the limit."""
         limit = self.limit()
         if limit is None:
             return
-        if estimate.unpriced:
-            models = ", ".join(estimate.unpriced)
+        if unpriced := estimate.unpriced_on("required"):
+            models = ", ".join(unpriced)
             raise BudgetError(
                 f"refused: the cost of {models} cannot be bounded in advance ({unpriced_why}) "
                 f"and {limit.reason} is set; nothing was spent (choose priced models, or "
                 "--force to run without the limit)"
             )
-        if estimate.expected.known > limit.amount:
+        expected = estimate.expected_on("required").known
+        if expected > limit.amount:
             raise BudgetError(
-                f"refused: this run is estimated at {dollars(estimate.expected.known)}, over "
+                f"refused: this run is estimated at {dollars(expected)}, over "
                 f"{limit.reason}; nothing was spent (see --estimate; --force runs it anyway)"
             )
 

@@ -9,6 +9,14 @@ output tokens on the dearest model it may end on (its stage's fallbacks included
 bills whichever answers), so a run cannot cost more unless the prompt count is off. A call any
 of whose models has no known price has no ceiling (and, if that is its own model, an unknown
 expected cost): never a zero.
+
+An adaptive run (``adaptive.py``) may take more or fewer calls than its profile lists, so each
+call says when it is made (``when``): every run (""), only if the review leaves something to
+fix (a curation the profile may skip), or only if an optional step is taken — the rest of the
+panel when the first drafts disagree, another round. The estimate gives the cheapest path (no
+optional step, curation skipped where allowed) and the fullest (every step, every round); a
+budget is checked against the path every run may need (the curation included), since the run
+itself takes an optional step only when its worst case still fits the limit.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from datetime import date
 from decimal import Decimal
 
 from hive.consensus import stages
+from hive.consensus.adaptive import FIXED
 from hive.consensus.ledger import labels
 from hive.consensus.profiles import Profile
 from hive.money import Total
@@ -39,25 +48,62 @@ class CallEstimate:
     expected: Decimal | None  # None when the model's price is not known in advance
     ceiling: Decimal | None  # None when any model the call may end on has no known price
     unpriced: tuple[str, ...] = ()  # the models (primary or fallbacks) with no known price
+    when: str = ""  # "" on every run; else the condition it is made on, for the reader
+    optional: bool = False  # only if an optional step (escalation, a round) is taken
+    skippable: bool = False  # a curation the run skips when the review is clean
+
+    @property
+    def required(self) -> bool:
+        """Made on every run that does not stop early (a skippable curation counts: a run
+        must be able to afford it)."""
+        return not self.optional
+
+
+Path = Callable[[CallEstimate], bool]
+PATHS: dict[str, Path] = {
+    "cheapest": lambda c: not c.optional and not c.skippable,
+    "required": lambda c: c.required,
+    "fullest": lambda c: True,
+}
 
 
 @dataclass(frozen=True, slots=True)
 class RunEstimate:
     calls: list[CallEstimate]
 
+    def path(self, name: str) -> list[CallEstimate]:
+        """The calls of the ``cheapest``, ``required`` or ``fullest`` path."""
+        return [c for c in self.calls if PATHS[name](c)]
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether the run may take more or fewer calls than every run makes."""
+        return any(c.optional or c.skippable for c in self.calls)
+
     @property
     def expected(self) -> Total:
+        """The fullest path's expected cost (every call listed)."""
         return Total.of(c.expected for c in self.calls)
 
     @property
     def ceiling(self) -> Total:
+        """The most the fullest path may cost."""
         return Total.of(c.ceiling for c in self.calls)
+
+    def expected_on(self, name: str) -> Total:
+        return Total.of(c.expected for c in self.path(name))
+
+    def ceiling_on(self, name: str) -> Total:
+        return Total.of(c.ceiling for c in self.path(name))
 
     @property
     def unpriced(self) -> list[str]:
         """Models a call may run on whose price is unknown in advance (not in the catalog, or
         router models such as ``openrouter/auto``), fallbacks included."""
         return list(dict.fromkeys(m for c in self.calls for m in c.unpriced))
+
+    def unpriced_on(self, name: str) -> list[str]:
+        return list(dict.fromkeys(m for c in self.path(name) for m in c.unpriced))
 
 
 def cost_at(price: ModelPrice | None, prompt_tokens: int, max_tokens: int) -> Decimal | None:
@@ -74,11 +120,24 @@ def dearest_ceiling(
 
 
 def estimate_run(
-    question: str, profile: Profile, today: date, price_of: PriceOf, typical: Typical
+    question: str,
+    profile: Profile,
+    today: date,
+    price_of: PriceOf,
+    typical: Typical,
+    *,
+    rounds: int | None = None,
+    adaptive: bool = True,
 ) -> RunEstimate:
+    """Every call the run may make, in order; ``rounds`` (``--rounds``) overrides the
+    profile's, and ``adaptive=False`` (``--fixed``) is the one path with every generator."""
+    rules = profile.adaptive if adaptive else FIXED
+    cap = rounds or rules.rounds
     calls: list[CallEstimate] = []
 
-    def add(stage: str, model: str, prompt: int, prompt_max: int) -> CallEstimate:
+    def add(
+        stage: str, model: str, prompt: int, prompt_max: int, when: str = "", **flags: bool
+    ) -> CallEstimate:
         spec = profile.stage(stage)
         expected_out = min(typical(model, stage) or spec.max_tokens // 2, spec.max_tokens)
         candidates = [model, *spec.fallbacks]
@@ -91,24 +150,35 @@ def estimate_run(
             expected=cost_at(price_of(model), prompt, expected_out),
             ceiling=dearest_ceiling(price_of, candidates, prompt_max, spec.max_tokens),
             unpriced=tuple(m for m in candidates if not priced(price_of(m))),
+            when=when,
+            **flags,
         )
         calls.append(call)
         return call
 
+    def refine(drafts: list[CallEstimate], when: str = "", **flags: bool) -> CallEstimate:
+        labelled = [(x, "") for x in labels(len(drafts))]
+        base = message_tokens(stages.refine_messages(question, labelled, today))
+        return add(
+            "refine", profile.stage("refine").models[0],
+            base + sum(d.completion_tokens for d in drafts),
+            base + sum(d.max_completion_tokens for d in drafts),
+            when, **flags,
+        )  # fmt: skip
+
     # Later prompts carry earlier outputs: their text is added as a token count.
     generate_prompt = message_tokens(stages.generate_messages(question, today))
-    drafts = [
-        add("generate", m, generate_prompt, generate_prompt)
-        for m in profile.stage("generate").models
-    ]
-    labelled = [(x, "") for x in labels(len(drafts))]
-    base = message_tokens(stages.refine_messages(question, labelled, today))
-    refined = add(
-        "refine",
-        profile.stage("refine").models[0],
-        base + sum(d.completion_tokens for d in drafts),
-        base + sum(d.max_completion_tokens for d in drafts),
-    )
+    models = profile.stage("generate").models
+    first = rules.first_panel if 0 < rules.first_panel < len(models) else len(models)
+    drafts = [add("generate", m, generate_prompt, generate_prompt) for m in models[:first]]
+    refined = refine(drafts)
+    if first < len(models):
+        escalated = f"if the first {first} drafts disagree"
+        drafts += [
+            add("generate", m, generate_prompt, generate_prompt, escalated, optional=True)
+            for m in models[first:]
+        ]
+        refined = refine(drafts, escalated, optional=True)
     base = message_tokens(stages.validate_messages(question, "", today))
     review = add(
         "validate",
@@ -116,12 +186,34 @@ def estimate_run(
         base + refined.completion_tokens,
         base + refined.max_completion_tokens,
     )
+    for n in range(2, cap + 1):
+        # The revision sees the drafts again, its previous answer and the review.
+        again = f"round {n}, if confidence stays below {rules.round_below:g}"
+        labelled = [(x, "") for x in labels(len(drafts))]
+        revise = message_tokens(
+            stages.revise_messages(question, labelled, "", stages.Verdict(None), today)
+        )
+        refined = add(
+            "refine", profile.stage("refine").models[0],
+            revise + sum(d.completion_tokens for d in drafts) + refined.completion_tokens
+            + review.completion_tokens,
+            revise + sum(d.max_completion_tokens for d in drafts) + refined.max_completion_tokens
+            + review.max_completion_tokens,
+            again, optional=True,
+        )  # fmt: skip
+        review = add(
+            "validate", profile.stage("validate").models[0],
+            base + refined.completion_tokens, base + refined.max_completion_tokens,
+            again, optional=True,
+        )  # fmt: skip
     base = message_tokens(stages.curate_messages(question, "", stages.Verdict(None), today))
     add(
         "curate",
         profile.stage("curate").models[0],
         base + refined.completion_tokens + review.completion_tokens,
         base + refined.max_completion_tokens + review.max_completion_tokens,
+        "unless the review finds nothing to fix" if rules.skip_curate else "",
+        skippable=rules.skip_curate,
     )
     return RunEstimate(calls)
 
