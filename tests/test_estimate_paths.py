@@ -12,8 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from hive.cli.app import app
-from hive.consensus.estimate import estimate_run
+from hive.consensus.budget import Budgets
+from hive.consensus.estimate import RunEstimate, estimate_run
 from hive.consensus.profiles import BUILTIN_PROFILES
+from hive.errors import BudgetError
+from hive.money import dollars
 from hive.openrouter.catalog import ModelPrice
 from tests.loopback import LoopbackOpenRouter
 
@@ -59,7 +62,8 @@ def plan(profile: str, **options: Any) -> list[tuple[str, str, bool, bool]]:
             [("generate", "", False, False)] * 3
             + [("refine", "", False, False), ("validate", "", False, False)]
             + [
-                (stage, f"round {n}, if confidence stays below 0.8", True, False)
+                (stage, f"round {n}, if confidence stays below 0.8 or a dispute stays open",
+                 True, False)
                 for n in (2, 3) for stage in ("refine", "validate")
             ]
             + [("curate", "", False, False)],
@@ -129,7 +133,8 @@ def test_a_limit_between_the_paths_lets_the_run_start(
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["total_cost"] <= limit
     text = hive("consensus", "What is Rust?", "balanced", "--estimate").stdout
-    assert "budget: checked on the calls every run may make" in text
+    assert "budget: checked before the run on the calls every run may make" in text
+    assert "budget: the fullest path could cross it" in text  # what the run may leave out
 
     # The run's own outputs now set the expected lengths: estimate afresh, then go below it.
     again = json.loads(
@@ -140,3 +145,152 @@ def test_a_limit_between_the_paths_lets_the_run_start(
     refused = hive("consensus", "What is Rust?", "balanced")
     assert refused.exit_code == 4
     assert "refused: this run is estimated at" in refused.stderr
+
+
+def per_run(limit: Decimal | None) -> Budgets:
+    return Budgets(limit, None, None, Decimal(0), Decimal(0))
+
+
+def speed_estimate(price_of: Any = lambda m: PRICE) -> RunEstimate:
+    """``speed`` may skip its curation: its cheapest path is one call short of ``required``."""
+    return estimate_run(
+        "What is Rust?", BUILTIN_PROFILES["speed"], TODAY, price_of, lambda m, s: None
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "refused", "required_may_cross", "fullest_may_cross"),
+    [
+        ("below the cheapest path", True, True, True),
+        # The curation a clean review skips still counts: a run whose review is not clean
+        # would otherwise stop at the limit after paying for everything else.
+        ("between the cheapest and the required path", True, True, True),
+        ("above the required path's expected cost", False, True, True),
+        ("above the fullest path's ceiling", False, False, False),
+    ],
+)
+def test_the_check_refuses_only_what_every_run_may_need(
+    where: str, refused: bool, required_may_cross: bool, fullest_may_cross: bool
+) -> None:
+    estimate = speed_estimate()
+    cheapest, required = (estimate.expected_on(p).known for p in ("cheapest", "required"))
+    assert cheapest < required < estimate.ceiling_on("required").known
+    limit = {
+        "below the cheapest path": cheapest / 2,
+        "between the cheapest and the required path": (cheapest + required) / 2,
+        "above the required path's expected cost": required * Decimal("1.01"),
+        "above the fullest path's ceiling": estimate.ceiling.known,
+    }[where]
+    budgets = per_run(limit)
+
+    assert (budgets.refusal(estimate) is not None) == refused
+    assert budgets.may_cross(estimate, "required") == required_may_cross
+    assert budgets.may_cross(estimate, "fullest") == fullest_may_cross
+    if refused:
+        with pytest.raises(BudgetError, match="refused: this run is estimated at"):
+            budgets.check(estimate)
+    else:
+        budgets.check(estimate)
+    assert per_run(None).refusal(estimate) is None  # no limit, nothing to refuse
+
+
+def test_an_unpriced_model_only_on_an_optional_call_is_not_refused() -> None:
+    """Unknown cost on an escalation is shown as unknown on the fullest path, never $0; the
+    run is not refused for it (mid-run an unbounded step is never affordable, so it is left
+    out), but the same model on the first panel is refused."""
+    profile = BUILTIN_PROFILES["balanced"]
+    last = profile.generate.models[-1]
+    estimate = estimate_run(
+        "What is Rust?", profile, TODAY, lambda m: None if m == last else PRICE,
+        lambda m, s: None,
+    )  # fmt: skip
+    assert estimate.expected_on("cheapest").complete and estimate.ceiling_on("required").complete
+    assert estimate.ceiling_on("fullest").unknown == 1
+    assert estimate.expected_on("fullest").unknown == 1  # its own model: expected unknown too
+    budgets = per_run(Decimal(100))
+    budgets.check(estimate)
+    assert budgets.may_cross(estimate, "fullest") and not budgets.may_cross(estimate, "required")
+
+    first = profile.generate.models[0]
+    refused = estimate_run(
+        "What is Rust?", profile, TODAY, lambda m: None if m == first else PRICE,
+        lambda m, s: None,
+    )  # fmt: skip
+    with pytest.raises(BudgetError, match=f"the cost of {first} cannot be bounded"):
+        budgets.check(refused)
+
+
+def estimate_text(*args: str) -> list[str]:
+    result = hive("consensus", "What is Rust?", *args, "--estimate")
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_the_estimate_says_what_a_limit_does_to_the_run(
+    keyed_env: LoopbackOpenRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = json.loads(hive("consensus", "What is Rust?", "balanced", "--estimate", "--json").stdout)
+    assert data["budget"] is None  # no limit set
+    assert not [line for line in estimate_text("balanced") if line.startswith("budget:")]
+    required = Decimal(data["paths"]["required"]["expected_cost"])
+
+    # Far above every path: the estimate says even the fullest path fits.
+    monkeypatch.setenv("HIVE_MAX_COST_PER_RUN", "100")
+    notes = [line for line in estimate_text("balanced") if line.startswith("budget:")]
+    assert notes == [
+        f"budget: checked before the run on the calls every run may make ({dollars(required)} "
+        f"expected), within max_cost_per_run ({dollars(Decimal(100))})",
+        "budget: even the fullest path fits at its most",
+    ]
+
+    # Below the calls every run makes: the estimate says a real run is refused, in the words
+    # of the refusal itself, and the real run is.
+    monkeypatch.setenv("HIVE_MAX_COST_PER_RUN", format(required / 2, "f"))
+    lines = estimate_text("balanced")
+    refused = json.loads(
+        hive("consensus", "What is Rust?", "balanced", "--estimate", "--json").stdout
+    )["budget"]
+    assert refused["refused"].startswith("this run is estimated at")
+    assert refused["checked_on"] == "required" and refused["fullest_may_cross"] is True
+    assert f"budget: a real run would be refused: {refused['refused']}" in "\n".join(lines)
+    run = hive("consensus", "What is Rust?", "balanced")
+    assert run.exit_code == 4 and refused["refused"] in run.stderr
+    assert keyed_env.chat_requests() == []
+
+
+def test_fixed_has_one_path_and_no_when_column(keyed_env: LoopbackOpenRouter) -> None:
+    lines = estimate_text("balanced", "--fixed")
+    assert lines[0].split()[-2:] == ["at", "most"]  # no "when": every call is made
+    assert lines[-1].startswith("total") and not any("path" in line for line in lines)
+    data = json.loads(
+        hive("consensus", "What is Rust?", "balanced", "--estimate", "--json", "--fixed").stdout
+    )
+    paths = data["paths"]
+    assert paths["cheapest"] == paths["required"] == paths["fullest"]
+    assert paths["fullest"]["calls"] == 6 and not any(c["optional"] for c in data["calls"])
+
+
+def test_a_run_is_not_refused_for_an_unpriced_escalation_and_never_asks_it(
+    keyed_env: LoopbackOpenRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = json.loads(keyed_env.models_body)
+    body["data"].append({"id": "openrouter/auto", "name": "auto", "context_length": 100000,
+                         "pricing": {"prompt": "-1", "completion": "-1"}})  # fmt: skip
+    keyed_env.models_body = json.dumps(body).encode()
+    first, second = BUILTIN_PROFILES["balanced"].generate.models[:2]
+    made = hive("profiles", "create", "wide", "--from", "balanced", "--generate", first,
+                "--generate", second, "--generate", "openrouter/auto",
+                "--adaptive", "first_panel=2")  # fmt: skip
+    assert made.exit_code == 0, made.stderr
+    monkeypatch.setenv("HIVE_DAILY_BUDGET", "5")
+
+    lines = estimate_text("wide")
+    fullest = next(line for line in lines if line.startswith("fullest path"))
+    assert "$0 " not in fullest and "+?" not in fullest and "unknown cost" in fullest
+    assert any(line.startswith("budget: the fullest path could cross it") for line in lines)
+
+    result = hive("consensus", "What is Rust?", "wide", "--json")
+
+    assert result.exit_code == 0, result.stderr
+    asked = [r.body["model"] for r in keyed_env.chat_requests()]
+    assert "openrouter/auto" not in asked and first in asked and second in asked

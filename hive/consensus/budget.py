@@ -3,7 +3,8 @@
 The tightest of them becomes one ``SpendLimit`` for a run: refused up front if the estimate
 breaks it or if a call's cost cannot be bounded at all (an unpriced model: a limit nobody can
 check is no limit), and enforced during the run by never starting a call whose worst case would
-(``spend_guard``).
+(``spend_guard``). An adaptive run is refused only on the calls every run makes; its optional
+steps are left out mid-run when they would not fit (``Budgets.check``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ if TYPE_CHECKING:
 class SpendLimit:
     amount: Decimal  # what this run may still spend
     reason: str  # which limit that is, for messages
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    why: str  # what breaks which limit
+    remedy: str  # what the user can do about it
+    error: str  # the whole line a refused run prints
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,24 +88,50 @@ class Budgets:
         prices are missing, e.g. that the model list could not be fetched).
 
         An adaptive run is checked on the calls every run may need (``required``: the first
-        panel, refine, validate and the curation): its optional steps — the rest of the panel,
-        another round — are taken mid-run only if their worst case still fits the limit."""
+        panel, refine, validate and the curation even where it may be skipped: a run whose
+        review is not clean must be able to afford it, or it would stop at the limit after
+        paying for the rest). Its optional steps — the rest of the panel, another round — are
+        not checked here: mid-run each is taken only if its worst case, with the validate and
+        curate that must follow, still fits, and is otherwise left out (a decision says so):
+        an optional step never stops a run at the limit."""
+        refusal = self.refusal(estimate, unpriced_why=unpriced_why)
+        if refusal is not None:
+            raise BudgetError(refusal.error)
+
+    def refusal(
+        self, estimate: RunEstimate, *, unpriced_why: str = "no known price"
+    ) -> Refusal | None:
+        """Why ``check`` would refuse a run with this estimate, or None: one answer for the
+        check and for ``--estimate``, which says so before anyone tries."""
         limit = self.limit()
         if limit is None:
-            return
+            return None
         if unpriced := estimate.unpriced_on("required"):
-            models = ", ".join(unpriced)
-            raise BudgetError(
-                f"refused: the cost of {models} cannot be bounded in advance ({unpriced_why}) "
-                f"and {limit.reason} is set; nothing was spent (choose priced models, or "
-                "--force to run without the limit)"
+            why = (
+                f"the cost of {', '.join(unpriced)} cannot be bounded in advance "
+                f"({unpriced_why}) and {limit.reason} is set"
             )
+            remedy = "choose priced models, or --force to run without the limit"
+            return Refusal(why, remedy, f"refused: {why}; nothing was spent ({remedy})")
         expected = estimate.expected_on("required").known
         if expected > limit.amount:
-            raise BudgetError(
-                f"refused: this run is estimated at {dollars(expected)}, over "
-                f"{limit.reason}; nothing was spent (see --estimate; --force runs it anyway)"
+            why = f"this run is estimated at {dollars(expected)}, over {limit.reason}"
+            remedy = "--force runs it anyway"
+            return Refusal(
+                why, remedy, f"refused: {why}; nothing was spent (see --estimate; {remedy})"
             )
+        return None
+
+    def may_cross(self, estimate: RunEstimate, path: str) -> bool:
+        """Whether ``path``'s worst case (``estimate.path``) could cross the limit, or cannot
+        be bounded. On the ``fullest`` path a run may then leave out an optional step (the
+        rest of the panel, another round) it would otherwise take; on the ``required`` one it
+        may stop before a stage (``spend_guard``), keeping what it produced."""
+        limit = self.limit()
+        if limit is None:
+            return False
+        ceiling = estimate.ceiling_on(path)
+        return bool(ceiling.unknown) or ceiling.known > limit.amount
 
     def notes(self, spent_now: Total) -> list[str]:
         """What is left after a run that spent ``spent_now``, for the summary line. With

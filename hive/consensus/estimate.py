@@ -188,7 +188,9 @@ def estimate_run(
     )
     for n in range(2, cap + 1):
         # The revision sees the drafts again, its previous answer and the review.
-        again = f"round {n}, if confidence stays below {rules.round_below:g}"
+        again = (
+            f"round {n}, if confidence stays below {rules.round_below:g} or a dispute stays open"
+        )
         labelled = [(x, "") for x in labels(len(drafts))]
         revise = message_tokens(
             stages.revise_messages(question, labelled, "", stages.Verdict(None), today)

@@ -27,6 +27,25 @@ def _partial(total: Total) -> str | None:
     return None if total.unknown and not total.known else _money(total.known)
 
 
+def _budget(estimate: RunEstimate, limits: Budgets) -> dict[str, Any] | None:
+    """The limit and what it does to this run (null with no limit): ``refused`` is why a real
+    run would be refused before it starts (checked on the ``required`` path);
+    ``required_may_cross``: at its most, the run could stop before a stage to stay within it;
+    ``fullest_may_cross``: an optional step may be left out to stay within it."""
+    limit = limits.limit()
+    if limit is None:
+        return None
+    refusal = limits.refusal(estimate)
+    return {
+        "limit": _money(limit.amount),
+        "reason": limit.reason,
+        "checked_on": "required",
+        "refused": None if refusal is None else refusal.why,
+        "required_may_cross": limits.may_cross(estimate, "required"),
+        "fullest_may_cross": limits.may_cross(estimate, "fullest"),
+    }
+
+
 def estimate_to_json(estimate: RunEstimate, limits: Budgets, *, simulated: bool) -> dict[str, Any]:
     """``expected_cost``/``max_cost`` are exact decimal strings of the priced calls (null when
     none is priced); ``unpriced_calls`` counts the calls they leave out."""
@@ -64,9 +83,43 @@ def estimate_to_json(estimate: RunEstimate, limits: Budgets, *, simulated: bool)
             }
             for c in estimate.calls
         ],
+        "budget": _budget(estimate, limits),
         "left_today": _money(limits.left_today()),
         "left_this_month": _money(limits.left_this_month()),
     }
+
+
+def budget_lines(estimate: RunEstimate, limits: Budgets) -> list[str]:
+    """What the limit does to this run, in the words of ``Budgets.check``: refused before it
+    starts; or, if not, whether at their most the calls every run makes could reach it (a
+    stage that would cross it is not started: the run stops there), and for an adaptive run
+    whether the fullest path could (an optional step that would not fit is left out)."""
+    limit = limits.limit()
+    if limit is None:
+        return []
+    if (refusal := limits.refusal(estimate)) is not None:
+        return [f"a real run would be refused: {refusal.why} ({refusal.remedy})"]
+    lines = []
+    if estimate.adaptive:
+        lines.append(
+            f"checked before the run on the calls every run may make "
+            f"({total_text(estimate.expected_on('required'))} expected), within {limit.reason}"
+        )
+    if limits.may_cross(estimate, "required"):
+        who = "even the calls every run makes" if estimate.adaptive else "the run"
+        lines.append(
+            f"at most {total_text(estimate.ceiling_on('required'))}, {who} could cross it: "
+            "the run would stop before the stage that could, keeping what it produced"
+        )
+    if estimate.adaptive:
+        lines.append(
+            f"the fullest path could cross it (at most "
+            f"{total_text(estimate.ceiling_on('fullest'))}): an escalation or another round "
+            "whose worst case does not fit is left out, and the run says so"
+            if limits.may_cross(estimate, "fullest")
+            else "even the fullest path fits at its most"
+        )
+    return lines
 
 
 def print_estimate(
@@ -82,6 +135,7 @@ def print_estimate(
         data = estimate_to_json(estimate, limits, simulated=simulated)
         out.write(json.dumps(data, indent=2) + "\n")
         return
+    columns = 7 if estimate.adaptive else 6  # "when" only where a call may not be made
     rows = [("stage", "model", "prompt", "output", "expected", "at most", "when")]
     rows += [
         (c.stage, c.model, f"~{c.prompt_tokens:,}",
@@ -98,17 +152,14 @@ def print_estimate(
     else:
         rows.append(("total", "", "", "", total_text(estimate.expected),
                      total_text(estimate.ceiling), ""))  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(7)]
-    for row in rows:
+    shown = [row[:columns] for row in rows]
+    widths = [max(len(row[i]) for row in shown) for i in range(columns)]
+    for row in shown:
         cells = [cell.ljust(w) if i < 2 or i == 6 else cell.rjust(w) for i, (cell, w) in
                  enumerate(zip(row, widths, strict=True))]  # fmt: skip
         out.write("  ".join(cells).rstrip() + "\n")
-    if estimate.adaptive and limits.limit() is not None:
-        out.write(
-            f"budget: checked on the calls every run may make ("
-            f"{total_text(estimate.expected_on('required'))} expected); the optional calls "
-            "(see when) are made only if their worst case still fits\n"
-        )
+    for line in budget_lines(estimate, limits):
+        out.write(f"budget: {line}\n")
     for note in limits.notes(Total()):
         out.write(f"budget: {note}\n")
     if estimate.unpriced:
