@@ -116,6 +116,18 @@ class Fault:
     keepalive_for: float = 0.0
 
 
+@dataclass
+class Scripted:
+    """A scripted model's reply to one request: the events, and when they come."""
+
+    events: list[bytes]
+    first_byte: float = 0.0  # seconds before the first event
+    latency: float = 0.0  # seconds the events are spread over, after the first
+
+
+# Per request (its JSON body): the reply, or None for the server's default.
+Script = Callable[[dict[str, Any]], Scripted | None]
+
 KEEPALIVE_EVERY = 0.05  # seconds between keep-alive comments
 KEEPALIVE = b": OPENROUTER PROCESSING\n\n"
 
@@ -134,8 +146,16 @@ class LoopbackOpenRouter:
     """``with LoopbackOpenRouter() as server:`` then point hive at ``server.base_url``."""
 
     def __init__(
-        self, *, latency: float = 0.0, first_byte: float = 0.0, api_key: str | None = None
+        self,
+        *,
+        latency: float = 0.0,
+        first_byte: float = 0.0,
+        api_key: str | None = None,
+        script: Script | None = None,
     ) -> None:
+        # Chat requests no fault replaces are answered by ``script`` when it gives a reply:
+        # scripted models with their own latencies (benchmarks/adaptive.py).
+        self.script = script
         self.latency = latency  # seconds each stream takes after its first byte
         self.first_byte = first_byte  # seconds before the first byte of each stream
         self.api_key = api_key  # when set, requests must carry it as a Bearer token
@@ -300,10 +320,18 @@ def _make_handler(server: LoopbackOpenRouter) -> type[BaseHTTPRequestHandler]:
             if fault.status is not None:
                 self._send(fault.status, fault.body or _error_body(fault.status), fault.headers)
                 return
+            first_byte, latency = server.first_byte, server.latency
+            scripted = server.script(body) if server.script is not None else None
             if fault.reply is not None:
                 events = fault.reply(body)
+            elif fault.events is not None:
+                events = fault.events
+            elif scripted is not None:
+                events, first_byte, latency = (
+                    scripted.events, scripted.first_byte, scripted.latency,
+                )  # fmt: skip
             else:
-                events = fault.events if fault.events is not None else sse_events(body)
+                events = sse_events(body)
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
@@ -320,9 +348,9 @@ def _make_handler(server: LoopbackOpenRouter) -> type[BaseHTTPRequestHandler]:
                 while time.monotonic() < until:
                     self._chunk(KEEPALIVE)
                     time.sleep(KEEPALIVE_EVERY)
-            if server.first_byte:
-                time.sleep(server.first_byte)
-            step = server.latency / max(1, len(events))
+            if first_byte:
+                time.sleep(first_byte)
+            step = latency / max(1, len(events))
             for n, event in enumerate(events):
                 if fault.cut_after is not None and n >= fault.cut_after:
                     self.close_connection = True

@@ -181,9 +181,9 @@ def test_a_straggler_is_cut_and_what_it_streamed_is_recorded_and_priced(
 
     assert kinds(result)[0] == "straggler_cut"
     cut = result.decisions[0]
-    assert cut.data["generators"] == [{"index": 2, "model": GENERATORS[2]}]
+    assert [(g["index"], g["model"]) for g in cut.data["generators"]] == [(2, GENERATORS[2])]
     assert cut.data["drafts"] == 2
-    assert f"left out generator 3 ({GENERATORS[2]}): still writing after" in cut.message
+    assert f"left out generator 3 ({GENERATORS[2]}), " in cut.message
     assert Decided(cut) in events
     straggler = next(c for c in result.calls if c.stage == "generate" and c.index == 2)
     assert straggler.error == f"cut: {cut.message}"

@@ -9,58 +9,105 @@ from __future__ import annotations
 import pytest
 
 from hive.consensus import adaptive
-from hive.consensus.adaptive import FIXED, RoundState
+from hive.consensus.adaptive import FIXED, Finished, Progress, RoundState
 from hive.consensus.profiles import BUILTIN_PROFILES, AdaptiveSpec
 
 SPEC = AdaptiveSpec(quorum=2, straggler_factor=2.0, straggler_floor=5.0)
+
+
+def done(*took: float, ttft: float = 1.0, chars: int = 1000) -> list[Finished]:
+    return [Finished(t, min(ttft, t), chars) for t in took]
+
+
+IDLE = Progress(2, None, 0)  # generator 3, not answering yet
 
 
 @pytest.mark.parametrize(
     ("finished", "generators", "unasked", "deadline"),
     [
         ([], 3, 0, None),  # nothing in yet: nothing to measure a straggler by
-        ([1.0], 3, 0, None),  # below quorum, nobody to replace the slow ones: wait
-        ([1.0], 3, 1, 5.0),  # below quorum but a generator can stand in: the floor applies
-        ([4.0], 3, 1, 8.0),  # ... or twice the one draft's time, whichever is later
-        ([1.0, 2.0], 3, 0, 5.0),  # quorum: the floor when the drafts were quick
-        ([4.0, 6.0], 3, 0, 10.0),  # quorum: twice the median of the finished drafts
-        ([3.0, 4.0, 30.0], 4, 0, 8.0),  # a median, not a mean: one slow finisher does not count
-        ([1.0], 1, 0, None),  # one generator: never cut
-        ([1.0, 2.0], 2, 0, 5.0),  # all in (the pipeline has nothing pending then)
+        (done(1.0), 3, 0, None),  # below quorum, nobody to replace the slow ones: wait
+        (done(1.0), 3, 1, 5.0),  # below quorum but a generator can stand in: the floor applies
+        (done(4.0), 3, 1, 8.0),  # ... or twice the one draft's time, whichever is later
+        (done(1.0, 2.0), 3, 0, 5.0),  # quorum: the floor when the drafts were quick
+        (done(4.0, 6.0), 3, 0, 10.0),  # quorum: twice the median of the finished drafts
+        (done(3.0, 4.0, 30.0), 4, 0, 8.0),  # a median, not a mean: one slow finisher
+        (done(1.0), 1, 0, None),  # one generator: never cut
     ],
 )
 def test_the_straggler_deadline(
-    finished: list[float], generators: int, unasked: int, deadline: float | None
+    finished: list[Finished], generators: int, unasked: int, deadline: float | None
 ) -> None:
-    assert (
-        adaptive.straggler_deadline(SPEC, finished, generators=generators, unasked=unasked)
-        == deadline
+    verdict = adaptive.stragglers(
+        SPEC, finished, [IDLE], 0.5, generators=generators, unasked=unasked
     )
+    assert verdict.deadline == deadline
+    assert verdict.cut == {}  # half a second in: before the floor, nobody is cut
+    at_deadline = adaptive.stragglers(
+        SPEC, finished, [IDLE], deadline or 99.0, generators=generators, unasked=unasked
+    )
+    assert (2 in at_deadline.cut) is (deadline is not None)
+
+
+@pytest.mark.parametrize(
+    ("pending", "now", "cut"),
+    [
+        # Drafts of 1,000 characters took a median 6 s: the deadline is 12 s, the floor 5 s.
+        (Progress(2, None, 0), 4.0, False),  # before the floor: never
+        (Progress(2, None, 0), 5.0, True),  # silent 5 s: 5 more to start, 5 to write: > 12
+        (Progress(2, 4.9, 0), 5.0, True),  # a first empty delta is not an answer yet
+        (Progress(2, 2.0, 600), 6.0, False),  # 150 chars/s, 400 to go: done near 8.7 s
+        (Progress(2, 2.0, 40), 6.0, True),  # 10 chars/s, 960 to go: done near 102 s
+        (Progress(2, 2.0, 40), 12.0, True),  # at the deadline whatever its pace
+        (Progress(2, 2.0, 1500), 11.9, False),  # past the others' length: about to end
+    ],
+)
+def test_a_writer_that_cannot_finish_by_the_deadline_is_cut_early(
+    pending: Progress, now: float, cut: bool
+) -> None:
+    verdict = adaptive.stragglers(
+        SPEC, done(5.0, 7.0, ttft=1.0), [pending], now, generators=3, unasked=0
+    )
+    lenient = adaptive.stragglers(  # the same writer, judged against a 20 s floor
+        SPEC.model_copy(update={"straggler_floor": 20.0}), done(5.0, 7.0, ttft=1.0), [pending],
+        now, generators=3, unasked=0,
+    )  # fmt: skip
+    assert lenient.cut == {}
+
+    assert verdict.deadline == 12.0
+    assert (2 in verdict.cut) is cut
+    if cut:
+        assert "12.0s deadline" in verdict.cut[2] or "still writing" in verdict.cut[2]
+    else:
+        assert verdict.check_at is not None and now < verdict.check_at <= 12.0
 
 
 def test_the_fixed_rules_never_cut_a_straggler() -> None:
-    for finished in ([1.0], [1.0, 2.0], [1.0, 2.0, 3.0]):
-        assert adaptive.straggler_deadline(FIXED, finished, generators=4, unasked=0) is None
+    for finished in (done(1.0), done(1.0, 2.0), done(1.0, 2.0, 3.0)):
+        verdict = adaptive.stragglers(FIXED, finished, [IDLE], 1e6, generators=4, unasked=0)
+        assert verdict.cut == {} and verdict.check_at is None
 
 
-def test_a_cut_names_who_and_the_numbers_it_was_made_on() -> None:
-    decision = adaptive.straggler_cut(SPEC, [4.0, 6.0], [(2, "x/slow")], 10.0)
+def test_a_cut_names_who_why_and_the_numbers_it_was_made_on() -> None:
+    why = "still writing after 10.0s"
+    decision = adaptive.straggler_cut(SPEC, done(4.0, 6.0), [(2, "x/slow", why)], 10.0)
 
     assert decision.kind == "straggler_cut"
     assert decision.message == (
-        "left out generator 3 (x/slow): still writing after 10.0s, over 2x the 5.0s "
-        "the 2 finished drafts took"
+        "left out generator 3 (x/slow), still writing after 10.0s (deadline 10.0s: 2x the "
+        "5.0s the 2 finished drafts took)"
     )
     assert decision.as_dict() == {
         "kind": "straggler_cut",
         "message": decision.message,
-        "generators": [{"index": 2, "model": "x/slow"}],
+        "generators": [{"index": 2, "model": "x/slow", "why": why}],
         "after_s": 10.0,
         "median_s": 5.0,
+        "deadline_s": 10.0,
         "drafts": 2,
     }
-    floor = adaptive.straggler_cut(SPEC, [1.0, 1.0], [(1, "x/slow")], 5.0)
-    assert floor.message.endswith("took, the floor of 5.0s")
+    floor = adaptive.straggler_cut(SPEC, done(1.0, 1.0), [(1, "x/slow", why)], 5.0)
+    assert floor.message.endswith("(deadline 5.0s: the floor of 5.0s)")
 
 
 @pytest.mark.parametrize(

@@ -1235,7 +1235,7 @@ def test_team_profile_scenario_end_to_end(at_server: LoopbackOpenRouter) -> None
         hive("profiles", "create", "team", "--from", "quality", "--curate", SNAPSHOT_MODEL)
     )
     default = ok(hive("profiles", "default", "team"))
-    result = ok(hive("consensus", "What is Rust?"))
+    result = ok(hive("consensus", "What is Rust?", "--fixed"))  # every stage, one round
 
     assert created.stdout == "created profile 'team'\n"
     assert default.stdout == "default profile: team\n"
@@ -1277,7 +1277,7 @@ def test_profiles_list_json() -> None:
 
     assert [r["name"] for r in rows] == [*BUILTIN_PROFILES, "team"]
     for row in rows:
-        assert set(row) == {"name", "default", "source", "description", "stages"}
+        assert set(row) == {"name", "default", "source", "description", "stages", "adaptive"}
         assert list(row["stages"]) == list(STAGES)
         for spec in row["stages"].values():
             assert set(spec) == {"models", "fallbacks", "temperature", "max_tokens"}
@@ -1351,6 +1351,7 @@ def test_create_with_options_stores_exactly_that() -> None:
                 "max_tokens": 999,
             },
         },
+        "adaptive": balanced.adaptive.model_dump(mode="json"),  # inherited with the rest
     }
     stored = tomllib.loads(profiles_file().read_text("utf-8"))
     assert list(stored) == ["team"]

@@ -7,8 +7,8 @@ model or reads a clock: the table tests in tests/test_adaptive_policy.py are the
 
 - Stragglers: once ``quorum`` drafts are in, a generator still writing at ``straggler_factor``
   times the median time the finished ones took (never before ``straggler_floor`` seconds) is
-  cut. With fewer drafts than that, a slow first-panel generator is cut only when a generator
-  not yet asked can take its place.
+  cut, and so is one whose pace shows it cannot finish by then. With fewer drafts than that,
+  a slow first-panel generator is cut only when a generator not yet asked can take its place.
 - Escalation: a profile with ``first_panel`` asks that many generators first and the rest only
   when their drafts agree less than ``escalate_below``, or agreement cannot be measured (one
   draft, no ledger): unknown is not agreement.
@@ -59,42 +59,108 @@ def _s(seconds: float) -> str:
     return f"{seconds:.1f}s" if seconds >= 1 else f"{seconds:.2f}s"
 
 
-def straggler_deadline(
-    spec: AdaptiveSpec, finished: Sequence[float], *, generators: int, unasked: int
-) -> float | None:
-    """Seconds after the generators started at which any still writing are cut, or None to
-    wait for all of them. ``finished``: how long each draft in so far took (every batch);
-    ``generators``: the profile's panel size; ``unasked``: generators not yet called.
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A draft that is in: seconds it took from its batch's start, seconds to its first
+    token, and its length in characters."""
 
-    Off with one generator. Before ``quorum`` drafts are in, only a generator that can be
-    replaced (some are unasked) may be cut, and only once one draft is in to measure by."""
+    took: float
+    ttft: float
+    chars: int
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A generator still writing: seconds (from its batch's start) to its first token, None
+    while it has not begun answering, and the characters it has streamed."""
+
+    index: int
+    first_token: float | None
+    chars: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stragglers:
+    """Who to cut now (index -> why), and when to look again (None: only when a draft
+    comes in)."""
+
+    cut: dict[int, str]
+    check_at: float | None
+    deadline: float | None
+
+
+def stragglers(
+    spec: AdaptiveSpec,
+    finished: Sequence[Finished],
+    pending: Sequence[Progress],
+    now: float,
+    *,
+    generators: int,
+    unasked: int,
+) -> Stragglers:
+    """Which generators still writing, ``now`` seconds after their batch began, are far
+    behind the drafts in (``finished``, from every batch). ``generators``: the profile's
+    panel size; ``unasked``: generators not yet called, that could take a cut one's place.
+
+    Off with one generator, and while no draft is in. Below ``quorum`` drafts, only a
+    generator that can be replaced may be cut. Then the deadline is ``straggler_factor``
+    times the median time the drafts in took (never before ``straggler_floor``): a generator
+    still writing at the deadline is cut, and so is one that cannot make it — one whose pace
+    so far (or, before its first token, as long again as it has been silent plus the panel's
+    typical writing time) puts its finish past the deadline: waiting for it would only
+    postpone the same cut."""
     if generators < 2 or not finished:
-        return None
+        return Stragglers({}, None, None)
     if len(finished) < min(spec.quorum, generators) and unasked == 0:
-        return None
-    return max(spec.straggler_floor, spec.straggler_factor * statistics.median(finished))
+        return Stragglers({}, None, None)
+    median = statistics.median(f.took for f in finished)
+    deadline = max(spec.straggler_floor, spec.straggler_factor * median)
+    if now >= deadline:
+        late = f"still writing after {_s(now)}"
+        return Stragglers({p.index: late for p in pending}, None, deadline)
+    cut: dict[int, str] = {}
+    if now >= spec.straggler_floor:
+        length = statistics.median(f.chars for f in finished)
+        writing = statistics.median(f.took - f.ttft for f in finished)
+        for p in pending:
+            streamed = now - p.first_token if p.first_token is not None else 0.0
+            if p.first_token is None or p.chars == 0 or streamed <= 0:
+                # Silent for `now` seconds: assume as long again before it answers, then the
+                # panel's typical writing time (a model that has just been slow to start
+                # is no sooner to finish than one that is still thinking).
+                finish = 2 * now + writing
+                why = f"not yet answering after {_s(now)}"
+            else:
+                finish = now + max(0.0, length - p.chars) / (p.chars / streamed)
+                why = f"writing at a pace that ends near {_s(finish)}"
+            if finish > deadline:
+                cut[p.index] = f"{why}, past the {_s(deadline)} deadline"
+    # Look again as the writers progress: often enough to cut early, scaled to the drafts.
+    check = min(deadline, max(now + median / 20, spec.straggler_floor))
+    return Stragglers(cut, check, deadline)
 
 
 def straggler_cut(
-    spec: AdaptiveSpec, finished: Sequence[float], cut: Sequence[tuple[int, str]], at: float
+    spec: AdaptiveSpec, finished: Sequence[Finished], cut: Sequence[tuple[int, str, str]], at: float
 ) -> Decision:
-    """The decision to stop ``cut`` (generator index, model) ``at`` seconds in."""
-    median = statistics.median(finished)
-    who = ", ".join(f"generator {i + 1} ({model})" for i, model in cut)
-    floor = (
-        f", the floor of {_s(spec.straggler_floor)}"
+    """The decision to stop ``cut`` (generator index, model, why) ``at`` seconds in."""
+    median = statistics.median(f.took for f in finished)
+    who = "; ".join(f"generator {i + 1} ({model}), {why}" for i, model, why in cut)
+    deadline = max(spec.straggler_floor, spec.straggler_factor * median)
+    basis = (
+        f"the floor of {_s(spec.straggler_floor)}"
         if spec.straggler_floor >= spec.straggler_factor * median
-        else ""
+        else f"{spec.straggler_factor:g}x the {_s(median)} the {len(finished)} finished "
+        f"draft{'s' if len(finished) != 1 else ''} took"
     )
     return Decision(
         "straggler_cut",
-        f"left out {who}: still writing after {_s(at)}, over {spec.straggler_factor:g}x the "
-        f"{_s(median)} the {len(finished)} finished draft{'s' if len(finished) != 1 else ''} "
-        f"took{floor}",
+        f"left out {who} (deadline {_s(deadline)}: {basis})",
         {
-            "generators": [{"index": i, "model": m} for i, m in cut],
+            "generators": [{"index": i, "model": m, "why": why} for i, m, why in cut],
             "after_s": round(at, 3),
             "median_s": round(median, 3),
+            "deadline_s": round(deadline, 3),
             "drafts": len(finished),
         },
     )
@@ -224,8 +290,8 @@ def describe(spec: AdaptiveSpec, generators: int) -> list[str]:
         lines.append(
             f"stragglers: once {min(spec.quorum, generators)} drafts are in (quorum="
             f"{spec.quorum}), cut a generator still writing at {spec.straggler_factor:g}x their "
-            f"median time (straggler_factor), never before {spec.straggler_floor:g}s "
-            "(straggler_floor)"
+            f"median time (straggler_factor), or sooner once its pace shows it cannot finish "
+            f"by then; never before {spec.straggler_floor:g}s (straggler_floor)"
         )
     if 0 < spec.first_panel < generators:
         lines.append(

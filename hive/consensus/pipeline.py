@@ -31,11 +31,14 @@ from hive.consensus.estimate import PriceOf
 from hive.consensus.events import (
     CUT,
     CallPlan,
+    CallStarted,
     ConsensusMeasured,
     ConsensusResult,
     Decided,
+    PipelineEvent,
     RunFinished,
     RunStarted,
+    TokenDelta,
 )
 from hive.consensus.ledger import Dispute
 from hive.consensus.profiles import STAGES, AdaptiveSpec, Profile, StageSpec
@@ -78,13 +81,15 @@ class Pipeline:
         self._today = today
         self._clock = clock
         self._caller = Caller(
-            client, emit, clock=clock, price_of=price_of, limit=limit, policy=policy,
+            client, self._observe, clock=clock, price_of=price_of, limit=limit, policy=policy,
             sleep=sleep, rng=rng,
         )  # fmt: skip
         self._degraded = False
         self._adaptive = adaptive_rules
         self._decisions: list[Decision] = []
-        self._took: list[float] = []  # seconds each draft took, from its batch's start
+        self._finished: list[adaptive.Finished] = []  # the drafts in, with their timings
+        self._first_token: dict[int, float] = {}  # per generator, when its text began
+        self._streamed: dict[int, int] = {}  # per generator, characters so far
         self._failures: list[StageError] = []  # generators that gave no draft
         self._reported = 0  # failures already warned about
         self._today_messages: stages.Messages = []
@@ -353,7 +358,7 @@ class Pipeline:
         self, spec: StageSpec, indexes: Sequence[int], rules: AdaptiveSpec, *, unasked: int
     ) -> list[panel.Draft]:
         """The drafts of generators ``indexes``, asked at once. Once enough drafts are in,
-        a generator far behind them is cut (``adaptive.straggler_deadline``): its call is
+        a generator far behind them is cut (``adaptive.stragglers``): its call is
         cancelled and recorded with what streamed, and a decision says who and why.
         ``unasked``: generators not in this batch that may still be asked."""
         messages = self._today_messages
@@ -378,27 +383,36 @@ class Pipeline:
         pending = set(tasks)
         try:
             while pending:
-                deadline = adaptive.straggler_deadline(
-                    rules, self._took, generators=len(spec.models), unasked=unasked
-                )
-                timeout = None if deadline is None else max(0.0, begun + deadline - self._clock())
+                now = self._clock() - begun
+                verdict = adaptive.stragglers(
+                    rules, self._finished,
+                    [self._progress_of(tasks[t], begun) for t in pending], now,
+                    generators=len(spec.models), unasked=unasked,
+                )  # fmt: skip
+                if verdict.cut:
+                    cut = {t for t in pending if tasks[t] in verdict.cut}
+                    await self._cut(spec, tasks, cut, verdict.cut, rules, now)
+                    pending -= cut
+                    continue
+                timeout = None if verdict.check_at is None else max(0.0, verdict.check_at - now)
                 done, pending = await asyncio.wait(
                     pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
                 )
                 for task in done:
                     outcome = task.exception() or task.result()
                     if isinstance(outcome, str):
-                        texts[tasks[task]] = outcome
-                        self._took.append(self._clock() - begun)
+                        index = tasks[task]
+                        texts[index] = outcome
+                        took = self._clock() - begun
+                        first = self._first_token.get(index)
+                        ttft = took if first is None else first - begun
+                        self._finished.append(adaptive.Finished(took, ttft, len(outcome)))
                     elif isinstance(outcome, StageError):
                         self._failures.append(outcome)
                         if isinstance(outcome.cause, AuthError):
                             raise outcome  # a rejected key or no credits: the run stops
                     else:
                         raise outcome  # a budget stop or a bug: never swallowed
-                if not done and pending and deadline is not None:
-                    await self._cut(spec, tasks, pending, rules, deadline)
-                    pending = set()
         finally:
             for task in pending:  # the run itself was stopped, or failed
                 task.cancel()
@@ -410,18 +424,36 @@ class Pipeline:
         self,
         spec: StageSpec,
         tasks: dict[asyncio.Task[str], int],
-        pending: set[asyncio.Task[str]],
+        cut: set[asyncio.Task[str]],
+        why: dict[int, str],
         rules: AdaptiveSpec,
         at: float,
     ) -> None:
-        cut = sorted((tasks[t], spec.models[tasks[t]]) for t in pending)
-        decision = adaptive.straggler_cut(rules, self._took, cut, at)
-        for index, _ in cut:
+        who = sorted((tasks[t], spec.models[tasks[t]], why[tasks[t]]) for t in cut)
+        decision = adaptive.straggler_cut(rules, self._finished, who, at)
+        for index, _, _ in who:
             self._caller.cut("generate", index, f"{CUT}{decision.message}")
-        for task in pending:
+        for task in cut:
             task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*cut, return_exceptions=True)
         self._decide(decision)
+
+    def _progress_of(self, index: int, begun: float) -> adaptive.Progress:
+        first = self._first_token.get(index)
+        return adaptive.Progress(
+            index, None if first is None else first - begun, self._streamed.get(index, 0)
+        )
+
+    def _observe(self, event: PipelineEvent) -> None:
+        """Every event passes here on its way out: the generators' progress (first token,
+        characters so far) is what tells a straggler from a slow writer."""
+        if isinstance(event, CallStarted) and event.stage == "generate":
+            self._first_token.pop(event.index, None)  # a retry or a fallback starts afresh
+            self._streamed[event.index] = 0
+        elif isinstance(event, TokenDelta) and event.stage == "generate":
+            self._first_token.setdefault(event.index, self._clock())
+            self._streamed[event.index] = self._streamed.get(event.index, 0) + len(event.text)
+        self._emit(event)
 
     def _answered_by(self, index: int, spec: StageSpec) -> str:
         """The model whose answer generator ``index`` returned (its fallback, if it fell back)."""

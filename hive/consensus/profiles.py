@@ -70,7 +70,7 @@ class AdaptiveSpec(BaseModel):
     # seconds) is cut, and the run goes on without it.
     quorum: int = Field(default=2, ge=1, le=MAX_GENERATORS)
     straggler_factor: float = Field(default=2.0, ge=1, le=100)
-    straggler_floor: float = Field(default=20.0, ge=0, le=3600)
+    straggler_floor: float = Field(default=10.0, ge=0, le=3600)
     # Escalation: ask only the first `first_panel` generators (0: all of them at once), and
     # the rest only when those drafts agree less than `escalate_below`.
     first_panel: int = Field(default=0, ge=0, le=MAX_GENERATORS)
