@@ -4,7 +4,7 @@ The real ``Pipeline`` and ``OpenRouterClient`` talk over real sockets to
 ``tests.loopback.LoopbackOpenRouter``, whose models are scripted: each has its own time to first
 token (1-10 s) and speed (20-80 tokens/s), drawn once from a seeded RNG, and every reply reports
 OpenRouter-style usage with the cost at the model's real price from hive's built-in catalog.
-Drafts run 300-600 tokens, the refine 800 plus its ledger, the review 150, the curation 700.
+Drafts run 300-600 tokens, the refine its ledger then 800, the review 150, the curation 700.
 All times are multiplied by ``--scale`` (0.02: a 10 s first token takes 0.2 s), and so is the
 straggler floor, so the ratios are those of real time, measured in a fraction of it.
 
@@ -93,9 +93,9 @@ class World:
         else:
             tokens = TOKENS[stage]
         text = filler(tokens)
-        if stage == "refine":
+        if stage == "refine":  # the ledger first, as the refine prompt asks, then the answer
             labels = list(dict.fromkeys(DRAFT.findall(user)))
-            text += f"\n\n<ledger>{json.dumps(ledger(labels, hard))}</ledger>"
+            text = f"<ledger>{json.dumps(ledger(labels, hard))}</ledger>\n\n{text}"
         elif stage == "validate":
             verdict = (
                 {"confidence": 0.55, "issues": ["a claim is unsupported", "a case is missing"]}

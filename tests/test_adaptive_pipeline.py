@@ -104,8 +104,8 @@ def refiner(
     ledger: Callable[[dict[str, str]], dict[str, Any]], model: str = REFINER
 ) -> Callable[[dict[str, Any]], list[bytes]]:
     def reply(body: dict[str, Any]) -> list[bytes]:
-        written = json.dumps(ledger(drafts_shown(body)))
-        return stream(model, f"The refined answer.\n\n<ledger>{written}</ledger>")
+        written = json.dumps(ledger(drafts_shown(body)))  # first, as the prompt asks
+        return stream(model, f"<ledger>{written}</ledger>\n\nThe refined answer.")
 
     return reply
 
@@ -465,7 +465,8 @@ def test_an_escalated_run_that_takes_another_round_numbers_every_refine(
     # The dispute stays unresolved: curation is not skipped, the curator must state it.
     assert kinds(result) == ["escalated", "round_started", "rounds_stopped"]
     refines = [(c.index, c.ok) for c in result.calls if c.stage == "refine"]
-    assert refines == [(0, True), (1, True), (2, True)]
+    assert refines == [(0, False), (1, True), (2, True)]  # the first stopped at its ledger
+    assert next(c for c in result.calls if c.stage == "refine").cut
     assert [c.index for c in result.calls if c.stage == "validate"] == [0, 1]
     assert len({(c.stage, c.index, c.attempt) for c in result.calls}) == len(result.calls)
 
@@ -508,3 +509,51 @@ def test_with_no_limit_an_unpriced_model_does_not_stop_a_round(server: LoopbackO
     result = run(server, QUALITY, price_of=lambda model: None)
 
     assert kinds(result)[0] == "round_started"
+
+
+def test_a_refine_whose_ledger_shows_disagreement_stops_there_and_the_panel_grows(
+    server: LoopbackOpenRouter,
+) -> None:
+    """The refiner writes its ledger first: the moment it closes showing a split, the refine
+    is stopped (its answer would be replaced by the full panel's), recorded as cut with what
+    it wrote, priced as billed, and the third generator is asked."""
+    long_answer = "The refined answer, at length. " * 40
+    split_first = refiner(split)
+
+    def reply(body: dict[str, Any]) -> list[bytes]:
+        events = split_first(body)
+        return [*events[:-2], *stream(REFINER, long_answer)]  # the ledger, then a long answer
+
+    server.fail(REFINER, Fault(reply=reply), Fault(reply=refiner(agreeing)))
+
+    result = run(server, BALANCED)
+
+    assert kinds(result)[0] == "escalated"
+    stopped = next(c for c in result.calls if c.stage == "refine")
+    assert stopped.cut and stopped.error == f"cut: {result.decisions[0].message}"
+    assert stopped.content.rstrip().endswith("</ledger>")
+    assert "at length" not in stopped.content  # stopped before the answer
+    assert stopped.accepted and stopped.cost is not None and stopped.cost_estimated
+    assert len(asked(server, GENERATORS[2])) == 1
+    second = asked(server, REFINER)[1]
+    assert len(drafts_shown(second)) == 3  # the full panel's synthesis is the one used
+    assert result.consensus is not None and result.consensus.agreement == 1.0
+    assert not result.degraded
+
+
+def test_a_ledger_after_a_long_answer_is_not_stopped(server: LoopbackOpenRouter) -> None:
+    """A refiner that writes its answer first (as hive once asked): nothing left to save by
+    stopping at its ledger, so the call completes; the escalation still follows."""
+    long_answer = "The refined answer, at length. " * 40
+
+    def reply(body: dict[str, Any]) -> list[bytes]:
+        written = json.dumps(split(drafts_shown(body)))
+        return stream(REFINER, f"{long_answer}\n\n<ledger>{written}</ledger>")
+
+    server.fail(REFINER, Fault(reply=reply), Fault(reply=refiner(agreeing)))
+
+    result = run(server, BALANCED)
+
+    assert kinds(result)[0] == "escalated"
+    first = next(c for c in result.calls if c.stage == "refine")
+    assert first.ok and first.cost == Decimal("0.00001")  # completed: the cost reported

@@ -582,8 +582,14 @@ def test_max_tokens_cut_adds_a_warning(openrouter):
     assert [w for w in result.warnings if "max_tokens" in w] == [
         f"refine ({REFINER}) hit its max_tokens limit; its output may be cut short"
     ]
-    answer = parse_ledger(refine.content, ["A"]).answer  # a cut-off ledger stays behind too
-    assert f"<answer>\n{answer}\n</answer>" in _user(_by_model(openrouter)[VALIDATOR])
+    # The ledger comes first: cut off inside it, the refine left no answer, so the first
+    # draft goes on unrefined (and the cut-off ledger never reaches the validator).
+    assert parse_ledger(refine.content, ["A"]).answer == ""
+    first_draft = next(c for c in result.calls if c.stage == "generate" and c.index == 0)
+    validated = _user(_by_model(openrouter)[VALIDATOR])
+    assert f"<answer>\n{first_draft.content.strip()}\n</answer>" in validated
+    assert "<ledger" not in validated
+    assert result.degraded
 
 
 def test_failed_generator_keeps_the_cost_the_server_reported(openrouter):

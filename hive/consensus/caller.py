@@ -22,6 +22,7 @@ from decimal import Decimal
 from hive.consensus.budget import SpendLimit
 from hive.consensus.estimate import PriceOf
 from hive.consensus.events import (
+    CUT,
     CallFailed,
     CallFinished,
     CallRecord,
@@ -52,6 +53,16 @@ Sleep = Callable[[float], Awaitable[None]]
 EMPTY_ANSWER = "the model returned an empty answer"
 BREAKER_THRESHOLD = 3
 CANCELLED = "cancelled: the run was stopped during this call"
+Stop = Callable[[str], str | None]  # the text so far -> why to stop now, or None
+
+
+class StoppedEarly(Exception):
+    """A call its ``stop`` ended on purpose: ``text`` is what it wrote until then."""
+
+    def __init__(self, text: str, reason: str) -> None:
+        super().__init__(reason)
+        self.text = text
+        self.reason = reason
 
 
 class Caller:
@@ -132,8 +143,11 @@ class Caller:
         messages: Messages,
         *,
         seed: int | None = None,
+        stop: Stop | None = None,
     ) -> str:
         """The model's answer, from the first model of [primary, *fallbacks] that gives one.
+        ``stop`` reads the text so far (each time a tag may have closed) and may end the call
+        early with a reason: the call is recorded as cut and ``StoppedEarly`` carries its text.
         ``index``: the generator's place, or for a later stage the times it ran before (a
         second refine is index 1). ``seed`` goes to the server (one model sampled several
         times differs by seed)."""
@@ -141,7 +155,7 @@ class Caller:
         prompt = message_tokens(messages)
         self._sent[(stage, index)] = (prompt, candidates)
         try:
-            return await self._call(stage, index, spec, messages, candidates, prompt, seed)
+            return await self._call(stage, index, spec, messages, candidates, prompt, seed, stop)
         finally:
             self._guard.release((stage, index))
 
@@ -154,6 +168,7 @@ class Caller:
         candidates: list[str],
         prompt: int,
         seed: int | None,
+        stop: Stop | None,
     ) -> str:
         waited = 0.0
         last: ApiFailure | None = None
@@ -175,7 +190,7 @@ class Caller:
                         spec.max_tokens, what=f"retrying {stage} on {model}",
                     )  # fmt: skip
                 try:
-                    return await self._attempt(stage, index, request, attempt)
+                    return await self._attempt(stage, index, request, attempt, stop)
                 except ApiFailure as exc:
                     last, last_model = exc, model
                     # What the attempt cost is spent now; the next attempt reserves anew.
@@ -204,7 +219,9 @@ class Caller:
             )
         raise StageError(stage, last_model, last) from last
 
-    async def _attempt(self, stage: str, index: int, request: ChatRequest, attempt: int) -> str:
+    async def _attempt(
+        self, stage: str, index: int, request: ChatRequest, attempt: int, stop: Stop | None
+    ) -> str:
         model = request.model
         self._emit(CallStarted(stage, index, model))
         started = self._clock()
@@ -214,16 +231,34 @@ class Caller:
         answered = False  # the server's reply had begun: a call stopped now may be billed
         record = functools.partial(CallRecord, stage=stage, index=index, model=model,
                                    attempt=attempt)  # fmt: skip
+        stopped: str | None = None  # why ``stop`` ended the call early
+        stream = self._client.stream_chat(request)
         try:
-            async for item in self._client.stream_chat(request):
+            async for item in stream:
                 answered = True
                 if isinstance(item, TextDelta):
                     if first_token is None:
                         first_token = self._clock()
                     received.append(item.text)
                     self._emit(TokenDelta(stage, index, item.text))
+                    if stop is not None and ">" in item.text:
+                        stopped = stop("".join(received))
+                        if stopped is not None:
+                            break
                 elif isinstance(item, Completion):
                     completion = item
+            if stopped is not None:
+                await stream.aclose()  # the connection goes: the model stops writing
+                text = "".join(received)
+                self._record(
+                    record(
+                        model_used=None, provider=None, prompt_tokens=None,
+                        completion_tokens=None, cost=None, ttft_ms=_ms(started, first_token),
+                        latency_ms=(self._clock() - started) * 1000, finish_reason=None,
+                        content=text, error=f"{CUT}{stopped}", accepted=True,
+                    )
+                )  # fmt: skip
+                raise StoppedEarly(text, stopped)
             assert completion is not None  # stream_chat always ends with one
             if not completion.text.strip():
                 empty = StreamError(

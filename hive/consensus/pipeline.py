@@ -19,6 +19,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import TypeVar
 
@@ -26,7 +27,7 @@ from hive.consensus import adaptive, panel, stages
 from hive.consensus.adaptive import FIXED, Decision
 from hive.consensus.bias import base_model, judge_warnings
 from hive.consensus.budget import SpendLimit
-from hive.consensus.caller import Caller, Emit, Sleep
+from hive.consensus.caller import Caller, Emit, Sleep, Stop, StoppedEarly
 from hive.consensus.estimate import PriceOf
 from hive.consensus.events import (
     CUT,
@@ -42,12 +43,27 @@ from hive.consensus.events import (
 )
 from hive.consensus.ledger import Dispute
 from hive.consensus.profiles import STAGES, AdaptiveSpec, Profile, StageSpec
+from hive.consensus.prompts import LEDGER_TAG
 from hive.errors import AuthError, StageError
 from hive.openrouter.client import OpenRouterClient
 from hive.openrouter.retry import RetryPolicy
 from hive.openrouter.tokens import message_tokens
 
 T = TypeVar("T", str, None)
+
+
+Labelled = list[tuple[str, panel.Draft]]
+_CLOSED_LEDGER = f"</{LEDGER_TAG}>"
+# A ledger that closes after more answer than this came last: stopping then saves nothing.
+EARLY_ANSWER_CHARS = 400
+
+
+@dataclass(frozen=True, slots=True)
+class _Synthesis:
+    labelled: Labelled
+    refined: str | None  # None: the refine was stopped early, at its ledger
+    consensus: panel.Consensus
+    escalated: Decision | None  # the decision that stopped it
 
 
 def _unresolved(disputes: Sequence[Dispute]) -> int:
@@ -242,28 +258,37 @@ class Pipeline:
         if not drafts:
             raise self._failures[0]  # no answer at all: the run fails with the real cause
         self._dropped()
-        labelled, refined, consensus = await self._refine(question, profile, drafts)
-        refine_prompt = message_tokens(
-            stages.refine_messages(question, [(x, d.text) for x, d in labelled], self._today)
-        ) + sum(spec.max_tokens for _ in unasked)  # the new drafts at their longest
-        planned = [("generate", i, spec, gen_prompt) for i in unasked]
-        planned.append(("refine", self._next("refine"), profile.stage("refine"), refine_prompt))
-        planned += self._then_worst(question, profile, stages.contested(consensus.ledger))
-        escalate = adaptive.escalation(
-            rules, consensus.agreement, len(drafts), [spec.models[i] for i in unasked],
-            affordable=self._caller.affordable(planned),
-        )  # fmt: skip
-        if escalate is not None:
-            self._decide(escalate)
-        if escalate is not None and escalate.kind == "escalated":
+        models = [spec.models[i] for i in unasked]
+
+        def escalation(consensus: panel.Consensus, shown: Labelled) -> Decision | None:
+            refine_prompt = message_tokens(
+                stages.refine_messages(question, [(x, d.text) for x, d in shown], self._today)
+            ) + sum(spec.max_tokens for _ in unasked)  # the new drafts at their longest
+            planned = [("generate", i, spec, gen_prompt) for i in unasked]
+            planned.append(("refine", self._next("refine"), profile.stage("refine"),
+                            refine_prompt))  # fmt: skip
+            planned += self._then_worst(question, profile, stages.contested(consensus.ledger))
+            return adaptive.escalation(
+                rules, consensus.agreement, len(drafts), models,
+                affordable=self._caller.affordable(planned),
+            )  # fmt: skip
+
+        synthesis = await self._refine(
+            question, profile, drafts, early=escalation if unasked else None
+        )
+        decision = synthesis.escalated or escalation(synthesis.consensus, synthesis.labelled)
+        if decision is not None:
+            self._decide(decision)
+        if decision is not None and decision.kind == "escalated":
             more = await self._generate(spec, unasked, rules, unasked=0)
             self._dropped()
-            if more:
-                labelled, refined, consensus = await self._refine(question, profile, drafts + more)
+            if more or synthesis.refined is None:  # a stopped refine has no answer to keep
+                synthesis = await self._refine(question, profile, drafts + more)
             else:
                 self._caller.warn("the escalated generators gave no draft; "
                                   "the first panel's synthesis stands")  # fmt: skip
-        return labelled, refined, consensus
+        assert synthesis.refined is not None  # only a refine with `early` stops
+        return synthesis.labelled, synthesis.refined, synthesis.consensus
 
     def _next(self, stage: str) -> int:
         """The index the stage's next call will have."""
@@ -294,26 +319,50 @@ class Pipeline:
         self._reported = len(self._failures)
 
     async def _refine(
-        self, question: str, profile: Profile, drafts: list[panel.Draft]
-    ) -> tuple[list[tuple[str, panel.Draft]], str, panel.Consensus]:
+        self,
+        question: str,
+        profile: Profile,
+        drafts: list[panel.Draft],
+        *,
+        early: Callable[[panel.Consensus, Labelled], Decision | None] | None = None,
+    ) -> _Synthesis:
+        """Refine ``drafts``. With ``early``, the refiner's ledger (which it writes before
+        its answer) is read the moment it closes: if ``early`` then escalates, the refine is
+        stopped there — its answer would be replaced by the full panel's — and the synthesis
+        has no answer, only the consensus and the decision."""
         labelled = panel.shuffle(drafts, self._seed)
-        synthesis = await self._stage(
-            "refine", profile,
-            stages.refine_messages(question, [(x, d.text) for x, d in labelled], self._today),
-            fallback=None, why="using the first draft unrefined",
-        )  # fmt: skip
-        if synthesis is None:
+        read: list[Decision | None] = []  # the ledger is judged once, when it first closes
+
+        def stop(text: str) -> str | None:
+            if early is None or read or _CLOSED_LEDGER not in text.lower():
+                return None
+            answer, consensus = panel.read_synthesis(text, labelled, self._seed)
+            if len(answer) > EARLY_ANSWER_CHARS:
+                read.append(None)  # the answer came first: nothing left to save
+                return None
+            read.append(early(consensus, labelled))
+            decision = read[0]
+            return decision.message if decision and decision.kind == "escalated" else None
+
+        messages = stages.refine_messages(question, [(x, d.text) for x, d in labelled], self._today)
+        try:
+            text = await self._stage("refine", profile, messages, fallback=None,
+                                     why="using the first draft unrefined", stop=stop)  # fmt: skip
+        except StoppedEarly as stopped:
+            _, consensus = panel.read_synthesis(stopped.text, labelled, self._seed)
+            return _Synthesis(labelled, None, consensus, read[0])
+        if text is None:
             refined = drafts[0].text
             consensus = panel.unread(labelled, self._seed, "the refine stage failed: no ledger")
         else:
-            refined, consensus = panel.read_synthesis(synthesis, labelled, self._seed)
+            refined, consensus = panel.read_synthesis(text, labelled, self._seed)
             if not refined:  # a ledger and nothing else: there is no refined answer
                 self._degraded = True
                 self._caller.warn("the refiner gave no answer besides its ledger; "
                                   "using the first draft unrefined")  # fmt: skip
                 refined = drafts[0].text
         self._emit(ConsensusMeasured(consensus))
-        return labelled, refined, consensus
+        return _Synthesis(labelled, refined, consensus, None)
 
     async def _validate(
         self,
@@ -340,13 +389,14 @@ class Pipeline:
         *,
         fallback: T,
         why: str,
+        stop: Stop | None = None,
     ) -> str | T:
         spec = profile.stage(stage)
         # Each time a stage runs again (a second refine, a second round) is a call of its own.
         index = self._ran[stage] = self._next(stage)
         self._caller.guard(stage, spec, messages, (index,))
         try:
-            return await self._caller.call(stage, index, spec, messages)
+            return await self._caller.call(stage, index, spec, messages, stop=stop)
         except StageError as exc:
             if isinstance(exc.cause, AuthError):
                 raise  # the key is the problem: every later stage would fail the same way

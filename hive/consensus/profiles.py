@@ -153,7 +153,7 @@ def _profile(
 
 # Adaptive rules (AdaptiveSpec): `quality` always curates and may take a second round; the
 # others skip a curation that would add nothing, and the three-generator ones ask two first.
-# The refine stage's max_tokens leave room for its claim ledger after the answer (about a
+# The refine stage's max_tokens leave room for its claim ledger before the answer (about a
 # thousand tokens for a dozen claims and a few disputes).
 BUILTIN_PROFILES: dict[str, Profile] = {
     p.name: p

@@ -36,15 +36,7 @@ drafts repeat it, or whose style it is. A minority can be right.
 
 {context}
 
-First, write the single best answer to the question:
-- Keep what is correct and useful in every draft; where drafts disagree, work out which is \
-right and use that. If you cannot tell which is right, say so plainly in the answer and give \
-the competing positions.
-- Fix factual errors, faulty logic and broken code; fill gaps none of the drafts covered.
-- Remove repetition, padding and hedging that adds nothing.
-- In the answer, do not mention the drafts, their labels, or that you merged anything.
-
-Then, after the answer, account for the drafts in one block of JSON inside <{ledger}> tags:
+First, account for the drafts in one block of JSON inside <{ledger}> tags:
 <{ledger}>{{"claims": [{{"claim": <text>, "supported_by": [<labels>], \
 "contradicted_by": [<labels>]}}], "disputes": [{{"claim": <text>, "positions": \
 [{{"position": <text>, "drafts": [<labels>]}}], "resolution": <text>, "resolved": <true or \
@@ -54,12 +46,20 @@ Replace each <...> with real values (labels are the drafts' letters, e.g. ["A", 
 - claims: the key claims of the drafts (at most 12), with the drafts that state or support \
 each and those that contradict it; a draft that does not address a claim is in neither list.
 - disputes: every point where drafts contradict each other: each position with the drafts \
-that hold it, how your answer resolved it and why, and resolved false if it could not be \
+that hold it, how your answer will resolve it and why, and resolved false if it cannot be \
 settled (your answer must then say so).
-- unique: points only one draft made, and whether your answer kept them.
+- unique: points only one draft made, and whether your answer keeps them.
 - gaps: what the question needs that no draft covered.
-Use empty lists where there is nothing to report. Reply with the answer in Markdown, then the \
-block, and nothing after it."""
+Use empty lists where there is nothing to report.
+
+Then, after the block, write the single best answer to the question:
+- Keep what is correct and useful in every draft; where drafts disagree, work out which is \
+right and use that. If you cannot tell which is right, say so plainly in the answer and give \
+the competing positions.
+- Fix factual errors, faulty logic and broken code; fill gaps none of the drafts covered.
+- Remove repetition, padding and hedging that adds nothing.
+- In the answer, do not mention the drafts, their labels, or that you merged anything.
+Reply with the block first, then the answer in Markdown, and nothing after it."""
 
 VALIDATE = """You are a rigorous reviewer. You receive a question and a proposed answer. Find \
 what is wrong with the answer before a reader relies on it.

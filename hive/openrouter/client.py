@@ -16,7 +16,7 @@ import contextlib
 import dataclasses
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -163,7 +163,7 @@ class OpenRouterClient:
         The endpoint is public; the key goes along when there is one."""
         return await self._get("models", list)
 
-    async def stream_chat(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+    async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
         """Yield text deltas and keep-alives as they arrive, then exactly one Completion.
 
         Errors leave here with the key masked: their text is the server's, and flows on into

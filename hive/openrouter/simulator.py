@@ -195,7 +195,8 @@ def _draft(model: str, question: str, seed: object = None) -> str:
 
 
 def _synthesis(model: str, question: str, user: str) -> str:
-    """A refine-stage reply: a merged answer, then a ``<ledger>`` block about the drafts.
+    """A refine-stage reply: a ``<ledger>`` block about the drafts, then a merged answer (the
+    order the refine prompt asks for).
 
     The drafts (``<draft id="A">`` blocks) are read back line by line, so the ledger matches
     them exactly: each shared claim with the drafts that state it; the contested point as a
@@ -278,6 +279,8 @@ def _synthesis(model: str, question: str, user: str) -> str:
         answer.append("- simulated revision: this round addressed the reviewer's findings")
     return "\n".join(
         [
+            f"<ledger>{json.dumps(ledger)}</ledger>",
+            "",
             *_header(model, question),
             f"This simulated synthesis merges {count}; like them, its points are made up so "
             "that hive's consensus steps have something to compare, not facts about the "
@@ -286,8 +289,6 @@ def _synthesis(model: str, question: str, user: str) -> str:
             *(answer or ["- (no simulated points could be read from the drafts)"]),
             "",
             _FOOTER,
-            "",
-            f"<ledger>{json.dumps(ledger)}</ledger>",
         ]
     )
 
