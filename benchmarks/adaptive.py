@@ -381,7 +381,10 @@ def main() -> int:
             "straggler in 1st panel / without",
             results["straggler in the first panel"], results["no straggler, first panel"],
         )  # fmt: skip
-        cuts.append((f"the straggler among the first {first} (cut, then replaced)", replaced[0]))
+        cuts.append(
+            (f"the straggler among the first {first} (the next generator asked alongside)",
+             replaced[0])
+        )  # fmt: skip
 
     fixed_calls = min(s.calls for s in results["hard fixed"].samples)
     full_run = all(s.calls >= fixed_calls for s in results["hard adaptive"].samples)

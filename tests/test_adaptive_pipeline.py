@@ -557,3 +557,28 @@ def test_a_ledger_after_a_long_answer_is_not_stopped(server: LoopbackOpenRouter)
     assert kinds(result)[0] == "escalated"
     first = next(c for c in result.calls if c.stage == "refine")
     assert first.ok and first.cost == Decimal("0.00001")  # completed: the cost reported
+
+
+def test_a_silent_first_panel_generator_gets_the_next_one_asked_alongside(
+    server: LoopbackOpenRouter,
+) -> None:
+    """Balanced asks two generators first; the second never begins answering. Once it has
+    been silent past the floor and twice the first's time to begin, the third is asked
+    alongside it; the first two drafts in make the panel and the silent one is cut."""
+    profile = with_rules(BALANCED, straggler_floor=0.05)
+    server.fail(GENERATORS[1], Fault(hang=True))
+    server.fail(REFINER, Fault(reply=refiner(agreeing)))
+
+    result = run(server, profile)
+
+    assert kinds(result)[:2] == ["replacement_asked", "straggler_cut"]
+    replaced = result.decisions[0]
+    assert replaced.data["silent"] == [{"index": 1, "model": GENERATORS[1]}]
+    assert replaced.data["asked"] == [{"index": 2, "model": GENERATORS[2]}]
+    assert len(asked(server, GENERATORS[2])) == 1
+    silent = next(c for c in result.calls if c.stage == "generate" and c.index == 1)
+    assert silent.cut and silent.content == "" and not silent.ok
+    assert result.consensus is not None
+    assert sorted(m for _, m in result.consensus.panel) == sorted([GENERATORS[0], GENERATORS[2]])
+    assert "escalated" not in kinds(result)  # nobody left to escalate to
+    assert not result.degraded

@@ -38,13 +38,14 @@ IDLE = Progress(2, None, 0)  # generator 3, not answering yet
 def test_the_straggler_deadline(
     finished: list[Finished], generators: int, unasked: int, deadline: float | None
 ) -> None:
+    slow = Progress(2, 0.1, 1)  # answering, slowly (a silent one would be replaced instead)
     verdict = adaptive.stragglers(
-        SPEC, finished, [IDLE], 0.5, generators=generators, unasked=unasked
+        SPEC, finished, [slow], 0.5, generators=generators, unasked=unasked
     )
     assert verdict.deadline == deadline
     assert verdict.cut == {}  # half a second in: before the floor, nobody is cut
     at_deadline = adaptive.stragglers(
-        SPEC, finished, [IDLE], deadline or 99.0, generators=generators, unasked=unasked
+        SPEC, finished, [slow], deadline or 99.0, generators=generators, unasked=unasked
     )
     assert (2 in at_deadline.cut) is (deadline is not None)
 
@@ -225,3 +226,38 @@ def test_an_escalation_the_budget_cannot_take_keeps_the_first_panel() -> None:
     )
     agreed = adaptive.escalation(SPEC, 0.9, 2, ["x/c"], affordable=False)
     assert agreed is not None and "reason" not in agreed.data  # kept on agreement, not money
+
+
+@pytest.mark.parametrize(
+    ("pending", "finished", "now", "replace"),
+    [
+        # Generator 1 began answering after 2 s; generator 2 is silent. Floor 5 s, factor 2.
+        ([Progress(0, 2.0, 50), Progress(1, None, 0)], [], 4.9, ()),  # before the floor
+        ([Progress(0, 2.0, 50), Progress(1, None, 0)], [], 5.0, (1,)),  # silent past both
+        ([Progress(0, 4.0, 50), Progress(1, None, 0)], [], 7.9, ()),  # 2x 4 s not yet reached
+        ([Progress(0, 4.0, 50), Progress(1, None, 0)], [], 8.0, (1,)),
+        ([Progress(0, 2.0, 50), Progress(1, 5.5, 10)], [], 9.0, ()),  # both answering: no one
+        ([Progress(1, None, 0)], done(3.0, ttft=2.0), 6.0, (1,)),  # one draft in, one silent
+        ([Progress(0, None, 0), Progress(1, None, 0)], [], 30.0, ()),  # nobody has begun
+    ],
+)
+def test_a_silent_first_panel_generator_gets_one_asked_alongside(
+    pending: list[Progress], finished: list[Finished], now: float, replace: tuple[int, ...]
+) -> None:
+    verdict = adaptive.stragglers(SPEC, finished, pending, now, generators=3, unasked=1)
+
+    assert verdict.replace == replace
+    assert verdict.cut == {}
+    no_reserve = adaptive.stragglers(SPEC, finished, pending, now, generators=3, unasked=0)
+    assert no_reserve.replace == ()  # nobody left to ask: wait (or the quorum rule)
+
+
+def test_a_replacement_says_who_and_why() -> None:
+    decision = adaptive.replacement(SPEC, [2.0], [(1, "x/slow")], [(2, "x/next")], 5.0)
+
+    assert decision.kind == "replacement_asked"
+    assert decision.message == (
+        "generator 2 (x/slow) not yet answering after 5.0s (over 2x the 2.0s the others took "
+        "to begin): asking generator 3 (x/next) alongside"
+    )
+    assert decision.data["asked"] == [{"index": 2, "model": "x/next"}]

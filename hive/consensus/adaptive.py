@@ -34,6 +34,7 @@ FIXED = AdaptiveSpec(quorum=MAX_GENERATORS, first_panel=0, skip_curate=False, ro
 
 Kind = Literal[
     "straggler_cut",  # generators still writing were stopped; the run went on without them
+    "replacement_asked",  # a silent first-panel generator: the next one asked alongside
     "escalated",  # the rest of the panel was asked
     "panel_kept",  # the first drafts agreed: the rest of the panel was not asked
     "curate_skipped",  # the refined answer is final
@@ -87,6 +88,7 @@ class Stragglers:
     cut: dict[int, str]
     check_at: float | None
     deadline: float | None
+    replace: tuple[int, ...] = ()  # silent generators to ask a generator alongside
 
 
 def stragglers(
@@ -109,7 +111,13 @@ def stragglers(
     so far (or, before its first token, as long again as it has been silent plus the panel's
     typical writing time) puts its finish past the deadline: waiting for it would only
     postpone the same cut."""
-    if generators < 2 or not finished:
+    if generators < 2:
+        return Stragglers({}, None, None)
+    if len(finished) < min(spec.quorum, generators) and unasked:
+        silent = _silent(spec, finished, pending, now)
+        if silent.replace or not finished:
+            return silent
+    if not finished:
         return Stragglers({}, None, None)
     if len(finished) < min(spec.quorum, generators) and unasked == 0:
         return Stragglers({}, None, None)
@@ -138,6 +146,50 @@ def stragglers(
     # Look again as the writers progress: often enough to cut early, scaled to the drafts.
     check = min(deadline, max(now + median / 20, spec.straggler_floor))
     return Stragglers(cut, check, deadline)
+
+
+def _silent(
+    spec: AdaptiveSpec, finished: Sequence[Finished], pending: Sequence[Progress], now: float
+) -> Stragglers:
+    """Below the quorum, with a generator left to ask: one still silent at
+    ``straggler_factor`` times the time the others took to begin answering (never before
+    ``straggler_floor``) gets a generator asked alongside it — before any draft is in, so the
+    panel need not wait for a draft to measure by."""
+    quiet = tuple(p.index for p in pending if p.first_token is None)
+    began = [f.ttft for f in finished] + [p.first_token for p in pending if p.first_token]
+    if not quiet:
+        return Stragglers({}, None, None)
+    if not began:  # nobody has begun: look again as first tokens may come
+        later = now + max(spec.straggler_floor / 20, 1e-3)
+        return Stragglers({}, max(spec.straggler_floor, later), None)
+    limit = max(spec.straggler_floor, spec.straggler_factor * statistics.median(began))
+    if now >= limit:
+        return Stragglers({}, None, None, quiet)
+    return Stragglers({}, min(limit, now + max(limit / 20, 1e-3)), None)
+
+
+def replacement(
+    spec: AdaptiveSpec,
+    began: Sequence[float],
+    silent: Sequence[tuple[int, str]],
+    asked: Sequence[tuple[int, str]],
+    at: float,
+) -> Decision:
+    """The decision to ask ``asked`` (index, model) alongside the ``silent`` ones."""
+    median = statistics.median(began)
+    who = ", ".join(f"generator {i + 1} ({m})" for i, m in silent)
+    new = ", ".join(f"generator {i + 1} ({m})" for i, m in asked)
+    return Decision(
+        "replacement_asked",
+        f"{who} not yet answering after {_s(at)} (over {spec.straggler_factor:g}x the "
+        f"{_s(median)} the others took to begin): asking {new} alongside",
+        {
+            "silent": [{"index": i, "model": m} for i, m in silent],
+            "asked": [{"index": i, "model": m} for i, m in asked],
+            "after_s": round(at, 3),
+            "median_first_token_s": round(median, 3),
+        },
+    )
 
 
 def straggler_cut(

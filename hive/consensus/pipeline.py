@@ -241,7 +241,7 @@ class Pipeline:
         size = len(spec.models)
         first = rules.first_panel if 0 < rules.first_panel < size else size
         unasked = list(range(first, size))
-        drafts = await self._generate(spec, range(first), rules, unasked=len(unasked))
+        drafts = await self._generate(spec, range(first), rules, unasked)
         gen_prompt = message_tokens(self._today_messages)
         if unasked and len(drafts) < 2:
             decision = adaptive.escalation(
@@ -253,7 +253,7 @@ class Pipeline:
             assert decision is not None
             self._decide(decision)
             if decision.kind == "escalated":
-                drafts += await self._generate(spec, unasked, rules, unasked=0)
+                drafts += await self._generate(spec, unasked, rules, [])
             unasked = []
         if not drafts:
             raise self._failures[0]  # no answer at all: the run fails with the real cause
@@ -280,7 +280,7 @@ class Pipeline:
         if decision is not None:
             self._decide(decision)
         if decision is not None and decision.kind == "escalated":
-            more = await self._generate(spec, unasked, rules, unasked=0)
+            more = await self._generate(spec, unasked, rules, [])
             self._dropped()
             if more or synthesis.refined is None:  # a stopped refine has no answer to keep
                 synthesis = await self._refine(question, profile, drafts + more)
@@ -405,40 +405,35 @@ class Pipeline:
             return fallback
 
     async def _generate(
-        self, spec: StageSpec, indexes: Sequence[int], rules: AdaptiveSpec, *, unasked: int
+        self, spec: StageSpec, indexes: Sequence[int], rules: AdaptiveSpec, reserve: list[int]
     ) -> list[panel.Draft]:
         """The drafts of generators ``indexes``, asked at once. Once enough drafts are in,
-        a generator far behind them is cut (``adaptive.stragglers``): its call is
-        cancelled and recorded with what streamed, and a decision says who and why.
-        ``unasked``: generators not in this batch that may still be asked."""
+        a generator far behind them is cut (``adaptive.stragglers``): its call is cancelled
+        and recorded with what streamed, and a decision says who and why. ``reserve``: the
+        generators not yet asked; one is asked alongside a first-panel generator that stays
+        silent (and taken off the list)."""
         messages = self._today_messages
         self._caller.guard("generate", spec, messages, indexes)
-        # One model asked several times (a strong baseline) must not give one answer several
-        # times: each such call gets its own seed, derived from the run's.
-        repeated = len({base_model(m) for m in spec.models}) < len(spec.models)
         begun = self._clock()
-        tasks = {
-            asyncio.create_task(
-                self._caller.call(
-                    "generate",
-                    i,
-                    spec,
-                    messages,
-                    seed=(self._seed + i) % 2**31 if repeated else None,
-                )
-            ): i
-            for i in indexes
-        }
+        tasks = {self._ask(spec, i): i for i in indexes}
         texts: dict[int, str] = {}
         pending = set(tasks)
         try:
             while pending:
                 now = self._clock() - begun
+                progress = [self._progress_of(tasks[t], begun) for t in pending]
                 verdict = adaptive.stragglers(
-                    rules, self._finished,
-                    [self._progress_of(tasks[t], begun) for t in pending], now,
-                    generators=len(spec.models), unasked=unasked,
+                    rules, self._finished, progress, now,
+                    generators=len(spec.models), unasked=len(reserve),
                 )  # fmt: skip
+                began = [f.ttft for f in self._finished]
+                began += [p.first_token for p in progress if p.first_token is not None]
+                if verdict.replace and (
+                    added := self._replace(spec, rules, verdict.replace, reserve, now, began)
+                ):
+                    tasks.update(added)
+                    pending |= set(added)
+                    continue
                 if verdict.cut:
                     cut = {t for t in pending if tasks[t] in verdict.cut}
                     await self._cut(spec, tasks, cut, verdict.cut, rules, now)
@@ -469,6 +464,40 @@ class Pipeline:
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
         return [panel.Draft(i, self._answered_by(i, spec), texts[i]) for i in sorted(texts)]
+
+    def _ask(self, spec: StageSpec, index: int) -> asyncio.Task[str]:
+        # One model asked several times (a strong baseline) must not give one answer several
+        # times: each such call gets its own seed, derived from the run's.
+        repeated = len({base_model(m) for m in spec.models}) < len(spec.models)
+        seed = (self._seed + index) % 2**31 if repeated else None
+        return asyncio.create_task(
+            self._caller.call("generate", index, spec, self._today_messages, seed=seed)
+        )
+
+    def _replace(
+        self,
+        spec: StageSpec,
+        rules: AdaptiveSpec,
+        silent: tuple[int, ...],
+        reserve: list[int],
+        now: float,
+        began: list[float],
+    ) -> dict[asyncio.Task[str], int]:
+        """Ask the next reserve generator for each silent one, if the budget allows; the
+        silent ones go on (the first drafts in make the panel)."""
+        prompt = message_tokens(self._today_messages)
+        asked = reserve[: len(silent)]
+        if not asked or not self._caller.affordable([("generate", i, spec, prompt) for i in asked]):
+            return {}
+        del reserve[: len(asked)]
+        self._caller.guard("generate", spec, self._today_messages, asked)
+        self._decide(
+            adaptive.replacement(
+                rules, began or [now], [(i, spec.models[i]) for i in silent],
+                [(i, spec.models[i]) for i in asked], now,
+            )
+        )  # fmt: skip
+        return {self._ask(spec, i): i for i in asked}
 
     async def _cut(
         self,
