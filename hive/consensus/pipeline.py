@@ -8,9 +8,14 @@ The result then says ``degraded`` and why. Only a run with no answer at all fail
 rejected key or an exhausted budget stops it at once.
 
 The refiner sees the drafts anonymised and shuffled (``panel.py``, seeded per run) and reports
-a claim ledger beside its answer; the agreement measured from it, and the disputes, go to the
+a claim ledger before its answer; the agreement measured from it, and the disputes, go to the
 validator, the curator and the result. With one draft, or no readable ledger, agreement is
 None and a warning says why: never a made-up number.
+
+Adaptive rules (``adaptive.py`` decides, this module acts, each decision an event): the
+generate stage cuts stragglers (``drafting.py``); a profile with a first panel asks the rest
+only when its drafts disagree; a clean review skips curation; another refine -> validate round
+is taken while it pays, within the cap and the budget.
 """
 
 from __future__ import annotations
@@ -25,21 +30,19 @@ from typing import TypeVar
 
 from hive.consensus import adaptive, panel, stages
 from hive.consensus.adaptive import FIXED, Decision
-from hive.consensus.bias import base_model, judge_warnings
+from hive.consensus.bias import judge_warnings
 from hive.consensus.budget import SpendLimit
 from hive.consensus.caller import Caller, Emit, Sleep, Stop, StoppedEarly
+from hive.consensus.drafting import Drafting
 from hive.consensus.estimate import PriceOf
 from hive.consensus.events import (
-    CUT,
     CallPlan,
-    CallStarted,
     ConsensusMeasured,
     ConsensusResult,
     Decided,
     PipelineEvent,
     RunFinished,
     RunStarted,
-    TokenDelta,
 )
 from hive.consensus.ledger import Dispute
 from hive.consensus.profiles import STAGES, AdaptiveSpec, Profile, StageSpec
@@ -103,12 +106,8 @@ class Pipeline:
         self._degraded = False
         self._adaptive = adaptive_rules
         self._decisions: list[Decision] = []
-        self._finished: list[adaptive.Finished] = []  # the drafts in, with their timings
-        self._first_token: dict[int, float] = {}  # per generator, when its text began
-        self._streamed: dict[int, int] = {}  # per generator, characters so far
-        self._failures: list[StageError] = []  # generators that gave no draft
-        self._reported = 0  # failures already warned about
-        self._today_messages: stages.Messages = []
+        self._drafting = Drafting(self._caller, self._decide, clock, self._seed)
+        self._reported = 0  # failed generators already warned about
         self._ran: dict[str, int] = {}  # per later stage, the index of its last call
 
     async def run(
@@ -124,7 +123,7 @@ class Pipeline:
         self._emit(RunStarted(question, profile.name, simulated, plan))
         rules = profile.adaptive if self._adaptive else FIXED
         cap = rounds or rules.rounds
-        self._today_messages = stages.generate_messages(question, self._today)
+        self._drafting.messages = stages.generate_messages(question, self._today)
 
         for warning in judge_warnings(profile):
             self._caller.warn(warning)
@@ -241,8 +240,8 @@ class Pipeline:
         size = len(spec.models)
         first = rules.first_panel if 0 < rules.first_panel < size else size
         unasked = list(range(first, size))
-        drafts = await self._generate(spec, range(first), rules, unasked)
-        gen_prompt = message_tokens(self._today_messages)
+        drafts = await self._drafting.batch(spec, range(first), rules, unasked)
+        gen_prompt = message_tokens(self._drafting.messages)
         if unasked and len(drafts) < 2:
             decision = adaptive.escalation(
                 rules, None, len(drafts), [spec.models[i] for i in unasked],
@@ -253,10 +252,10 @@ class Pipeline:
             assert decision is not None
             self._decide(decision)
             if decision.kind == "escalated":
-                drafts += await self._generate(spec, unasked, rules, [])
+                drafts += await self._drafting.batch(spec, unasked, rules, [])
             unasked = []
         if not drafts:
-            raise self._failures[0]  # no answer at all: the run fails with the real cause
+            raise self._drafting.failures[0]  # no answer at all: the run fails with the real cause
         self._dropped()
         models = [spec.models[i] for i in unasked]
 
@@ -280,7 +279,7 @@ class Pipeline:
         if decision is not None:
             self._decide(decision)
         if decision is not None and decision.kind == "escalated":
-            more = await self._generate(spec, unasked, rules, [])
+            more = await self._drafting.batch(spec, unasked, rules, [])
             self._dropped()
             if more or synthesis.refined is None:  # a stopped refine has no answer to keep
                 synthesis = await self._refine(question, profile, drafts + more)
@@ -313,10 +312,10 @@ class Pipeline:
 
     def _dropped(self) -> None:
         """Say which generators gave no draft (once each): the run goes on without them."""
-        for failure in self._failures[self._reported :]:
+        for failure in self._drafting.failures[self._reported :]:
             self._degraded = True
             self._caller.warn(f"dropped a draft: {failure}")
-        self._reported = len(self._failures)
+        self._reported = len(self._drafting.failures)
 
     async def _refine(
         self,
@@ -404,142 +403,7 @@ class Pipeline:
             self._caller.warn(f"{exc}; {why}")
             return fallback
 
-    async def _generate(
-        self, spec: StageSpec, indexes: Sequence[int], rules: AdaptiveSpec, reserve: list[int]
-    ) -> list[panel.Draft]:
-        """The drafts of generators ``indexes``, asked at once. Once enough drafts are in,
-        a generator far behind them is cut (``adaptive.stragglers``): its call is cancelled
-        and recorded with what streamed, and a decision says who and why. ``reserve``: the
-        generators not yet asked; one is asked alongside a first-panel generator that stays
-        silent (and taken off the list)."""
-        messages = self._today_messages
-        self._caller.guard("generate", spec, messages, indexes)
-        begun = self._clock()
-        tasks = {self._ask(spec, i): i for i in indexes}
-        texts: dict[int, str] = {}
-        pending = set(tasks)
-        try:
-            while pending:
-                now = self._clock() - begun
-                progress = [self._progress_of(tasks[t], begun) for t in pending]
-                verdict = adaptive.stragglers(
-                    rules, self._finished, progress, now,
-                    generators=len(spec.models), unasked=len(reserve),
-                )  # fmt: skip
-                began = [f.ttft for f in self._finished]
-                began += [p.first_token for p in progress if p.first_token is not None]
-                if verdict.replace and (
-                    added := self._replace(spec, rules, verdict.replace, reserve, now, began)
-                ):
-                    tasks.update(added)
-                    pending |= set(added)
-                    continue
-                if verdict.cut:
-                    cut = {t for t in pending if tasks[t] in verdict.cut}
-                    await self._cut(spec, tasks, cut, verdict.cut, rules, now)
-                    pending -= cut
-                    continue
-                timeout = None if verdict.check_at is None else max(0.0, verdict.check_at - now)
-                done, pending = await asyncio.wait(
-                    pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-                )
-                for task in done:
-                    outcome = task.exception() or task.result()
-                    if isinstance(outcome, str):
-                        index = tasks[task]
-                        texts[index] = outcome
-                        took = self._clock() - begun
-                        first = self._first_token.get(index)
-                        ttft = took if first is None else first - begun
-                        self._finished.append(adaptive.Finished(took, ttft, len(outcome)))
-                    elif isinstance(outcome, StageError):
-                        self._failures.append(outcome)
-                        if isinstance(outcome.cause, AuthError):
-                            raise outcome  # a rejected key or no credits: the run stops
-                    else:
-                        raise outcome  # a budget stop or a bug: never swallowed
-        finally:
-            for task in pending:  # the run itself was stopped, or failed
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-        return [panel.Draft(i, self._answered_by(i, spec), texts[i]) for i in sorted(texts)]
-
-    def _ask(self, spec: StageSpec, index: int) -> asyncio.Task[str]:
-        # One model asked several times (a strong baseline) must not give one answer several
-        # times: each such call gets its own seed, derived from the run's.
-        repeated = len({base_model(m) for m in spec.models}) < len(spec.models)
-        seed = (self._seed + index) % 2**31 if repeated else None
-        return asyncio.create_task(
-            self._caller.call("generate", index, spec, self._today_messages, seed=seed)
-        )
-
-    def _replace(
-        self,
-        spec: StageSpec,
-        rules: AdaptiveSpec,
-        silent: tuple[int, ...],
-        reserve: list[int],
-        now: float,
-        began: list[float],
-    ) -> dict[asyncio.Task[str], int]:
-        """Ask the next reserve generator for each silent one, if the budget allows; the
-        silent ones go on (the first drafts in make the panel)."""
-        prompt = message_tokens(self._today_messages)
-        asked = reserve[: len(silent)]
-        if not asked or not self._caller.affordable([("generate", i, spec, prompt) for i in asked]):
-            return {}
-        del reserve[: len(asked)]
-        self._caller.guard("generate", spec, self._today_messages, asked)
-        self._decide(
-            adaptive.replacement(
-                rules, began or [now], [(i, spec.models[i]) for i in silent],
-                [(i, spec.models[i]) for i in asked], now,
-            )
-        )  # fmt: skip
-        return {self._ask(spec, i): i for i in asked}
-
-    async def _cut(
-        self,
-        spec: StageSpec,
-        tasks: dict[asyncio.Task[str], int],
-        cut: set[asyncio.Task[str]],
-        why: dict[int, str],
-        rules: AdaptiveSpec,
-        at: float,
-    ) -> None:
-        who = sorted((tasks[t], spec.models[tasks[t]], why[tasks[t]]) for t in cut)
-        decision = adaptive.straggler_cut(rules, self._finished, who, at)
-        for index, _, _ in who:
-            self._caller.cut("generate", index, f"{CUT}{decision.message}")
-        for task in cut:
-            task.cancel()
-        await asyncio.gather(*cut, return_exceptions=True)
-        self._decide(decision)
-
-    def _progress_of(self, index: int, begun: float) -> adaptive.Progress:
-        first = self._first_token.get(index)
-        return adaptive.Progress(
-            index, None if first is None else first - begun, self._streamed.get(index, 0)
-        )
-
     def _observe(self, event: PipelineEvent) -> None:
-        """Every event passes here on its way out: the generators' progress (first token,
-        characters so far) is what tells a straggler from a slow writer."""
-        if isinstance(event, CallStarted) and event.stage == "generate":
-            self._first_token.pop(event.index, None)  # a retry or a fallback starts afresh
-            self._streamed[event.index] = 0
-        elif isinstance(event, TokenDelta) and event.stage == "generate":
-            self._first_token.setdefault(event.index, self._clock())
-            self._streamed[event.index] = self._streamed.get(event.index, 0) + len(event.text)
+        """Every call's event passes here on its way out, the generators' seen by drafting."""
+        self._drafting.observe(event)
         self._emit(event)
-
-    def _answered_by(self, index: int, spec: StageSpec) -> str:
-        """The model whose answer generator ``index`` returned (its fallback, if it fell back)."""
-        answered = [c for c in self._caller.calls if c.stage == "generate" and c.index == index]
-        call = next(c for c in reversed(answered) if c.ok)
-        # OpenRouter may have answered with a fallback from the request's `models` list: then
-        # `model_used` names it. A name that is none of the candidates is the server's own
-        # name for the model asked for (a local server's file name), so that one stays.
-        candidates = {call.model, *spec.fallbacks}
-        return call.model_used if call.model_used in candidates else call.model
