@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ from typer.testing import CliRunner
 
 from hive.cli.app import app
 from hive.consensus.adaptive import Decision
-from hive.consensus.events import Decided
+from hive.consensus.events import CallFinished, CallRecord, Decided, PipelineEvent
+from hive.errors import StorageError, UnsavedError
+from hive.store import history as history_module
 from hive.store.history import MIGRATIONS, History, db_path
 from hive.store.paths import resolve_paths
 from hive.store.run_record import RunRecord
@@ -95,3 +98,96 @@ def test_runs_from_before_decisions_read_back_with_none(tmp_path: Path, monkeypa
     assert run["decisions"] == [] and run["rounds"] is None
     text = hive("history", "show", str(summary["id"])).stdout
     assert "decided:" not in text and "rounds" not in text.splitlines()[2]
+
+
+def test_a_balanced_runs_first_panel_decision_is_in_history() -> None:
+    """``balanced`` starts with two generators, so every run decides whether to ask the rest:
+    that decision is in history exactly as the run's own ``--json`` reported it."""
+    result = hive("consensus", "Is Rust faster than Go?", "balanced", "--simulate", "--json")
+    assert result.exit_code == 0, result.stderr
+    run = json.loads(result.stdout)
+    kinds = [d["kind"] for d in run["decisions"]]
+    assert "panel_kept" in kinds or "escalated" in kinds, kinds
+
+    shown = hive("history", "show", str(run["run_id"]), "--json")
+    assert shown.exit_code == 0, shown.stderr
+    stored = json.loads(shown.stdout)
+    assert stored["decisions"] == run["decisions"]
+    assert stored["rounds"] == run["rounds"] == 1
+
+    text = hive("history", "show", str(run["run_id"])).stdout.splitlines()
+    decided = [line for line in text if line.startswith("decided: ")]
+    assert decided == [f"decided: {d['message']}" for d in run["decisions"]]
+    assert "rounds" not in text[2]  # one round is not worth a mention
+
+
+def _lock(history: History) -> sqlite3.Connection:
+    """Another process writing, for longer than hive waits."""
+    holder = sqlite3.connect(history.path or "", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+CALL = CallRecord("generate", 0, "a/b", "a/b", None, 10, 20, Decimal("0.0001"), 1.0, 2.0,
+                  "stop", "text")  # fmt: skip
+ESCALATED = Decision(
+    "escalated",
+    "the first 2 drafts agreed 0.40, below 0.75: asking a/c",
+    {"agreement": 0.4, "threshold": 0.75, "drafts": 2, "models": ["a/c"]},
+)
+
+
+def test_decisions_held_by_a_locked_database_are_saved_when_it_frees(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(history_module, "BUSY_TIMEOUT_MS", 50)
+    history = History.open(resolve_paths())
+    notices: list[str] = []
+    try:
+        with RunRecord(history, notice=notices.append) as record:
+            run_id = record.start("q", "balanced", False)
+            holder = _lock(history)
+            record.handle(Decided(ESCALATED))  # the first thing held is a decision
+            record.handle(CallFinished(CALL))
+            holder.execute("ROLLBACK")
+            holder.close()
+            record.finish("ok", answer="text", rounds=1)
+        assert len(notices) == 1 and "holding this run's calls and decisions" in notices[0]
+        run = history.run(run_id)
+    finally:
+        history.close()
+    assert run is not None and run["status"] == "ok" and run["rounds"] == 1
+    assert run["decisions"] == [ESCALATED.as_dict()] and len(run["calls"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("events", "lost"),
+    [
+        ([Decided(ESCALATED)], "1 decision"),
+        ([CallFinished(CALL), Decided(ESCALATED), Decided(ESCALATED)],
+         "1 paid call ($0.000100) and 2 decisions"),
+    ],
+)  # fmt: skip
+def test_decisions_that_could_not_be_saved_are_counted(
+    monkeypatch: pytest.MonkeyPatch, events: list[PipelineEvent], lost: str
+) -> None:
+    """A database that never frees: the exit line counts the decisions lost as well as the
+    calls (before, a run that lost only decisions said nothing was lost)."""
+    monkeypatch.setattr(history_module, "BUSY_TIMEOUT_MS", 50)
+    history = History.open(resolve_paths())
+    holder: sqlite3.Connection | None = None
+    try:
+        with pytest.raises(UnsavedError) as caught, RunRecord(history, notice=print) as record:
+            run_id = record.start("q", "balanced", False)
+            holder = _lock(history)
+            for event in events:
+                record.handle(event)
+            with pytest.raises(StorageError):  # the CLI shows the answer all the same
+                record.finish("ok", answer="the answer", rounds=1)
+    finally:
+        if holder is not None:
+            holder.execute("ROLLBACK")
+            holder.close()
+        history.close()
+    message = str(caught.value)
+    assert message.endswith(f": {lost} of run #{run_id} not saved"), message

@@ -1,16 +1,17 @@
 """One run's record in history, owned from its first write to its last under every exit path.
 
 ``with RunRecord(history) as record:`` wraps the whole run. ``start`` writes the run before the
-first call, ``handle`` writes each call the moment it finishes (history first: what was paid
-for is kept even if a view fails), and ``finish`` closes it with the answer. Whatever ends the
-block instead — a failure, a budget stop, Ctrl-C, SIGTERM, SIGHUP, a bug — ``__exit__`` closes
-the run with the matching status, so no run is left ``running`` by a process that goes on.
+first call, ``handle`` writes each call the moment it finishes and each adaptive decision the
+moment it is made (history first: what was paid for and decided is kept even if a view fails),
+and ``finish`` closes it with the answer and the rounds it took. Whatever ends the block
+instead — a failure, a budget stop, Ctrl-C, SIGTERM, SIGHUP, a bug — ``__exit__`` closes the
+run with the matching status, so no run is left ``running`` by a process that goes on.
 
-A storage failure mid-run (locked, full, read-only) does not lose paid calls silently: they are
-held, the user is told at once, and they are written when the run closes if the database
-allows by then. If ``finish`` itself fails, the outcome it meant to write is kept and tried
-once more as the block ends; only if that fails too does an ``UnsavedError`` say how many
-paid calls, at what cost, were not saved.
+A storage failure mid-run (locked, full, read-only) does not lose paid calls or decisions
+silently: they are held, in order, the user is told at once, and they are written when the run
+closes if the database allows by then. If ``finish`` itself fails, the outcome it meant to write
+is kept and tried once more as the block ends; only if that fails too does an ``UnsavedError``
+say how many paid calls, at what cost, and how many decisions were not saved.
 """
 
 from __future__ import annotations
@@ -78,12 +79,13 @@ class RunRecord:
         else:
             return
         try:
-            self._save_calls()
+            self._save_held()
         except StorageError as exc:
-            if len(self._unsaved) == 1:  # say it once, when the first call is held
-                self._notice(f"{exc}; holding this run's calls to save when it ends")
+            if len(self._unsaved) == 1:  # say it once, when the first is held
+                held = "this run's calls and decisions"
+                self._notice(f"{exc}; holding {held} to save when it ends")
 
-    def _save_calls(self) -> None:
+    def _save_held(self) -> None:
         assert self.run_id is not None
         while self._unsaved:
             held = self._unsaved[0]
@@ -106,8 +108,8 @@ class RunRecord:
         issues: list[str] | None = None,
         rounds: int | None = None,
     ) -> None:
-        """Close the run with its outcome; the held calls are saved first. A StorageError
-        leaves the outcome to be tried once more when the block ends."""
+        """Close the run with its outcome; the held calls and decisions are saved first. A
+        StorageError leaves the outcome to be tried once more when the block ends."""
         if self.run_id is None or self._finished:
             return
         self._outcome = _Outcome(
@@ -118,7 +120,7 @@ class RunRecord:
     def _write_outcome(self) -> None:
         assert self.run_id is not None and self._outcome is not None
         o = self._outcome
-        self._save_calls()
+        self._save_held()
         self._history.finish_run(
             self.run_id, o.status, answer=o.answer, confidence=o.confidence, error=o.error,
             duration_ms=o.duration_ms, warnings=o.warnings, consensus=o.consensus,
@@ -128,12 +130,16 @@ class RunRecord:
 
     def _unsaved_message(self, exc: StorageError) -> str:
         held = [c for c in self._unsaved if isinstance(c, CallRecord)]
-        if not held:
+        decided = len(self._unsaved) - len(held)
+        lost = []
+        if held:
+            n = len(held)
+            lost.append(f"{n} paid call{'s' if n != 1 else ''} ({total_text(cost_total(held))})")
+        if decided:
+            lost.append(f"{decided} decision{'s' if decided != 1 else ''}")
+        if not lost:
             return f"{exc} (run #{self.run_id} may show as running or abandoned)"
-        n = len(held)
-        cost = total_text(cost_total(held))
-        calls = f"{n} paid call{'s' if n != 1 else ''}"
-        return f"{exc}: {calls} ({cost}) of run #{self.run_id} not saved"
+        return f"{exc}: {' and '.join(lost)} of run #{self.run_id} not saved"
 
     def __exit__(
         self,
