@@ -408,7 +408,14 @@ def main() -> int:
     hard_runs = results["hard adaptive"].samples
     full_runs = sum(s.full for s in hard_runs)
     taken = sorted({k for s in results["hard adaptive"].samples for k in s.decisions})
-    print("\ntargets:")
+    print(
+        "\ntargets:"
+        + (
+            " (smoke: one run each at a tiny scale, a check that it runs, not a measurement)"
+            if args.smoke
+            else ""
+        )
+    )
     print(
         f"  {verdict(easy[0] <= 0.70)}  easy: >= 30% less wall time (median {1 - easy[0]:.0%} less)"
     )
