@@ -457,7 +457,7 @@ def test_an_escalated_run_that_takes_another_round_numbers_every_refine(
     server: LoopbackOpenRouter,
 ) -> None:
     """A second refine (the full panel) and a second round's refine are calls of their own."""
-    server.fail(REFINER, Fault(reply=refiner(split)), Fault(reply=refiner(split)))
+    server.fail(REFINER, *(Fault(reply=refiner(split)) for _ in range(3)))
     server.fail(VALIDATOR, verdict(VALIDATOR, 0.4, "unsure"), verdict(VALIDATOR, 0.95))
 
     result = run(server, BALANCED, rounds=2)
@@ -582,3 +582,37 @@ def test_a_silent_first_panel_generator_gets_the_next_one_asked_alongside(
     assert sorted(m for _, m in result.consensus.panel) == sorted([GENERATORS[0], GENERATORS[2]])
     assert "escalated" not in kinds(result)  # nobody left to escalate to
     assert not result.degraded
+
+
+def test_an_escalated_generator_is_judged_by_its_own_batch(server: LoopbackOpenRouter) -> None:
+    """The first panel answered at once; the escalated third generator takes a while. It is
+    what the escalation asked for: not cut for being slower than the first two were."""
+    profile = with_rules(BALANCED, straggler_floor=0.01)
+    server.fail(GENERATORS[2], Fault(delay=0.3))
+    server.fail(REFINER, Fault(reply=refiner(split)), Fault(reply=refiner(agreeing)))
+
+    result = run(server, profile)
+
+    assert "straggler_cut" not in kinds(result)
+    assert len(drafts_shown(asked(server, REFINER)[1])) == 3
+
+
+def test_a_round_whose_refine_fails_says_so_and_the_last_answer_stands(
+    server: LoopbackOpenRouter,
+) -> None:
+    alone = QUALITY.model_copy(
+        update={"refine": QUALITY.refine.model_copy(update={"fallbacks": ()})}
+    )
+    server.fail(Q_VALIDATOR, verdict(Q_VALIDATOR, 0.5, "thin"))
+    first = Fault(reply=refiner(agreeing, Q_REFINER))
+    server.fail(Q_REFINER, first, Fault(status=404))
+
+    result = run(server, alone)
+
+    assert kinds(result) == ["round_started", "rounds_stopped"]
+    assert result.decisions[1].data["reason"] == "failed"
+    assert result.decisions[1].message == (
+        "no further round: round 2's refine gave no answer; round 1's stands"
+    )
+    assert result.rounds == 1 and result.degraded
+    assert result.confidence == 0.5  # the verdict on the answer that stands

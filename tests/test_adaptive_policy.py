@@ -19,7 +19,7 @@ def done(*took: float, ttft: float = 1.0, chars: int = 1000) -> list[Finished]:
     return [Finished(t, min(ttft, t), chars) for t in took]
 
 
-IDLE = Progress(2, None, 0)  # generator 3, not answering yet
+IDLE = Progress(2, 0.0, None, 0)  # generator 3, not answering yet
 
 
 @pytest.mark.parametrize(
@@ -38,7 +38,7 @@ IDLE = Progress(2, None, 0)  # generator 3, not answering yet
 def test_the_straggler_deadline(
     finished: list[Finished], generators: int, unasked: int, deadline: float | None
 ) -> None:
-    slow = Progress(2, 0.1, 1)  # answering, slowly (a silent one would be replaced instead)
+    slow = Progress(2, 0.0, 0.1, 1)  # answering, slowly (a silent one would be replaced instead)
     verdict = adaptive.stragglers(
         SPEC, finished, [slow], 0.5, generators=generators, unasked=unasked
     )
@@ -54,13 +54,13 @@ def test_the_straggler_deadline(
     ("pending", "now", "cut"),
     [
         # Drafts of 1,000 characters took a median 6 s: the deadline is 12 s, the floor 5 s.
-        (Progress(2, None, 0), 4.0, False),  # before the floor: never
-        (Progress(2, None, 0), 5.0, True),  # silent 5 s: 5 more to start, 5 to write: > 12
-        (Progress(2, 4.9, 0), 5.0, True),  # a first empty delta is not an answer yet
-        (Progress(2, 2.0, 600), 6.0, False),  # 150 chars/s, 400 to go: done near 8.7 s
-        (Progress(2, 2.0, 40), 6.0, True),  # 10 chars/s, 960 to go: done near 102 s
-        (Progress(2, 2.0, 40), 12.0, True),  # at the deadline whatever its pace
-        (Progress(2, 2.0, 1500), 11.9, False),  # past the others' length: about to end
+        (Progress(2, 0.0, None, 0), 4.0, False),  # before the floor: never
+        (Progress(2, 0.0, None, 0), 5.0, True),  # silent 5 s: 5 more to start, 5 to write: > 12
+        (Progress(2, 0.0, 4.9, 0), 5.0, True),  # a first empty delta is not an answer yet
+        (Progress(2, 0.0, 2.0, 600), 6.0, False),  # 150 chars/s, 400 to go: done near 8.7 s
+        (Progress(2, 0.0, 2.0, 40), 6.0, True),  # 10 chars/s, 960 to go: done near 102 s
+        (Progress(2, 0.0, 2.0, 40), 12.0, True),  # at the deadline whatever its pace
+        (Progress(2, 0.0, 2.0, 1500), 11.9, False),  # past the others' length: about to end
     ],
 )
 def test_a_writer_that_cannot_finish_by_the_deadline_is_cut_early(
@@ -232,13 +232,23 @@ def test_an_escalation_the_budget_cannot_take_keeps_the_first_panel() -> None:
     ("pending", "finished", "now", "replace"),
     [
         # Generator 1 began answering after 2 s; generator 2 is silent. Floor 5 s, factor 2.
-        ([Progress(0, 2.0, 50), Progress(1, None, 0)], [], 4.9, ()),  # before the floor
-        ([Progress(0, 2.0, 50), Progress(1, None, 0)], [], 5.0, (1,)),  # silent past both
-        ([Progress(0, 4.0, 50), Progress(1, None, 0)], [], 7.9, ()),  # 2x 4 s not yet reached
-        ([Progress(0, 4.0, 50), Progress(1, None, 0)], [], 8.0, (1,)),
-        ([Progress(0, 2.0, 50), Progress(1, 5.5, 10)], [], 9.0, ()),  # both answering: no one
-        ([Progress(1, None, 0)], done(3.0, ttft=2.0), 6.0, (1,)),  # one draft in, one silent
-        ([Progress(0, None, 0), Progress(1, None, 0)], [], 30.0, ()),  # nobody has begun
+        ([Progress(0, 0.0, 2.0, 50), Progress(1, 0.0, None, 0)], [], 4.9, ()),  # before the floor
+        ([Progress(0, 0.0, 2.0, 50), Progress(1, 0.0, None, 0)], [], 5.0, (1,)),  # silent past both
+        (
+            [Progress(0, 0.0, 4.0, 50), Progress(1, 0.0, None, 0)],
+            [],
+            7.9,
+            (),
+        ),  # 2x 4 s not yet reached
+        ([Progress(0, 0.0, 4.0, 50), Progress(1, 0.0, None, 0)], [], 8.0, (1,)),
+        (
+            [Progress(0, 0.0, 2.0, 50), Progress(1, 0.0, 5.5, 10)],
+            [],
+            9.0,
+            (),
+        ),  # both answering: no one
+        ([Progress(1, 0.0, None, 0)], done(3.0, ttft=2.0), 6.0, (1,)),  # one draft in, one silent
+        ([Progress(0, 0.0, None, 0), Progress(1, 0.0, None, 0)], [], 30.0, ()),  # nobody has begun
     ],
 )
 def test_a_silent_first_panel_generator_gets_one_asked_alongside(
@@ -261,3 +271,34 @@ def test_a_replacement_says_who_and_why() -> None:
         "to begin): asking generator 3 (x/next) alongside"
     )
     assert decision.data["asked"] == [{"index": 2, "model": "x/next"}]
+
+
+def test_a_generator_asked_alongside_is_judged_from_its_own_request() -> None:
+    """Generator 3 was asked alongside silent generator 2 at 10 s: a moment later it is not
+    'silent for 10 s', and generator 2, replaced once, is not replaced again."""
+    pending = [
+        Progress(0, 0.0, 2.0, 50),
+        Progress(1, 0.0, None, 0, replaced=True),
+        Progress(2, 10.0, None, 0),
+    ]
+
+    verdict = adaptive.stragglers(SPEC, [], pending, 10.001, generators=4, unasked=1)
+
+    assert verdict.replace == () and verdict.cut == {}
+    assert verdict.check_at is not None and verdict.check_at > 10.001
+
+
+def test_a_silent_generator_that_can_still_make_the_deadline_is_not_cut() -> None:
+    """Drafts took 8 s and 9 s, first tokens at 6 s and 6.5 s: the deadline is 17 s. A
+    generator silent at 10 s has waited 3.75 s more than usual; at the usual 2.25 s of
+    writing after that, it ends near 16 s: within the deadline, so it is waited for."""
+    finished = [Finished(8.0, 6.0, 1000), Finished(9.0, 6.5, 1000)]
+
+    kept = adaptive.stragglers(SPEC, finished, [Progress(2, 0.0, None, 0)], 10.0,
+                               generators=3, unasked=0)  # fmt: skip
+    cut = adaptive.stragglers(SPEC, finished, [Progress(2, 0.0, None, 0)], 11.0,
+                              generators=3, unasked=0)  # fmt: skip
+
+    assert kept.deadline == 17.0 and kept.cut == {}
+    assert 2 in cut.cut  # at 11 s: 11 + 2.25 + 4.75 = 18 > 17
+    assert "not yet answering after 11.0s (the drafts began by 6.2s)" in cut.cut[2]

@@ -74,3 +74,9 @@ def test_bad_rules_are_one_line_usage_errors() -> None:
         assert line.startswith("hive: error:") and words in line, (pair, line)
     rules = json.loads(hive("profiles", "show", "mine", "--json").stdout)["adaptive"]
     assert rules == BUILTIN_PROFILES["balanced"].adaptive.model_dump(mode="json")  # unchanged
+
+
+def test_show_says_when_the_straggler_rule_cannot_apply() -> None:
+    """cost has two generators and a quorum of two: no draft is ever left out."""
+    out = hive("profiles", "show", "cost").stdout
+    assert "stragglers: off, the quorum (2) is every generator (quorum)" in out

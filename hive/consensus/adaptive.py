@@ -62,8 +62,8 @@ def _s(seconds: float) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Finished:
-    """A draft that is in: seconds it took from its batch's start, seconds to its first
-    token, and its length in characters."""
+    """A draft that is in: seconds it took from its request, seconds to its first token,
+    and its length in characters."""
 
     took: float
     ttft: float
@@ -72,23 +72,26 @@ class Finished:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """A generator still writing: seconds (from its batch's start) to its first token, None
-    while it has not begun answering, and the characters it has streamed."""
+    """A generator still writing. Times are seconds from its batch's start: when it was
+    asked, when its first token came (None while it has not begun answering). ``replaced``:
+    another generator was already asked alongside it."""
 
     index: int
+    asked: float
     first_token: float | None
     chars: int
+    replaced: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Stragglers:
-    """Who to cut now (index -> why), and when to look again (None: only when a draft
-    comes in)."""
+    """Who to cut now (index -> why), who needs a generator asked alongside, and when to
+    look again (batch seconds; None: only when a draft comes in)."""
 
     cut: dict[int, str]
     check_at: float | None
-    deadline: float | None
-    replace: tuple[int, ...] = ()  # silent generators to ask a generator alongside
+    deadline: float | None  # seconds after its request a generator may take
+    replace: tuple[int, ...] = ()
 
 
 def stragglers(
@@ -100,51 +103,58 @@ def stragglers(
     generators: int,
     unasked: int,
 ) -> Stragglers:
-    """Which generators still writing, ``now`` seconds after their batch began, are far
-    behind the drafts in (``finished``, from every batch). ``generators``: the profile's
-    panel size; ``unasked``: generators not yet called, that could take a cut one's place.
+    """Which generators still writing, ``now`` seconds into their batch, are far behind this
+    batch's drafts (``finished``). ``generators``: the profile's panel size; ``unasked``:
+    generators not yet called that could take a cut one's place (0 when none may be asked,
+    the budget included).
 
-    Off with one generator, and while no draft is in. Below ``quorum`` drafts, only a
-    generator that can be replaced may be cut. Then the deadline is ``straggler_factor``
-    times the median time the drafts in took (never before ``straggler_floor``): a generator
-    still writing at the deadline is cut, and so is one that cannot make it — one whose pace
-    so far (or, before its first token, as long again as it has been silent plus the panel's
-    typical writing time) puts its finish past the deadline: waiting for it would only
-    postpone the same cut."""
+    Off with one generator. Below ``quorum`` drafts, a generator may be cut or get one asked
+    alongside only when another can be asked: a silent one gets one asked alongside once it
+    has been silent ``straggler_factor`` times the others' time to begin answering (never
+    before ``straggler_floor``). With a draft in, the deadline is ``straggler_factor`` times
+    the median time the drafts took (never under the floor), counted from each generator's
+    own request: one still writing at the deadline is cut, and so is one that cannot make
+    it — its pace so far puts its finish past the deadline, or, silent, it has already been
+    silent longer than the panel's usual wait by more than the time left once it writes at
+    the panel's usual speed."""
     if generators < 2:
         return Stragglers({}, None, None)
-    if len(finished) < min(spec.quorum, generators) and unasked:
-        silent = _silent(spec, finished, pending, now)
-        if silent.replace or not finished:
-            return silent
-    if not finished:
+    below = len(finished) < min(spec.quorum, generators)
+    if below and unasked == 0:
         return Stragglers({}, None, None)
-    if len(finished) < min(spec.quorum, generators) and unasked == 0:
-        return Stragglers({}, None, None)
+    silent = _silent(spec, finished, pending, now) if below else Stragglers({}, None, None)
+    if silent.replace or not finished:
+        return silent
     median = statistics.median(f.took for f in finished)
     deadline = max(spec.straggler_floor, spec.straggler_factor * median)
-    if now >= deadline:
-        late = f"still writing after {_s(now)}"
-        return Stragglers({p.index: late for p in pending}, None, deadline)
+    ttft = statistics.median(f.ttft for f in finished)
+    length = statistics.median(f.chars for f in finished)
+    writing = statistics.median(f.took - f.ttft for f in finished)
     cut: dict[int, str] = {}
-    if now >= spec.straggler_floor:
-        length = statistics.median(f.chars for f in finished)
-        writing = statistics.median(f.took - f.ttft for f in finished)
-        for p in pending:
-            streamed = now - p.first_token if p.first_token is not None else 0.0
-            if p.first_token is None or p.chars == 0 or streamed <= 0:
-                # Silent for `now` seconds: assume as long again before it answers, then the
-                # panel's typical writing time (a model that has just been slow to start
-                # is no sooner to finish than one that is still thinking).
-                finish = 2 * now + writing
-                why = f"not yet answering after {_s(now)}"
-            else:
-                finish = now + max(0.0, length - p.chars) / (p.chars / streamed)
-                why = f"writing at a pace that ends near {_s(finish)}"
-            if finish > deadline:
-                cut[p.index] = f"{why}, past the {_s(deadline)} deadline"
+    for p in pending:
+        elapsed = now - p.asked
+        if elapsed >= deadline:
+            cut[p.index] = f"still writing after {_s(elapsed)}"
+            continue
+        if elapsed < spec.straggler_floor:
+            continue
+        streamed = now - p.first_token if p.first_token is not None else 0.0
+        if p.first_token is None or p.chars == 0 or streamed <= 0:
+            # Silent so far: the wait beyond the panel's usual one is taken to repeat.
+            finish = elapsed + writing + max(0.0, elapsed - ttft)
+            why = f"not yet answering after {_s(elapsed)} (the drafts began by {_s(ttft)})"
+        else:
+            finish = elapsed + max(0.0, length - p.chars) / (p.chars / streamed)
+            why = f"at its pace so far, done near {_s(finish)}"
+        if finish > deadline:
+            cut[p.index] = f"{why}, past the {_s(deadline)} deadline"
+    if not pending:
+        return Stragglers(cut, None, deadline)
     # Look again as the writers progress: often enough to cut early, scaled to the drafts.
-    check = min(deadline, max(now + median / 20, spec.straggler_floor))
+    first = min(p.asked for p in pending)
+    check = min(first + deadline, max(now + median / 20, first + spec.straggler_floor))
+    if silent.check_at is not None:
+        check = min(check, silent.check_at)
     return Stragglers(cut, check, deadline)
 
 
@@ -153,19 +163,22 @@ def _silent(
 ) -> Stragglers:
     """Below the quorum, with a generator left to ask: one still silent at
     ``straggler_factor`` times the time the others took to begin answering (never before
-    ``straggler_floor``) gets a generator asked alongside it — before any draft is in, so the
-    panel need not wait for a draft to measure by."""
-    quiet = tuple(p.index for p in pending if p.first_token is None)
-    began = [f.ttft for f in finished] + [p.first_token for p in pending if p.first_token]
+    ``straggler_floor``), counted from its own request, gets a generator asked alongside it
+    (once) — before any draft is in, so the panel need not wait for a draft to measure by."""
+    quiet = [p for p in pending if p.first_token is None and not p.replaced]
+    began = [f.ttft for f in finished]
+    began += [p.first_token - p.asked for p in pending if p.first_token is not None]
     if not quiet:
         return Stragglers({}, None, None)
     if not began:  # nobody has begun: look again as first tokens may come
         later = now + max(spec.straggler_floor / 20, 1e-3)
-        return Stragglers({}, max(spec.straggler_floor, later), None)
+        return Stragglers({}, max(min(p.asked for p in quiet) + spec.straggler_floor, later), None)
     limit = max(spec.straggler_floor, spec.straggler_factor * statistics.median(began))
-    if now >= limit:
-        return Stragglers({}, None, None, quiet)
-    return Stragglers({}, min(limit, now + max(limit / 20, 1e-3)), None)
+    due = tuple(p.index for p in quiet if now - p.asked >= limit)
+    if due:
+        return Stragglers({}, None, None, due)
+    soonest = min(p.asked for p in quiet) + limit
+    return Stragglers({}, min(soonest, now + max(limit / 20, 1e-3)), None)
 
 
 def replacement(
@@ -333,11 +346,22 @@ def next_round(spec: AdaptiveSpec, rounds: int, state: RoundState, *, affordable
     return Decision("round_started", f"round {state.done + 1} of {rounds}: {why}", data)
 
 
+def round_failed(rounds: int, done: int) -> Decision:
+    """Round ``done + 1``'s refine gave no answer: the last round's answer stands."""
+    return Decision(
+        "rounds_stopped",
+        f"no further round: round {done + 1}'s refine gave no answer; round {done}'s stands",
+        {"round": done, "rounds": rounds, "reason": "failed"},
+    )
+
+
 def describe(spec: AdaptiveSpec, generators: int) -> list[str]:
     """The rules in words, each with its setting's name, for ``hive profiles show``."""
     lines = []
     if generators < 2:
         lines.append("stragglers: one generator, nothing to cut")
+    elif spec.quorum >= generators and not 0 < spec.first_panel < generators:
+        lines.append(f"stragglers: off, the quorum ({spec.quorum}) is every generator (quorum)")
     else:
         lines.append(
             f"stragglers: once {min(spec.quorum, generators)} drafts are in (quorum="

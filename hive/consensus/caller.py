@@ -111,10 +111,17 @@ class Caller:
         calls = {(stage, i): [_model(stage, spec, i), *spec.fallbacks] for i in indexes}
         self._guard.admit(stage, calls, message_tokens(messages), spec.max_tokens)
 
-    def affordable(self, planned: Sequence[tuple[str, int, StageSpec, int]]) -> bool:
+    def affordable(
+        self,
+        planned: Sequence[tuple[str, int, StageSpec, int]],
+        *,
+        excluding: tuple[str, int] | None = None,
+    ) -> bool:
         """Whether ``planned`` calls — (stage, index, spec, prompt tokens) — each at its worst,
         fit the limit with what is spent and held; asked before an optional step (another
-        round, the rest of the panel), never raising. Always True with no limit."""
+        round, the rest of the panel), never raising. Always True with no limit.
+        ``excluding``: a call in flight whose reservation the plan makes moot (a refine that
+        would be stopped for it)."""
         if not self._guard.limited:
             return True
         try:
@@ -128,7 +135,7 @@ class Caller:
             )  # fmt: skip
         except BudgetError:
             return False
-        return self._guard.fits(worst)
+        return self._guard.fits(worst, excluding=excluding)
 
     def cut(self, stage: str, index: int, reason: str) -> None:
         """Say why call ``(stage, index)`` is about to be cancelled: its record carries
@@ -209,7 +216,11 @@ class Caller:
                         f"{stage}: {model} failed ({_short(exc)}); retrying in {delay:.1f}s "
                         f"(attempt {tries + 1} of {self._policy.max_attempts})"
                     )
-                    await self._sleep(delay)
+                    try:
+                        await self._sleep(delay)
+                    except asyncio.CancelledError:
+                        self._cut_while_waiting(stage, index, model, attempt + 1)
+                        raise
                     waited += delay
             if last is not None and not worth_a_fallback(last):
                 break
@@ -312,6 +323,20 @@ class Caller:
         elif completion.finish_reason == "content_filter":
             self.warn(f"{stage} ({model}) output was cut by a content filter")
         return completion.text
+
+    def _cut_while_waiting(self, stage: str, index: int, model: str, attempt: int) -> None:
+        """A call cut between attempts (waiting to retry) is recorded as cut: nothing was
+        sent for the attempt it was waiting for, so nothing is billed for it."""
+        reason = self._cut.get((stage, index))
+        if reason is None:
+            return  # the run was stopped: the attempts already recorded say what was spent
+        self._record(
+            CallRecord(
+                stage=stage, index=index, model=model, model_used=None, provider=None,
+                prompt_tokens=None, completion_tokens=None, cost=None, ttft_ms=None,
+                latency_ms=0.0, finish_reason=None, content="", error=reason, attempt=attempt,
+            )
+        )  # fmt: skip
 
     def _record(self, record: CallRecord) -> None:
         if record.cost is None and record.billable:

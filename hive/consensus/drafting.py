@@ -16,11 +16,13 @@ from hive.consensus import adaptive, panel
 from hive.consensus.adaptive import Decision
 from hive.consensus.bias import base_model
 from hive.consensus.caller import Caller
-from hive.consensus.events import CUT, CallStarted, PipelineEvent, TokenDelta
+from hive.consensus.events import CUT, CallFailed, CallStarted, PipelineEvent, TokenDelta
 from hive.consensus.profiles import AdaptiveSpec, StageSpec
 from hive.consensus.stages import Messages
 from hive.errors import AuthError, StageError
 from hive.openrouter.tokens import message_tokens
+
+Planned = list[tuple[str, int, StageSpec, int]]  # (stage, index, spec, prompt tokens)
 
 
 class Drafting:
@@ -36,17 +38,24 @@ class Drafting:
         self._clock = clock
         self._seed = seed
         self.messages: Messages = []  # the generate prompt, set when the run starts
+        # The calls that must follow more drafts (the refine over them all, then validate and
+        # curate), at their worst: a generator asked alongside is asked only if they fit.
+        self.must_follow: Callable[[int], Planned] = lambda extra: []
         self.finished: list[adaptive.Finished] = []  # the drafts in, with their timings
         self.failures: list[StageError] = []  # generators that gave no draft
+        self._asked: dict[int, float] = {}  # per generator, when it was asked
         self._first_token: dict[int, float] = {}  # per generator, when its text began
         self._streamed: dict[int, int] = {}  # per generator, characters so far
 
     def observe(self, event: PipelineEvent) -> None:
         """The generators' progress (first token, characters so far): what tells a straggler
-        from a slow writer."""
-        if isinstance(event, CallStarted) and event.stage == "generate":
-            self._first_token.pop(event.index, None)  # a retry or a fallback starts afresh
-            self._streamed[event.index] = 0
+        from a slow writer. A failed attempt's progress goes with it."""
+        if isinstance(event, CallStarted | CallFailed):
+            index = event.index if isinstance(event, CallStarted) else event.record.index
+            stage = event.stage if isinstance(event, CallStarted) else event.record.stage
+            if stage == "generate":
+                self._first_token.pop(index, None)  # a retry or a fallback starts afresh
+                self._streamed[index] = 0
         elif isinstance(event, TokenDelta) and event.stage == "generate":
             self._first_token.setdefault(event.index, self._clock())
             self._streamed[event.index] = self._streamed.get(event.index, 0) + len(event.text)
@@ -54,36 +63,39 @@ class Drafting:
     async def batch(
         self, spec: StageSpec, indexes: Sequence[int], rules: AdaptiveSpec, reserve: list[int]
     ) -> list[panel.Draft]:
-        """The drafts of generators ``indexes``, asked at once. Once enough drafts are in,
-        a generator far behind them is cut (``adaptive.stragglers``): its call is cancelled
-        and recorded with what streamed, and a decision says who and why. ``reserve``: the
-        generators not yet asked; one is asked alongside a first-panel generator that stays
-        silent (and taken off the list)."""
-        messages = self.messages
-        self._caller.guard("generate", spec, messages, indexes)
+        """The drafts of generators ``indexes``, asked at once. Stragglers are judged against
+        this batch's own drafts (``adaptive.stragglers``): one far behind is cut — its call
+        cancelled and recorded with what streamed — and a decision says who and why.
+        ``reserve``: generators not yet asked; one is asked alongside a first-panel generator
+        that stays silent, if the budget allows it and what must follow (and taken off)."""
+        self._caller.guard("generate", spec, self.messages, indexes)
         begun = self._clock()
         tasks = {self._ask(spec, i): i for i in indexes}
         texts: dict[int, str] = {}
+        mine: list[adaptive.Finished] = []  # this batch's drafts: what stragglers are judged by
+        replaced: set[int] = set()
         pending = set(tasks)
         try:
             while pending:
                 now = self._clock() - begun
-                progress = [self._progress_of(tasks[t], begun) for t in pending]
+                progress = [self._progress_of(tasks[t], begun, replaced) for t in pending]
+                spare = len(reserve) if reserve and self._can_ask(spec, reserve[0]) else 0
                 verdict = adaptive.stragglers(
-                    rules, self.finished, progress, now,
-                    generators=len(spec.models), unasked=len(reserve),
-                )  # fmt: skip
-                began = [f.ttft for f in self.finished]
-                began += [p.first_token for p in progress if p.first_token is not None]
-                if verdict.replace and (
-                    added := self._replace(spec, rules, verdict.replace, reserve, now, began)
-                ):
+                    rules, mine, progress, now, generators=len(spec.models), unasked=spare
+                )
+                if verdict.replace:
+                    began = [f.ttft for f in mine]
+                    began += [
+                        p.first_token - p.asked for p in progress if p.first_token is not None
+                    ]
+                    added = self._replace(spec, rules, verdict.replace, reserve, now, began)
+                    replaced.update(verdict.replace)
                     tasks.update(added)
                     pending |= set(added)
                     continue
                 if verdict.cut:
                     cut = {t for t in pending if tasks[t] in verdict.cut}
-                    await self._cut(spec, tasks, cut, verdict.cut, rules, now)
+                    await self._cut(spec, tasks, cut, verdict.cut, rules, mine, now)
                     pending -= cut
                     continue
                 timeout = None if verdict.check_at is None else max(0.0, verdict.check_at - now)
@@ -95,10 +107,11 @@ class Drafting:
                     if isinstance(outcome, str):
                         index = tasks[task]
                         texts[index] = outcome
-                        took = self._clock() - begun
+                        asked = self._asked[index]
+                        took = self._clock() - asked
                         first = self._first_token.get(index)
-                        ttft = took if first is None else first - begun
-                        self.finished.append(adaptive.Finished(took, ttft, len(outcome)))
+                        ttft = took if first is None else first - asked
+                        mine.append(adaptive.Finished(took, ttft, len(outcome)))
                     elif isinstance(outcome, StageError):
                         self.failures.append(outcome)
                         if isinstance(outcome.cause, AuthError):
@@ -110,6 +123,7 @@ class Drafting:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+        self.finished += mine
         return [panel.Draft(i, self._answered_by(i, spec), texts[i]) for i in sorted(texts)]
 
     def _ask(self, spec: StageSpec, index: int) -> asyncio.Task[str]:
@@ -117,9 +131,15 @@ class Drafting:
         # times: each such call gets its own seed, derived from the run's.
         repeated = len({base_model(m) for m in spec.models}) < len(spec.models)
         seed = (self._seed + index) % 2**31 if repeated else None
+        self._asked[index] = self._clock()
         return asyncio.create_task(
             self._caller.call("generate", index, spec, self.messages, seed=seed)
         )
+
+    def _can_ask(self, spec: StageSpec, index: int) -> bool:
+        """Whether generator ``index``, and what must then follow, fit the budget."""
+        prompt = message_tokens(self.messages)
+        return self._caller.affordable([("generate", index, spec, prompt), *self.must_follow(1)])
 
     def _replace(
         self,
@@ -130,12 +150,9 @@ class Drafting:
         now: float,
         began: list[float],
     ) -> dict[asyncio.Task[str], int]:
-        """Ask the next reserve generator for each silent one, if the budget allows; the
-        silent ones go on (the first drafts in make the panel)."""
-        prompt = message_tokens(self.messages)
+        """Ask the next reserve generator for each silent one (checked affordable by the
+        caller of the policy); the silent ones go on: the first drafts in make the panel."""
         asked = reserve[: len(silent)]
-        if not asked or not self._caller.affordable([("generate", i, spec, prompt) for i in asked]):
-            return {}
         del reserve[: len(asked)]
         self._caller.guard("generate", spec, self.messages, asked)
         self._decide(
@@ -153,22 +170,24 @@ class Drafting:
         cut: set[asyncio.Task[str]],
         why: dict[int, str],
         rules: AdaptiveSpec,
+        finished: list[adaptive.Finished],
         at: float,
     ) -> None:
         who = sorted((tasks[t], spec.models[tasks[t]], why[tasks[t]]) for t in cut)
-        decision = adaptive.straggler_cut(rules, self.finished, who, at)
+        decision = adaptive.straggler_cut(rules, finished, who, at)
         for index, _, _ in who:
             self._caller.cut("generate", index, f"{CUT}{decision.message}")
+        self._decide(decision)  # recorded before the cancellation, which may be interrupted
         for task in cut:
             task.cancel()
         await asyncio.gather(*cut, return_exceptions=True)
-        self._decide(decision)
 
-    def _progress_of(self, index: int, begun: float) -> adaptive.Progress:
+    def _progress_of(self, index: int, begun: float, replaced: set[int]) -> adaptive.Progress:
         first = self._first_token.get(index)
         return adaptive.Progress(
-            index, None if first is None else first - begun, self._streamed.get(index, 0)
-        )
+            index, self._asked[index] - begun, None if first is None else first - begun,
+            self._streamed.get(index, 0), index in replaced,
+        )  # fmt: skip
 
     def _answered_by(self, index: int, spec: StageSpec) -> str:
         """The model whose answer generator ``index`` returned (its fallback, if it fell back)."""

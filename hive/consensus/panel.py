@@ -143,7 +143,13 @@ def carry(previous: Consensus, current: Consensus, round_: int) -> Consensus:
             lost_claims += 1
     if not dropped and not lost_claims:
         return current
-    ledger = replace(now, claims=tuple(merged), disputes=(*now.disputes, *dropped))
+    # A dispute kept from an earlier round may have been settled under another name: it is
+    # kept as the drafts held it, its resolution now unknown (not counted as unresolved).
+    kept_disputes = tuple(
+        replace(d, resolved=None, resolution=f"(left out of round {round_}'s ledger)")
+        for d in dropped
+    )
+    ledger = replace(now, claims=tuple(merged), disputes=(*now.disputes, *kept_disputes))
     kept = len(dropped) + lost_claims
     problems = (
         *current.problems,

@@ -33,7 +33,7 @@ from hive.consensus.adaptive import FIXED, Decision
 from hive.consensus.bias import judge_warnings
 from hive.consensus.budget import SpendLimit
 from hive.consensus.caller import Caller, Emit, Sleep, Stop, StoppedEarly
-from hive.consensus.drafting import Drafting
+from hive.consensus.drafting import Drafting, Planned
 from hive.consensus.estimate import PriceOf
 from hive.consensus.events import (
     CallPlan,
@@ -44,8 +44,8 @@ from hive.consensus.events import (
     RunFinished,
     RunStarted,
 )
-from hive.consensus.ledger import Dispute
-from hive.consensus.profiles import STAGES, AdaptiveSpec, Profile, StageSpec
+from hive.consensus.ledger import Dispute, labels
+from hive.consensus.profiles import STAGES, AdaptiveSpec, Profile
 from hive.consensus.prompts import LEDGER_TAG
 from hive.errors import AuthError, StageError
 from hive.openrouter.client import OpenRouterClient
@@ -197,16 +197,19 @@ class Pipeline:
             self._decide(decision)
             if decision.kind != "round_started":
                 break
-            done += 1
             text = await self._stage("refine", profile, revise, fallback=None,
-                                     why=f"round {done} keeps the previous answer")  # fmt: skip
-            if text is None:
-                break
-            answer, measured = panel.read_synthesis(text, labelled, self._seed)
+                                     why=f"round {done}'s answer stands")  # fmt: skip
+            answer, measured = (
+                panel.read_synthesis(text, labelled, self._seed) if text else ("", consensus)
+            )
             if not answer:
-                self._caller.warn(f"round {done}'s refiner gave no answer besides its ledger; "
-                                  "keeping the previous answer")  # fmt: skip
+                if text is not None:  # a ledger and nothing else
+                    self._degraded = True
+                    self._caller.warn(f"round {done + 1}'s refiner gave no answer besides its "
+                                      f"ledger; round {done}'s answer stands")  # fmt: skip
+                self._decide(adaptive.round_failed(cap, done))
                 break
+            done += 1
             carried = panel.carry(consensus, measured, done)
             for problem in self._consensus_warnings(carried):
                 if problem not in self._caller.warnings:
@@ -240,6 +243,9 @@ class Pipeline:
         size = len(spec.models)
         first = rules.first_panel if 0 < rules.first_panel < size else size
         unasked = list(range(first, size))
+        self._drafting.must_follow = lambda extra: self._after_drafts(
+            question, profile, first + extra
+        )
         drafts = await self._drafting.batch(spec, range(first), rules, unasked)
         gen_prompt = message_tokens(self._drafting.messages)
         if unasked and len(drafts) < 2:
@@ -247,6 +253,7 @@ class Pipeline:
                 rules, None, len(drafts), [spec.models[i] for i in unasked],
                 affordable=self._caller.affordable(
                     [("generate", i, spec, gen_prompt) for i in unasked]
+                    + self._after_drafts(question, profile, len(drafts) + len(unasked))
                 ),
             )  # fmt: skip
             assert decision is not None
@@ -267,9 +274,10 @@ class Pipeline:
             planned.append(("refine", self._next("refine"), profile.stage("refine"),
                             refine_prompt))  # fmt: skip
             planned += self._then_worst(question, profile, stages.contested(consensus.ledger))
+            in_flight = ("refine", self._ran.get("refine", 0))  # stopped if this escalates
             return adaptive.escalation(
                 rules, consensus.agreement, len(drafts), models,
-                affordable=self._caller.affordable(planned),
+                affordable=self._caller.affordable(planned, excluding=in_flight),
             )  # fmt: skip
 
         synthesis = await self._refine(
@@ -293,9 +301,17 @@ class Pipeline:
         """The index the stage's next call will have."""
         return self._ran.get(stage, -1) + 1
 
+    def _after_drafts(self, question: str, profile: Profile, drafts: int) -> Planned:
+        """The refine over ``drafts`` drafts (each at its longest), and what follows it."""
+        labelled = [(x, "") for x in labels(drafts)]
+        prompt = message_tokens(stages.refine_messages(question, labelled, self._today))
+        prompt += drafts * profile.generate.max_tokens
+        refine = ("refine", self._next("refine"), profile.stage("refine"), prompt)
+        return [refine, *self._then_worst(question, profile, ())]
+
     def _then_worst(
         self, question: str, profile: Profile, disputes: tuple[Dispute, ...]
-    ) -> list[tuple[str, int, StageSpec, int]]:
+    ) -> Planned:
         """The validate and curate that follow a refine, at their longest (the answer and the
         review at their max_tokens, as the estimate counts them): an optional step is taken
         only if what must follow it still fits."""

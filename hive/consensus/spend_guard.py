@@ -78,11 +78,12 @@ class SpendGuard:
     def limited(self) -> bool:
         return self._limit is not None
 
-    def fits(self, amount: Decimal) -> bool:
-        """Whether ``amount`` more, on top of what is spent and held, stays within the limit."""
+    def fits(self, amount: Decimal, *, excluding: CallKey | None = None) -> bool:
+        """Whether ``amount`` more, on top of what is spent and held (but for the call
+        ``excluding``, which the amount replaces), stays within the limit."""
         if self._limit is None:
             return True
-        held = sum(self._held.values(), Decimal(0))
+        held = sum((v for k, v in self._held.items() if k != excluding), Decimal(0))
         return self._spent() + held + amount <= self._limit.amount
 
     def release(self, key: CallKey) -> None:
