@@ -27,8 +27,7 @@ IDLE = Progress(2, 0.0, None, 0)  # generator 3, not answering yet
     [
         ([], 3, 0, None),  # nothing in yet: nothing to measure a straggler by
         (done(1.0), 3, 0, None),  # below quorum, nobody to replace the slow ones: wait
-        (done(1.0), 3, 1, 5.0),  # below quorum but a generator can stand in: the floor applies
-        (done(4.0), 3, 1, 8.0),  # ... or twice the one draft's time, whichever is later
+        (done(1.0), 3, 1, None),  # below quorum: a writer is never cut, even with a spare
         (done(1.0, 2.0), 3, 0, 5.0),  # quorum: the floor when the drafts were quick
         (done(4.0, 6.0), 3, 0, 10.0),  # quorum: twice the median of the finished drafts
         (done(3.0, 4.0, 30.0), 4, 0, 8.0),  # a median, not a mean: one slow finisher

@@ -25,7 +25,7 @@ def test_show_explains_each_rule_with_its_setting() -> None:
     out = text.stdout
     assert "adaptive (change with hive profiles edit NAME --adaptive RULE=VALUE):" in out
     assert "cut a generator still writing at 2x their median time (straggler_factor)" in out
-    assert "escalation: ask 2 generators first (first_panel)" in out
+    assert "escalation: ask 2 generator(s) first (first_panel)" in out
     assert "skip curate: when the validator lists no issues at confidence 0.9" in out
     quality = hive("profiles", "show", "quality").stdout
     assert "skip curate: off, always curate (skip_curate=false)" in quality

@@ -108,8 +108,8 @@ def stragglers(
     generators not yet called that could take a cut one's place (0 when none may be asked,
     the budget included).
 
-    Off with one generator. Below ``quorum`` drafts, a generator may be cut or get one asked
-    alongside only when another can be asked: a silent one gets one asked alongside once it
+    Off with one generator. Below ``quorum`` drafts nobody is cut; when another generator can
+    be asked, a silent one gets one asked alongside once it
     has been silent ``straggler_factor`` times the others' time to begin answering (never
     before ``straggler_floor``). With a draft in, the deadline is ``straggler_factor`` times
     the median time the drafts took (never under the floor), counted from each generator's
@@ -122,9 +122,9 @@ def stragglers(
     below = len(finished) < min(spec.quorum, generators)
     if below and unasked == 0:
         return Stragglers({}, None, None)
-    silent = _silent(spec, finished, pending, now) if below else Stragglers({}, None, None)
-    if silent.replace or not finished:
-        return silent
+    if below:  # before the quorum, a generator is never cut: a silent one may get company
+        return _silent(spec, finished, pending, now)
+    silent = Stragglers({}, None, None)
     median = statistics.median(f.took for f in finished)
     deadline = max(spec.straggler_floor, spec.straggler_factor * median)
     ttft = statistics.median(f.ttft for f in finished)
@@ -364,14 +364,14 @@ def describe(spec: AdaptiveSpec, generators: int) -> list[str]:
         lines.append(f"stragglers: off, the quorum ({spec.quorum}) is every generator (quorum)")
     else:
         lines.append(
-            f"stragglers: once {min(spec.quorum, generators)} drafts are in (quorum="
+            f"stragglers: once {min(spec.quorum, generators)} draft(s) are in (quorum="
             f"{spec.quorum}), cut a generator still writing at {spec.straggler_factor:g}x their "
             f"median time (straggler_factor), or sooner once its pace shows it cannot finish "
             f"by then; never before {spec.straggler_floor:g}s (straggler_floor)"
         )
     if 0 < spec.first_panel < generators:
         lines.append(
-            f"escalation: ask {spec.first_panel} generators first (first_panel), the other "
+            f"escalation: ask {spec.first_panel} generator(s) first (first_panel), the other "
             f"{generators - spec.first_panel} only if they agree less than "
             f"{spec.escalate_below:g} (escalate_below)"
         )
