@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,21 @@ EXPECTED_ERROR_BY_STATUS: dict[int, type[ApiFailure]] = {
     524: RequestTimeout,
     529: ProviderUnavailable,
 }
+
+
+def chunk(model: str, content: str = "", finish: str | None = None, usage: str = "") -> bytes:
+    """One chat-completion SSE chunk; ``usage`` is raw JSON for a usage object."""
+    choice = {"index": 0, "delta": {"content": content}, "finish_reason": finish}
+    body = json.dumps({"id": "gen-1", "model": model, "choices": [choice]})
+    extra = f',"usage":{{{usage}}}' if usage else ""
+    return f"data: {body[:-1]}{extra}}}\n\n".encode()
+
+
+def stream(model: str, text: str) -> list[bytes]:
+    """A scripted model's whole reply: ``text`` word by word, then stop with usage, DONE."""
+    words = re.findall(r"\S+\s*|\s+", text)
+    usage = f'"prompt_tokens":50,"completion_tokens":{len(words)},"cost":0.00001'
+    return [*(chunk(model, w) for w in words), chunk(model, "", "stop", usage), b"data: [DONE]\n\n"]
 
 
 def without_ledger(synthesis: str) -> str:

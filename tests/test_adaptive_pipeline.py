@@ -30,7 +30,7 @@ from hive.openrouter.client import OpenRouterClient, make_http_client
 from hive.openrouter.retry import RetryPolicy
 from hive.store.paths import resolve_paths
 from hive.store.user_profiles import ProfileStore
-from tests.conftest import FAKE_KEY, last_run, without_ledger
+from tests.conftest import FAKE_KEY, chunk, last_run, stream, without_ledger
 from tests.loopback import Fault, LoopbackOpenRouter
 
 TODAY = date(2026, 11, 28)
@@ -46,19 +46,6 @@ runner = CliRunner()
 
 
 # --- scripted models ------------------------------------------------------------------------
-
-
-def chunk(model: str, content: str = "", finish: str | None = None, usage: str = "") -> bytes:
-    choice = {"index": 0, "delta": {"content": content}, "finish_reason": finish}
-    body = json.dumps({"id": "gen-1", "model": model, "choices": [choice]})
-    extra = f',"usage":{{{usage}}}' if usage else ""
-    return f"data: {body[:-1]}{extra}}}\n\n".encode()
-
-
-def stream(model: str, text: str) -> list[bytes]:
-    words = re.findall(r"\S+\s*|\s+", text)
-    usage = f'"prompt_tokens":50,"completion_tokens":{len(words)},"cost":0.00001'
-    return [*(chunk(model, w) for w in words), chunk(model, "", "stop", usage), b"data: [DONE]\n\n"]
 
 
 def said(model: str, text: str) -> Fault:

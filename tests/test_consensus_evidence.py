@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from hive.cli.app import app
 from hive.consensus.profiles import BUILTIN_PROFILES
+from tests.conftest import stream
 from tests.loopback import Fault, LoopbackOpenRouter
 
 runner = CliRunner()
@@ -32,23 +33,6 @@ Ledger = Callable[[dict[str, str]], dict[str, Any] | None]  # label -> draft tex
 
 def hive(*args: str) -> Any:
     return runner.invoke(app, list(args))
-
-
-def chunk(model: str, content: str = "", finish: str | None = None, usage: str = "") -> bytes:
-    choice = {"index": 0, "delta": {"content": content}, "finish_reason": finish}
-    body = json.dumps({"id": "gen-1", "model": model, "choices": [choice]})
-    extra = f',"usage":{{{usage}}}' if usage else ""
-    return f"data: {body[:-1]}{extra}}}\n\n".encode()
-
-
-def stream(model: str, text: str) -> list[bytes]:
-    words = re.findall(r"\S+\s*|\s+", text)
-    usage = f'"prompt_tokens":50,"completion_tokens":{len(words)},"cost":0.00001'
-    return [
-        *(chunk(model, w) for w in words),
-        chunk(model, "", "stop", usage),
-        b"data: [DONE]\n\n",
-    ]
 
 
 def drafts_shown(body: dict[str, Any]) -> dict[str, str]:
