@@ -269,7 +269,7 @@ def test_a_line_that_is_not_a_chunk_is_skipped_with_a_warning(bad: str, kind: st
     """The server streams (and bills) on after a bad line: skipping it keeps the paid answer."""
     usage = {"prompt_tokens": 7, "completion_tokens": 3, "cost": 0.00003}
     reducer = ChunkReducer()
-    assert reducer.feed(content("before ")) == TextDelta("before ")
+    assert reducer.feed(content("before ")) == TextDelta("before ", "test/model")
     assert reducer.feed(bad) == KeepAlive()
     reducer.feed(content("after", "stop"))
     reducer.feed(chunk(choices=[], usage=usage))

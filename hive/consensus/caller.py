@@ -22,10 +22,13 @@ from decimal import Decimal
 from hive.consensus.budget import SpendLimit
 from hive.consensus.estimate import PriceOf
 from hive.consensus.events import (
+    CANCELLED,
     CUT,
     CallFailed,
     CallFinished,
     CallRecord,
+    CallRetrying,
+    CallRouted,
     CallStarted,
     PipelineEvent,
     RunWarning,
@@ -52,7 +55,6 @@ Emit = Callable[[PipelineEvent], None]
 Sleep = Callable[[float], Awaitable[None]]
 EMPTY_ANSWER = "the model returned an empty answer"
 BREAKER_THRESHOLD = 3
-CANCELLED = "cancelled: the run was stopped during this call"
 Stop = Callable[[str], str | None]  # the text so far -> why to stop now, or None
 
 
@@ -189,6 +191,7 @@ class Caller:
                 self.warn(f"{stage}: {candidates[0]} gave no answer; falling back to {model}")
             request = ChatRequest(model, messages, spec.temperature, spec.max_tokens,
                                   tuple(candidates[position + 1 :]), seed=seed)  # fmt: skip
+            requested = None if model == candidates[0] else candidates[0]  # a fallback's origin
             for tries in range(1, self._policy.max_attempts + 1):
                 attempt += 1
                 if attempt > 1:  # a retry or a fallback: it must fit the limit again
@@ -196,6 +199,7 @@ class Caller:
                         stage, {(stage, index): candidates[position:]}, prompt,
                         spec.max_tokens, what=f"retrying {stage} on {model}",
                     )  # fmt: skip
+                self._emit(CallStarted(stage, index, model, attempt, requested))
                 try:
                     return await self._attempt(stage, index, request, attempt, stop)
                 except ApiFailure as exc:
@@ -216,6 +220,11 @@ class Caller:
                         f"{stage}: {model} failed ({_short(exc)}); retrying in {delay:.1f}s "
                         f"(attempt {tries + 1} of {self._policy.max_attempts})"
                     )
+                    self._emit(
+                        CallRetrying(stage, index, model, attempt=attempt + 1,
+                                     attempts=self._policy.max_attempts, delay=delay,
+                                     reason=_short(exc))
+                    )  # fmt: skip
                     try:
                         await self._sleep(delay)
                     except asyncio.CancelledError:
@@ -234,7 +243,7 @@ class Caller:
         self, stage: str, index: int, request: ChatRequest, attempt: int, stop: Stop | None
     ) -> str:
         model = request.model
-        self._emit(CallStarted(stage, index, model))
+        routed = model  # who the server says answers: a change is told once (CallRouted)
         started = self._clock()
         first_token: float | None = None
         completion: Completion | None = None
@@ -248,6 +257,9 @@ class Caller:
             async for item in stream:
                 answered = True
                 if isinstance(item, TextDelta):
+                    if item.model != routed and item.model is not None:
+                        routed = item.model
+                        self._emit(CallRouted(stage, index, routed))
                     if first_token is None:
                         first_token = self._clock()
                     received.append(item.text)

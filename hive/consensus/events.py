@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 
 CUT = "cut: "  # how the error of a call stopped as a straggler begins
+CANCELLED = "cancelled: the run was stopped during this call"  # a call's error on Ctrl-C
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +161,36 @@ class RunStarted:
 
 @dataclass(frozen=True, slots=True)
 class CallStarted:
+    """An attempt of call ``(stage, index)`` begins on ``model``. ``attempt`` counts every try
+    of the call (retries and fallbacks); ``requested`` is the model the call asked first, set
+    only when this attempt is a fallback to another one, so a view can show ``a → b``."""
+
+    stage: str
+    index: int
+    model: str
+    attempt: int = 1
+    requested: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRetrying:
+    """An attempt failed and the call waits ``delay`` seconds before trying ``model`` again
+    (attempt number ``attempt`` of at most ``attempts``); ``reason`` is the failure, short."""
+
+    stage: str
+    index: int
+    model: str
+    attempt: int
+    attempts: int
+    delay: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallRouted:
+    """The server says ``model`` is answering call ``(stage, index)``, not the model asked:
+    OpenRouter fell back on its own (the request's ``models`` list) or resolved an alias."""
+
     stage: str
     index: int
     model: str
@@ -210,6 +241,8 @@ class RunFinished:
 PipelineEvent = (
     RunStarted
     | CallStarted
+    | CallRetrying
+    | CallRouted
     | TokenDelta
     | CallFinished
     | CallFailed

@@ -59,7 +59,11 @@ class ChatRequest:
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
+    """Text as it streams; ``model`` is who the chunks so far say answers (OpenRouter names the
+    model it fell back to there), so a caller can tell a server-side fallback as it happens."""
+
     text: str
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +141,7 @@ class ChunkReducer:
         text = self._whole_characters(text)
         if text:
             self.parts.append(text)
-            return TextDelta(text)
+            return TextDelta(text, self.model)
         return KeepAlive()
 
     def _skip(self, kind: str, data: str) -> KeepAlive:
