@@ -645,7 +645,15 @@ def test_simulate_flag_never_contacts_the_server(keyed_env: LoopbackOpenRouter) 
 # --- --detailed -----------------------------------------------------------------------------
 
 
-def test_detailed_prints_every_stage_before_the_answer(keyed_env: LoopbackOpenRouter) -> None:
+def test_detailed_prints_every_stage_readably_before_the_answer(
+    keyed_env: LoopbackOpenRouter,
+) -> None:
+    """Each call under its own heading (stage, model, tokens, cost, time): a draft as written,
+    the refine's answer without its ledger, the review as its confidence and a list of issues,
+    and the final answer once, at the end, not again under curate."""
+    from hive.consensus.ledger import parse_ledger
+    from hive.consensus.stages import parse_verdict
+
     result = hive("consensus", "What is Rust?", "balanced", "--detailed", "--fixed")
 
     assert result.exit_code == 0, result.stderr
@@ -653,13 +661,30 @@ def test_detailed_prints_every_stage_before_the_answer(keyed_env: LoopbackOpenRo
     requests = keyed_env.chat_requests()
     assert len(requests) == 6
     answer_at = out.index("## answer\n\n")
-    for stage, request in zip(stage_of_requests(requests, "balanced"), requests, strict=True):
+    stages = stage_of_requests(requests, "balanced")
+    for stage, request in zip(stages, requests, strict=True):
         text, _, _ = served(request.body)
-        section = f"## {stage} · {request.body['model']}\n\n{text.strip()}\n\n"
-        assert section in out
-        assert out.index(section) < answer_at
+        title = rf"## {stage} #\d" if stage == "generate" else f"## {stage}"
+        found = re.search(rf"{title} · {re.escape(request.body['model'])} · ", out)
+        assert found, (stage, out[:2000])
+        at = found.start()
+        body = out[out.index("\n\n", at) + 2 :]
+        if stage == "generate":
+            assert body.startswith(text.strip())
+        elif stage == "refine":
+            answer = parse_ledger(text, ()).answer
+            assert body.startswith(answer[:200]) and "<ledger>" not in body[: len(answer)]
+        elif stage == "validate":
+            verdict = parse_verdict(text)
+            assert body.startswith(f"**confidence {verdict.confidence:.2f}**")
+            assert all(f"- {issue}" in body for issue in verdict.issues)
+            assert "<verdict>" not in body.split("## ")[0]
+        else:
+            assert body.startswith("(the final answer, shown below)")
+        assert at < answer_at
     curated, _, _ = served(requests[-1].body)
     assert out.endswith("## answer\n\n" + curated.strip() + "\n")
+    assert out.count(curated.strip()[:80]) == 1  # the answer is not repeated under curate
     assert "\x1b" not in out
 
 

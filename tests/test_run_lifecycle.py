@@ -96,7 +96,8 @@ def test_a_signal_ends_the_run_as_interrupted_and_keeps_what_was_spent(
     assert hung_refine.returncode == code, stderr
     last = stderr.strip().splitlines()[-1]
     name = signal.Signals(signum).name
-    assert last.startswith(f"hive: interrupted ({name}): run #1 kept in history; spent $"), last
+    assert last.startswith(f"hive: interrupted ({name}) during refine: spent $"), last
+    assert last.endswith("run #1 is kept: hive history show 1"), last
     assert "Traceback" not in stderr
     [run] = history_runs()
     assert run["status"] == "interrupted" and name in run["error"]

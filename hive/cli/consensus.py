@@ -159,7 +159,9 @@ def consensus(
         resolved = None if simulate else resolve_key(paths, api_key)
         output = "json" if json_output else "plain" if plain else settings.output
         as_json.on = output == "json"
-        live = output == "live" or (output == "auto" and sys.stdout.isatty())
+        # The live view draws on stderr (stdout carries only the answer): it runs whenever
+        # stderr is a terminal, with stdout a terminal or piped, unless asked to be quiet.
+        live = output == "live" or (output == "auto" and not quiet and sys.stderr.isatty())
         speed = settings.simulation_speed
         notices = []
         if resolved is None:
@@ -222,7 +224,9 @@ def _renderer(output: str, live: bool, detailed: bool, quiet: bool, color: str) 
         from hive.ui.console import make_console
         from hive.ui.live import LiveRenderer
 
-        return LiveRenderer(make_console(color), detailed=detailed)
+        return LiveRenderer(
+            make_console(color, stderr=True), out=make_console(color), detailed=detailed
+        )
     from hive.ui.plain import PlainRenderer
 
     return PlainRenderer(detailed=detailed, quiet=quiet)

@@ -128,9 +128,12 @@ def _interrupted(signum: int, record: RunRecord) -> str:
     name = signal.Signals(signum).name
     if record.run_id is None:
         return f"interrupted ({name}); nothing was spent"
+    where = f" during {record.stage}" if record.stage else ""
+    calls = len(record.calls)
     return (
-        f"interrupted ({name}): run #{record.run_id} kept in history; "
-        f"spent {total_text(record.spent)}"
+        f"interrupted ({name}){where}: spent {total_text(record.spent)} on {calls} "
+        f"call{'s' if calls != 1 else ''}; run #{record.run_id} is kept: "
+        f"hive history show {record.run_id}"
     )
 
 

@@ -27,6 +27,7 @@ from hive.consensus.events import (
     CallFailed,
     CallFinished,
     CallRecord,
+    CallStarted,
     Decided,
     PipelineEvent,
     cost_total,
@@ -57,6 +58,7 @@ class RunRecord:
         self._unsaved: list[CallRecord | Decision] = []  # held by a storage failure, in order
         self._finished = False
         self._outcome: _Outcome | None = None  # what finish meant to write, if it failed
+        self.stage: str | None = None  # the stage of the call that started last
 
     def __enter__(self) -> RunRecord:
         return self
@@ -71,6 +73,9 @@ class RunRecord:
 
     def handle(self, event: PipelineEvent) -> None:
         """Each call, and each adaptive decision, is written the moment it is made."""
+        if isinstance(event, CallStarted):
+            self.stage = event.stage
+            return
         if isinstance(event, CallFinished | CallFailed):
             self.calls.append(event.record)
             self._unsaved.append(event.record)

@@ -6,9 +6,11 @@ from __future__ import annotations
 from rich.console import Console
 
 
-def make_console(color: str = "auto") -> Console:
-    """``color`` is the setting: auto (Rich decides, honouring NO_COLOR), always, or never."""
+def make_console(color: str = "auto", *, stderr: bool = False) -> Console:
+    """``color`` is the setting: auto (Rich decides, honouring NO_COLOR), always, or never;
+    ``stderr``: a console on standard error (the live view's), else on standard output."""
     return Console(
+        stderr=stderr,
         markup=False,
         highlight=False,
         emoji=False,

@@ -48,7 +48,15 @@ def estimated_note(estimated: Sequence[bool]) -> str:
     return " (estimated)" if all(estimated) else " (partly estimated)"
 
 
-def summary(result: ConsensusResult, run_id: int | None = None, notes: Sequence[str] = ()) -> str:
+def summary(
+    result: ConsensusResult,
+    run_id: int | None = None,
+    notes: Sequence[str] = (),
+    *,
+    notes_below: bool = False,
+) -> str:
+    """The run in one line. ``notes_below``: the view repeats its notes under this line, so
+    a degraded run points down to them rather than up to warnings printed as they came."""
     calls = len(result.calls)
     estimated = estimated_note([c.cost_estimated for c in result.calls if c.cost is not None])
     parts = [
@@ -58,7 +66,11 @@ def summary(result: ConsensusResult, run_id: int | None = None, notes: Sequence[
         total_text(result.cost) + (" (simulated)" if result.simulated else "") + estimated,
         f"confidence {confidence(result.confidence)}",
         *([f"{result.rounds} rounds"] if result.rounds > 1 else []),
-        *(["degraded (see warnings)"] if result.degraded else []),
+        *(
+            [f"degraded (see {'notes below' if notes_below else 'warnings'})"]
+            if result.degraded
+            else []
+        ),
         *notes,
     ]
     if run_id is not None:

@@ -19,6 +19,7 @@ from hive.consensus.events import (
 )
 from hive.ui import format as fmt
 from hive.ui.agreement_view import agreement_lines
+from hive.ui.stage_detail import sections
 
 
 class PlainRenderer:
@@ -60,9 +61,8 @@ class PlainRenderer:
         self, result: ConsensusResult, *, run_id: int | None = None, notes: Sequence[str] = ()
     ) -> None:
         if self._detailed:
-            for record in result.calls:
-                self._out.write(f"## {record.stage} · {record.model_used or record.model}\n\n")
-                self._out.write(f"{record.content.strip()}\n\n")
+            for section in sections(result):
+                self._out.write(f"## {section.title}\n\n{section.body}\n\n")
             self._out.write("## answer\n\n")
         self._out.write(result.answer + "\n")
         self._out.flush()

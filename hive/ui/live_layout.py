@@ -1,0 +1,297 @@
+"""A board drawn as lines that fit a terminal of any size: header, calls, lanes, notes.
+
+Every line is cut to the width (never wrapped), and the frame never takes more than the
+height less one line, so what is drawn is exactly what fits. Room is given up in this order:
+columns (tokens, then cost; the stage abbreviated; never the state), then the lanes' depth,
+then waiting calls folded into one row, then each lane down to its newest line. The lanes of
+a stage keep their place while it runs: a finished call's lane stays with its last text
+until the next stage begins, so nothing jumps.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+from rich.text import Text
+
+from hive.money import total_text
+from hive.ui import format as fmt
+from hive.ui.run_board import Board, CallView
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+ICONS = {
+    "waiting": ("·", "dim"),
+    "retrying": ("↻", "yellow"),
+    "done": ("✓", "green"),
+    "failed": ("✗", "red"),
+    "cancelled": ("–", "yellow"),
+    "skipped": ("–", "dim"),
+    "cut": ("✂", "yellow"),
+}
+SHORT_STAGE = {"generate": "gen", "refine": "ref", "validate": "val", "curate": "cur"}
+MAX_NOTES = 3  # note lines shown while the run goes on; all of them are printed after it
+MAX_LANE_LINES = 12
+SIDE_BY_SIDE_MIN = 38  # columns a lane needs to stand beside another
+_TIME, _TOKENS, _COST = 6, 7, 10
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """Which columns fit, and the model column's width."""
+
+    stage: int  # 8 (the full name) or 5 (abbreviated)
+    model: int
+    tokens: bool
+    cost: bool
+
+
+def columns(width: int, longest: int = 0) -> Columns:
+    """The widest set of columns that leaves the model name at least 20 characters (or what
+    there is, at the narrowest): tokens go first, then cost, then the stage is abbreviated.
+    The model column is no wider than ``longest`` (its longest name, with room for a try
+    count), so the numbers stay near the names on a wide terminal."""
+    options = ((8, True, True), (5, True, True), (5, False, True), (5, False, False))
+    for stage, tokens, cost in options:
+        fixed = 2 + stage + 1 + 1 + _TIME
+        fixed += (1 + _TOKENS if tokens else 0) + (1 + _COST if cost else 0)
+        if width - fixed >= 20:
+            model = width - fixed if longest <= 0 else min(width - fixed, max(20, longest))
+            return Columns(stage, model, tokens, cost)
+    return Columns(5, max(6, width - (2 + 5 + 1 + 1 + _TIME)), False, False)
+
+
+def longest(board: Board) -> int:
+    """The model column's natural width: the longest name a row shows, and a try count."""
+    names = [len(model_cell(call, 0.0)) for call in board.calls.values()]
+    return max(names, default=0) + len(" · try 2")
+
+
+def frame(board: Board, width: int, height: int, now: float) -> list[Text]:
+    """The board as at most ``height - 1`` lines, none wider than ``width``."""
+    width, room = max(20, width), max(1, height - 1)
+    cols = columns(width, longest(board))
+    top = [header(board, width, now)]
+    lanes = board.lanes()
+    # Ever tighter: waiting calls folded into one row, then one note line, then lanes of
+    # one line each; the calls' states and the newest text stay to the last.
+    for folded, notes_shown in ((False, MAX_NOTES), (True, MAX_NOTES), (True, 1)):
+        table = table_lines(board, cols, now, folded=folded)
+        notes = note_lines(board.notes, width, notes_shown)
+        free = room - len(top) - len(table) - len(notes)
+        if not lanes:
+            return (top + table + notes)[:room]
+        block = lane_lines(lanes, width, free, now)
+        if block is not None:
+            return top + table + block + notes
+    # Each lane's line shows its call's state and model: those rows, and the column names, go.
+    shown = {(c.stage, c.index) for c in lanes}
+    table = table_lines(board, cols, now, folded=True, skip=shown)[1:]
+    notes = note_lines(board.notes, width, 1)
+    free = room - len(top) - len(table) - len(notes)
+    if free < 1:
+        notes, free = [], free + len(notes)
+    block = compact_lanes(lanes, width, max(1, free), now)
+    return (top + table + block + notes)[:room]
+
+
+def header(board: Board, width: int, now: float) -> Text:
+    """``balanced · stage 2/4 refine · 12.3s · $0.0123 · escalated``."""
+    name = board.profile + (" (simulated)" if board.simulated else "")
+    if board.ended is not None:
+        where = "stopped"
+    elif board.stage is None:
+        where = "starting"
+    else:
+        where = f"stage {board.stage_number()}/4 {board.stage}"
+    parts = [where, fmt.seconds(board.elapsed(now) * 1000), total_text(board.spent, compact=True)]
+    text = Text(name, style="bold")
+    text.append(" · " + " · ".join(parts))
+    for label in dict.fromkeys(board.labels):  # each kind once, in order
+        text.append(" · ")
+        text.append(label, style="cyan")
+    return _fit(text, width)
+
+
+def table_lines(
+    board: Board,
+    cols: Columns,
+    now: float,
+    *,
+    folded: bool = False,
+    skip: set[tuple[str, int]] | None = None,
+) -> list[Text]:
+    """The column header and a row per call (but those in ``skip``); ``folded``: calls not
+    begun (waiting, skipped) become one row naming their stages."""
+    head = Text(" " * 2)
+    head.append("stage".ljust(cols.stage) + " " + "model".ljust(cols.model) + " ")
+    head.append("time".rjust(_TIME))
+    if cols.tokens:
+        head.append(" " + "tokens".rjust(_TOKENS))
+    if cols.cost:
+        head.append(" " + "cost".rjust(_COST))
+    head.stylize("bold")
+    lines = [head]
+    idle: list[CallView] = []
+    for call in board.rows():
+        if skip and (call.stage, call.index) in skip:
+            continue
+        if folded and call.state in ("waiting", "skipped"):
+            idle.append(call)
+            continue
+        lines.append(row(call, cols, now))
+    if idle:
+        names = ", ".join(dict.fromkeys(c.stage for c in idle))
+        lines.append(Text(f"· {len(idle)} not begun: {names}", style="dim"))
+    return lines
+
+
+def row(call: CallView, cols: Columns, now: float) -> Text:
+    """One call: its state (always), stage, model (``a → b`` when another answered), time,
+    tokens and cost as the columns allow."""
+    icon, style = ICONS.get(call.state, (SPINNER[int(now * 10) % len(SPINNER)], "cyan"))
+    dim = "dim" if call.state in ("waiting", "skipped") else ""
+    text = Text(icon, style=style)
+    text.append(" ")
+    stage = call.stage if cols.stage >= len(call.stage) else SHORT_STAGE.get(call.stage, call.stage)
+    text.append(stage[: cols.stage].ljust(cols.stage) + " ", style=dim)
+    text.append(
+        _fit_middle(model_cell(call, now), cols.model).ljust(cols.model),
+        style=dim or _model_style(call),
+    )
+    elapsed = call.elapsed(now)
+    text.append(" " + ("" if elapsed is None else fmt.seconds(elapsed * 1000)).rjust(_TIME))
+    if cols.tokens:
+        count, estimated = call.tokens()
+        shown = "?" if count is None else f"{'~' if estimated else ''}{count:,}"
+        if call.started is None or call.state == "retrying":
+            shown = ""  # not begun, or between attempts: the next attempt counts anew
+        text.append(" " + shown.rjust(_TOKENS))
+    if cols.cost:
+        cost = "" if call.record is None else fmt.call_cost(call.record)
+        text.append(" " + cost.rjust(_COST))
+    return text
+
+
+def model_cell(call: CallView, now: float) -> str:
+    """``model``, ``asked → answering``, and the attempt: ``· try 2``, or while waiting to
+    retry ``· retry 2/3 in 1.2s``."""
+    name = call.model
+    if call.requested and call.requested != call.model:
+        name = f"{call.requested} → {call.model}"
+    elif call.answering and call.answering != call.model:
+        name = f"{call.model} → {call.answering}"
+    if call.state == "retrying" and call.retry_at is not None:
+        return f"{name} · retry {call.attempt} in {max(0.0, call.retry_at - now):.1f}s"
+    return f"{name} · try {call.attempt}" if call.attempt > 1 else name
+
+
+def lane_lines(lanes: list[CallView], width: int, free: int, now: float) -> list[Text] | None:
+    """Each lane as a title and its newest lines, side by side when the terminal is wide
+    enough, else stacked; None when not even one line of text per lane fits in ``free``."""
+    n = len(lanes)
+    gap = 2
+    beside = n > 1 and (width - gap * (n - 1)) // n >= SIDE_BY_SIDE_MIN
+    depth = free - 1 if beside else (free - n) // n
+    depth = min(MAX_LANE_LINES, depth)
+    if depth < 1:
+        return None
+    if not beside:
+        out: list[Text] = []
+        for lane in lanes:
+            out.append(lane_title(lane, width, now))
+            out += [Text(line) for line in tail_lines(lane.tail, width, depth)]
+        return out
+    lane_width = (width - gap * (n - 1)) // n
+    titles = [lane_title(lane, lane_width, now) for lane in lanes]
+    bodies = [tail_lines(lane.tail, lane_width, depth) for lane in lanes]
+    out = [_beside(titles, lane_width, gap)]
+    for i in range(depth):
+        out.append(_beside([Text(body[i]) for body in bodies], lane_width, gap))
+    return out
+
+
+def compact_lanes(lanes: list[CallView], width: int, free: int, now: float) -> list[Text]:
+    """A short terminal: one line per lane, its title and then its newest text, for as many
+    lanes as fit (the ones still streaming first)."""
+    ordered = [c for c in lanes if c.live] + [c for c in lanes if not c.live]
+    out = []
+    for lane in ordered[:free]:
+        title = lane_title(lane, max(10, width // 3), now, rule=False)
+        newest = " ".join(lane.tail.split())
+        room = width - len(title.plain) - 2
+        if room > 0 and newest:
+            title.append(": " + newest[-room:])
+        out.append(_fit(title, width))
+    return out
+
+
+def lane_title(lane: CallView, width: int, now: float, *, rule: bool = True) -> Text:
+    icon, style = ICONS.get(lane.state, (SPINNER[int(now * 10) % len(SPINNER)], "cyan"))
+    text = Text(icon, style=style)
+    text.append(" " + SHORT_STAGE.get(lane.stage, lane.stage) + " ", style="bold")
+    name = lane.answering or lane.model
+    text.append(_fit_middle(name, max(6, width - 8)), style="cyan" if lane.live else "dim")
+    if rule and len(text.plain) + 2 < width:
+        text.append(" " + "─" * (width - len(text.plain) - 1), style="dim")
+    return _fit(text, width)
+
+
+def tail_lines(text: str, width: int, depth: int) -> list[str]:
+    """The last ``depth`` lines of ``text`` as they wrap at ``width``, padded with empty
+    lines at the top while there are fewer, so a lane's height never changes."""
+    out: list[str] = []
+    for source in reversed(text.expandtabs(4).split("\n")):
+        wrapped = textwrap.wrap(source, width, drop_whitespace=True) or [""]
+        out[:0] = wrapped
+        if len(out) >= depth:
+            break
+    out = out[-depth:]
+    return [""] * (depth - len(out)) + out
+
+
+def note_lines(notes: list[str], width: int, limit: int) -> list[Text]:
+    """The newest ``limit`` notes, one line each; the first says how many came before."""
+    if not notes:
+        return []
+    shown = notes[-limit:]
+    earlier = len(notes) - len(shown)
+    out = []
+    for n, note in enumerate(shown):
+        prefix = f"! (+{earlier} earlier) " if n == 0 and earlier else "! "
+        out.append(_fit(Text(prefix + " ".join(note.split()), style="yellow"), width))
+    return out
+
+
+def _beside(cells: list[Text], width: int, gap: int) -> Text:
+    line = Text()
+    for n, cell in enumerate(cells):
+        if n:
+            line.append(" " * gap)
+        piece = _fit(cell, width)
+        piece.pad_right(width - piece.cell_len)
+        line.append_text(piece)
+    line.rstrip()
+    return line
+
+
+def _model_style(call: CallView) -> str:
+    return {"failed": "red", "cut": "yellow", "cancelled": "yellow"}.get(call.state, "")
+
+
+def _fit(text: Text, width: int) -> Text:
+    """``text`` cut to ``width`` cells, with an ellipsis when something was cut."""
+    if text.cell_len > width:
+        text.truncate(width, overflow="ellipsis")
+    return text
+
+
+def _fit_middle(name: str, width: int) -> str:
+    """A long name cut in the middle (``anthropic/cla…t-4.6``): both its author and its
+    version stay readable."""
+    if len(name) <= width:
+        return name
+    if width <= 3:
+        return name[:width]
+    keep = width - 1
+    return name[: (keep + 1) // 2] + "…" + name[len(name) - keep // 2 :]

@@ -1,0 +1,178 @@
+"""Draws frames on the terminal's alternate screen, in place, from its own thread.
+
+Why the alternate screen: a frame drawn in the normal screen is at the terminal's mercy when
+the window is resized — the terminal rewraps (or pushes into scrollback) the lines already
+drawn, and no cursor movement can reach them again, so stale frames stay in the scrollback.
+On the alternate screen each frame is drawn whole from the top-left corner, at whatever size
+the terminal has now, and nothing reaches the scrollback; when the run ends the screen is left
+and the run's lasting record is printed once, in the normal screen.
+
+Each frame is one write: synchronized-output markers around it (mode 2026: a terminal that
+knows it shows the frame at once; one that does not ignores them), the cursor home, each line
+erased before it is drawn, and the rest of the screen erased after it. The frame rate is the
+thread's clock (10 per second), never the token rate; a resize wakes the thread at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import IO, TextIO
+
+from rich.console import Console
+from rich.text import Text
+
+ENTER, LEAVE = "\x1b[?1049h", "\x1b[?1049l"
+HIDE_CURSOR, SHOW_CURSOR = "\x1b[?25l", "\x1b[?25h"
+SYNC_BEGIN, SYNC_END = "\x1b[?2026h", "\x1b[?2026l"
+HOME, ERASE_LINE, ERASE_BELOW = "\x1b[H", "\x1b[2K", "\x1b[J"
+
+MAX_PER_SECOND = 30  # frames, however often a state change asks for one
+Draw = Callable[[int, int], list[Text]]  # (width, height) -> the frame's lines
+
+
+class Screen:
+    """The alternate screen while a run goes on. ``draw`` is called from the screen's thread
+    with the terminal's size; it must hold whatever lock guards the state it reads."""
+
+    def __init__(
+        self, console: Console, draw: Draw, *, per_second: float = 10.0, sync: bool = True
+    ) -> None:
+        self._console = console
+        self._draw = draw
+        self._interval = 1.0 / per_second
+        self._sync = sync and os.environ.get("TERM") != "linux"  # the Linux console echoes it
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._out: IO[str] | None = None
+        self._previous_winch: object = None
+        self.frames = 0  # frames written, for the benchmark
+        self.written = 0  # characters written, escapes included
+
+    def start(self) -> None:
+        """Take over the terminal. Not a terminal (a file, a pipe): nothing is drawn, and the
+        view prints only its lasting record when the run ends."""
+        if not self._console.is_terminal:
+            return
+        self._out = self._console.file
+        self._write(ENTER + HIDE_CURSOR)
+        self._watch_resize()
+        self._thread = threading.Thread(target=self._loop, name="hive-live", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop drawing and give the terminal its normal screen and cursor back. Idempotent,
+        and safe from an exception handler: the terminal is restored whatever happens."""
+        if self._thread is None:
+            return
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join()
+        self._thread = None
+        self._unwatch_resize()
+        self._write(LEAVE + SHOW_CURSOR)
+
+    def redraw(self) -> None:
+        """Draw now rather than at the next tick."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self._frame()
+            drawn = time.monotonic()
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            # A burst of state changes (each wakes the thread) is still drawn at most
+            # ``MAX_PER_SECOND`` times a second.
+            early = 1.0 / MAX_PER_SECOND - (time.monotonic() - drawn)
+            if early > 0:
+                self._stopping.wait(early)
+
+    def _frame(self) -> None:
+        width, height = self._console.size
+        lines = self._draw(width, height)
+        with self._console.capture() as capture:
+            self._console.print(
+                Text("\n").join(lines), width=width, no_wrap=True, crop=True, overflow="ellipsis",
+                end="", soft_wrap=False,
+            )  # fmt: skip
+        rows = capture.get().split("\n")
+        body = "\n".join(ERASE_LINE + row for row in rows)
+        begin, end = (SYNC_BEGIN, SYNC_END) if self._sync else ("", "")
+        self._write(f"{begin}{HOME}{body}\n{ERASE_BELOW}{end}")
+        self.frames += 1
+
+    def _write(self, text: str) -> None:
+        out = self._out
+        if out is None:
+            return
+        with contextlib.suppress(OSError, ValueError):  # a closed terminal: nothing to draw on
+            out.write(text)
+            out.flush()
+            self.written += len(text)
+
+    def _watch_resize(self) -> None:
+        """A resize redraws at once (SIGWINCH, where it exists and from the main thread)."""
+        winch = getattr(signal, "SIGWINCH", None)
+        if winch is None or threading.current_thread() is not threading.main_thread():
+            return
+
+        def resized(signum: int, frame: FrameType | None) -> None:
+            self._wake.set()
+
+        self._previous_winch = signal.signal(winch, resized)
+
+    def _unwatch_resize(self) -> None:
+        winch = getattr(signal, "SIGWINCH", None)
+        if winch is None or self._previous_winch is None:
+            return
+        with contextlib.suppress(ValueError, TypeError):
+            signal.signal(winch, self._previous_winch)  # type: ignore[arg-type]
+        self._previous_winch = None
+
+
+class CapturedStderr:
+    """Stands in for ``sys.stderr`` while the screen is up: a line written there (a storage
+    warning, a library's message) would land inside the frame and be drawn over, so each
+    complete line goes to ``note`` instead, and is shown with the run's notes."""
+
+    def __init__(self, note: Callable[[str], None], real: TextIO) -> None:
+        self._note = note
+        self._real = real
+        self._held = ""
+
+    def write(self, text: str) -> int:
+        self._held += text
+        *lines, self._held = self._held.split("\n")
+        for line in lines:
+            if line.strip():
+                self._note(line.strip())
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._real.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._real, "encoding", "utf-8")
+
+    def release(self) -> None:
+        """Put ``sys.stderr`` back, with any last unfinished line as a note."""
+        if self._held.strip():
+            self._note(self._held.strip())
+        self._held = ""
+        if sys.stderr is self:
+            sys.stderr = self._real

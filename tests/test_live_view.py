@@ -1,0 +1,287 @@
+"""The live view drawn from a real run's events, at every step, at four terminal sizes.
+
+A ``balanced`` run goes over real sockets to the loopback server with faults scripted in: a
+generator rate-limited once (a retry), one answered by another model on OpenRouter's side (a
+server fallback), one whose model is gone (hive falls back itself), and a validator that keeps
+failing (a degraded run). Its events are replayed into the view's board, and after each one the
+frame is drawn at 40x15, 80x24, 120x40 and 200x50 and read as text: it must fit, show every
+call's state, never a negative time, the model that really answered, the notes, and lanes with
+the newest text. The result is then printed: no border on the answer's lines, code intact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import itertools
+import random
+import re
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+from rich.console import Console
+
+from hive.consensus.events import (
+    CallRetrying,
+    CallRouted,
+    CallStarted,
+    ConsensusResult,
+    PipelineEvent,
+    TokenDelta,
+)
+from hive.consensus.pipeline import Pipeline
+from hive.consensus.profiles import BUILTIN_PROFILES
+from hive.openrouter.client import OpenRouterClient, make_http_client
+from hive.openrouter.retry import RetryPolicy
+from hive.ui import live_layout as layout
+from hive.ui.answer_view import blocks, print_answer
+from hive.ui.live import LiveRenderer
+from hive.ui.live_screen import ENTER, LEAVE, SYNC_BEGIN, SYNC_END
+from hive.ui.run_board import Board
+from tests.conftest import FAKE_KEY, stream
+from tests.loopback import Fault, LoopbackOpenRouter
+
+SIZES = [(40, 15), (80, 24), (120, 40), (200, 50)]
+BALANCED = BUILTIN_PROFILES["balanced"]
+RETRIED, ROUTED, GONE = BALANCED.generate.models
+HIVE_FALLBACK = BALANCED.generate.fallbacks[0]
+OTHER = "google/gemma-3-27b-it:free"  # what OpenRouter answered RETRIED's neighbour with
+VALIDATORS = (*BALANCED.validate_.models, *BALANCED.validate_.fallbacks)
+POLICY = RetryPolicy(max_attempts=2, base_delay=1.0, max_delay=30.0, max_total_wait=60.0)
+STEP = 0.05  # seconds between replayed events
+ICON_CHARS = set("·↻✓✗–✂" + layout.SPINNER)
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+@dataclass(frozen=True)
+class Run:
+    events: list[PipelineEvent]
+    result: ConsensusResult
+
+
+@pytest.fixture(scope="module")
+def faulty_run() -> Run:
+    """One real run with a retry, a server fallback, a hive fallback and a failed stage."""
+    with LoopbackOpenRouter(api_key=FAKE_KEY) as server:
+        server.fail(RETRIED, Fault(status=429, headers={"Retry-After": "1.5"}))
+        server.fail(ROUTED, Fault(events=stream(OTHER, "Drafted by another model. " * 40)))
+        server.fail(GONE, Fault(status=404))
+        for model in VALIDATORS:
+            server.fail(model, *[Fault(status=500)] * 4)
+        events: list[PipelineEvent] = []
+
+        async def sleep(seconds: float) -> None:
+            pass
+
+        async def go() -> ConsensusResult:
+            async with make_http_client(api_key=FAKE_KEY, base_url=server.base_url) as http:
+                pipeline = Pipeline(
+                    OpenRouterClient(http), events.append, today=date(2026, 11, 28),
+                    policy=POLICY, sleep=sleep, rng=random.Random(0), adaptive_rules=False,
+                )  # fmt: skip
+                return await pipeline.run("Why is the sky blue?", BALANCED, simulated=False)
+
+        result = asyncio.run(go())
+    return Run(events, result)
+
+
+def plain(lines: list[object]) -> list[str]:
+    return [str(getattr(line, "plain", line)) for line in lines]
+
+
+def replay(run: Run, upto: int | None = None) -> Board:
+    board = Board()
+    for n, event in enumerate(run.events[:upto]):
+        board.handle(event, n * STEP)
+    return board
+
+
+def test_the_run_had_every_fault_it_was_scripted_with(faulty_run: Run) -> None:
+    kinds = {type(e).__name__ for e in faulty_run.events}
+    assert {"CallRetrying", "CallRouted", "CallFailed"} <= kinds
+    assert any(isinstance(e, CallStarted) and e.requested == GONE for e in faulty_run.events)
+    assert faulty_run.result.degraded and faulty_run.result.answer.strip()
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES)
+def test_every_frame_fits_and_shows_every_state(faulty_run: Run, width: int, height: int) -> None:
+    board = Board()
+    for n, event in enumerate(faulty_run.events):
+        now = n * STEP
+        board.handle(event, now)
+        if isinstance(event, TokenDelta) and n % 7:
+            continue  # every state change, and every 7th token
+        lines = plain(layout.frame(board, width, height, now))
+        assert len(lines) <= height - 1
+        assert all(len(line) <= width for line in lines), lines
+        assert not any(re.search(r"-\d+(\.\d+)?s\b", line) for line in lines), lines
+        rows = [line for line in lines[2:] if line[:1] in ICON_CHARS and line[1:2] == " "]
+        shown = {line.split()[1] for line in rows}
+        assert shown, lines  # the calls' rows, each beginning with its state
+        assert not any(line.startswith("  ") and "model" not in line for line in lines[1:2])
+
+
+def frame_at(run: Run, when: type, width: int, height: int, *, offset: int = 1) -> list[str]:
+    """The frame drawn just after the first event of type ``when`` (and ``offset - 1`` more)."""
+    first = next(n for n, e in enumerate(run.events) if isinstance(e, when))
+    upto = first + offset
+    board = replay(run, upto)
+    return plain(layout.frame(board, width, height, upto * STEP))
+
+
+def test_a_retry_shows_its_countdown_and_attempt_not_a_failure(faulty_run: Run) -> None:
+    lines = frame_at(faulty_run, CallRetrying, 120, 40)
+    [row] = [line for line in lines if RETRIED in line and " generate " in line]
+    assert row.startswith("↻ ") and re.search(r"retry 2 in 1\.[45]s", row), row
+    assert any(line.startswith("! ") and "retrying" in line for line in lines)  # a note
+    later = frame_at(faulty_run, CallRetrying, 120, 40, offset=2)  # the second attempt began
+    [row] = [line for line in later if RETRIED in line and " generate " in line]
+    assert "try 2" in row and "↻" not in row and "✗" not in row
+
+
+def test_the_model_that_really_answered_is_named(faulty_run: Run) -> None:
+    routed = frame_at(faulty_run, CallRouted, 120, 40)
+    assert any(f"{ROUTED} → {OTHER}" in line for line in routed), routed
+    board = replay(faulty_run)
+    lines = plain(layout.table_lines(board, layout.columns(120, layout.longest(board)), 99.0))
+    assert any(f"{GONE} → {HIVE_FALLBACK}" in line for line in lines), lines  # hive's own
+    assert any(f"{ROUTED} → {OTHER}" in line and line.startswith("✓") for line in lines)
+
+
+def streaming_board(run: Run) -> tuple[Board, float, str]:
+    """The board when all three generators have begun to stream (at the next token), the
+    time, and the newest word streamed."""
+    board = Board()
+    for n, event in enumerate(run.events):
+        board.handle(event, n * STEP)
+        live = [c for c in board.calls.values() if c.stage == "generate" and c.chars]
+        if isinstance(event, TokenDelta) and len(live) == 3 and event.text.split():
+            return board, n * STEP, event.text.split()[-1]
+    raise AssertionError("the three generators never streamed together")
+
+
+def test_concurrent_streams_get_a_lane_each_stacked_or_side_by_side(faulty_run: Run) -> None:
+    board, now, _ = streaming_board(faulty_run)
+    names = [c.answering or c.model for c in board.lanes()]
+    assert len(names) == 3
+    stacked = plain(layout.frame(board, 100, 40, now))
+    titles = [line for line in stacked if "───" in line]
+    assert len(titles) == 3 and all(any(n in t for t in titles) for n in names), stacked
+    for width in (120, 200):
+        wide = plain(layout.frame(board, width, 50, now))
+        [beside] = [line for line in wide if "───" in line]  # one title row, three lanes
+        assert all(name[:12] in beside for name in names), beside
+
+
+def test_a_short_terminal_keeps_the_newest_text_visible(faulty_run: Run) -> None:
+    board, now, newest = streaming_board(faulty_run)
+    for width, height in [(40, 15), (80, 12), (60, 9), (120, 8)]:
+        lines = plain(layout.frame(board, width, height, now))
+        assert len(lines) <= height - 1
+        assert any(newest in line for line in lines), (width, height, lines)
+        states = [line for line in lines if " generate " in line or line.startswith("· ")]
+        assert states, lines  # the calls' states are still there
+
+
+def test_a_lane_keeps_its_place_until_the_next_stage(faulty_run: Run) -> None:
+    board = Board()
+    seen: list[list[str]] = []
+    for n, event in enumerate(faulty_run.events):
+        board.handle(event, n * STEP)
+        if board.stage == "generate":
+            seen.append([f"{c.stage}{c.index}" for c in board.lanes()])
+    # Lanes are only ever added while generate runs: none leaves, none moves.
+    for before, after in itertools.pairwise(seen):
+        assert after[: len(before)] == before
+
+
+def test_the_record_after_the_run(faulty_run: Run) -> None:
+    console = Console(file=io.StringIO(), width=100, force_terminal=False, markup=False)
+    renderer = LiveRenderer(console)
+    with renderer:
+        for event in faulty_run.events:
+            renderer.handle(event)
+        renderer.finish(faulty_run.result, run_id=7)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "\x1b" not in text  # not a terminal: no escapes, no frames
+    lines = text.splitlines()
+    assert sum(line.split()[:2] == ["stage", "model"] for line in lines) == 1
+    summary = next(n for n, line in enumerate(lines) if "calls ·" in line)
+    assert "degraded (see notes below)" in lines[summary] and "run #7" in lines[summary]
+    below = lines[summary + 1 :]
+    assert any(line.startswith("! ") and "validat" in line for line in below)  # repeated
+    answer = faulty_run.result.answer.strip().splitlines()[0][:30]
+    [at] = [line for line in lines if answer in line]
+    assert not set(at) & set("│╭╰╮╯")
+
+
+def test_an_interrupted_run_shows_what_was_cancelled(faulty_run: Run) -> None:
+    board, _, _ = streaming_board(faulty_run)
+    console = Console(file=io.StringIO(), width=120, force_terminal=False)
+    renderer = LiveRenderer(console, clock=lambda: 5.0)
+    renderer.board = board
+    renderer.__enter__()
+    renderer.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    rows = [line for line in text.splitlines() if line[:1] in ICON_CHARS]
+    assert any(line.startswith("– generate") for line in rows), text
+    assert not any(line[:1] in layout.SPINNER for line in rows)  # nothing left "running"
+
+
+def test_on_a_terminal_frames_are_drawn_on_the_alternate_screen(faulty_run: Run) -> None:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=80, height=24, force_terminal=True, markup=False)
+    renderer = LiveRenderer(console)
+    with renderer:
+        for event in faulty_run.events:
+            renderer.handle(event)
+        renderer.finish(faulty_run.result, run_id=3)
+    out = buffer.getvalue()
+    assert out.startswith(ENTER) and out.count(ENTER) == out.count(LEAVE) == 1
+    live, record = out.split(LEAVE)
+    assert renderer.screen.frames >= 1 and live.count(SYNC_BEGIN) == live.count(SYNC_END)
+    # Every frame fits: 23 lines at most, none wider than 80 columns.
+    for frame in live.split(SYNC_BEGIN)[1:]:
+        rows = ANSI.sub("", frame.split(SYNC_END)[0]).split("\n")
+        assert len([r for r in rows if r]) <= 23 and all(len(r) <= 80 for r in rows)
+    assert ANSI.sub("", record).count("model") >= 1 and "run #3" in ANSI.sub("", record)
+
+
+CODE_ANSWER = (
+    """Reverse it in place:
+
+```python
+items = [1, 2, 3]
+items.reverse()
+print(items)  # a long comment that goes on and on well past any readable width of prose text
+```
+
+Or make a reversed copy with `items[::-1]`. """
+    + "This sentence is long prose. " * 12
+)
+
+
+def test_the_answer_prints_code_that_copies_and_prose_that_reads() -> None:
+    console = Console(file=io.StringIO(), width=200, force_terminal=True, markup=False)
+    print_answer(console, CODE_ANSWER)
+    lines = ANSI.sub("", console.file.getvalue()).splitlines()  # type: ignore[attr-defined]
+    code = ["items = [1, 2, 3]", "items.reverse()"]
+    assert all(line in lines for line in code)  # exactly the code: no padding, no border
+    long_line = next(line for line in lines if line.startswith("print(items)"))
+    assert long_line.endswith("prose text")  # never wrapped nor cropped
+    assert "```python" in lines and not any(set(line) & set("│╭╰") for line in lines)
+    prose = [line for line in lines if "long prose" in line]
+    assert len(prose) > 1 and all(len(line.rstrip()) <= 100 for line in prose)
+
+
+def test_a_piped_answer_is_the_text_as_written() -> None:
+    console = Console(file=io.StringIO(), width=80, force_terminal=False)
+    print_answer(console, CODE_ANSWER)
+    assert console.file.getvalue() == CODE_ANSWER.rstrip("\n") + "\n"  # type: ignore[attr-defined]
+
+
+def test_answer_blocks_split_at_top_level_code_only() -> None:
+    parts = blocks("intro\n\n- item\n\n  ```\n  nested\n  ```\n\n```sh\nls -l\n```\nend")
+    assert [(b.code, b.language) for b in parts] == [(False, ""), (True, "sh"), (False, "")]
+    assert parts[1].text == "ls -l" and "nested" in parts[0].text
