@@ -18,7 +18,7 @@ BENCHMARKS = sorted(path.stem for path in (ROOT / "benchmarks").glob("*.py"))
 
 
 def test_every_benchmark_is_covered() -> None:
-    assert BENCHMARKS == ["adaptive", "overhead", "soak", "startup"]
+    assert BENCHMARKS == ["adaptive", "live_view", "overhead", "soak", "startup"]
 
 
 @pytest.mark.slow
