@@ -285,3 +285,31 @@ def test_answer_blocks_split_at_top_level_code_only() -> None:
     parts = blocks("intro\n\n- item\n\n  ```\n  nested\n  ```\n\n```sh\nls -l\n```\nend")
     assert [(b.code, b.language) for b in parts] == [(False, ""), (True, "sh"), (False, "")]
     assert parts[1].text == "ls -l" and "nested" in parts[0].text
+
+
+def test_a_call_asked_but_silent_is_told_apart_from_one_streaming(faulty_run: Run) -> None:
+    first = next(n for n, e in enumerate(faulty_run.events) if isinstance(e, CallStarted))
+    board = replay(faulty_run, first + 1)
+    lines = plain(layout.frame(board, 120, 40, (first + 1) * STEP))
+    [row] = [line for line in lines if " generate " in line and "no text yet" in line]
+    assert row[:1] in layout.SPINNER
+
+
+def test_a_view_that_cannot_draw_leaves_the_run_alone(
+    faulty_run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> list[object]:
+        raise ValueError("a bug in drawing")
+
+    monkeypatch.setattr(layout, "frame", broken)
+    console = Console(file=io.StringIO(), width=80, height=24, force_terminal=True)
+    renderer = LiveRenderer(console)
+    with renderer:
+        for event in faulty_run.events:
+            renderer.handle(event)
+        renderer.finish(faulty_run.result, run_id=1)
+    raw = console.file.getvalue()  # type: ignore[attr-defined]
+    assert raw.count(ENTER) == raw.count(LEAVE) == 1  # the terminal is given back all the same
+    text = ANSI.sub("", raw)
+    assert "! the live view stopped drawing (ValueError: a bug in drawing)" in text
+    assert "run #1" in text

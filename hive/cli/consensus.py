@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -161,7 +162,9 @@ def consensus(
         as_json.on = output == "json"
         # The live view draws on stderr (stdout carries only the answer): it runs whenever
         # stderr is a terminal, with stdout a terminal or piped, unless asked to be quiet.
-        live = output == "live" or (output == "auto" and not quiet and sys.stderr.isatty())
+        live = output == "live" or (
+            output == "auto" and not quiet and sys.stderr.isatty() and not _dumb_terminal()
+        )
         speed = settings.simulation_speed
         notices = []
         if resolved is None:
@@ -191,6 +194,11 @@ def consensus(
             if isinstance(exc.cause, Unreachable):  # no server: this command can do without
                 exc.args = (f"{exc}, or run with --simulate",)
             raise
+
+
+def _dumb_terminal() -> bool:
+    """A terminal that cannot move its cursor (``TERM=dumb``, Emacs' shell) gets the plain view."""
+    return os.environ.get("TERM", "") in ("dumb", "unknown")
 
 
 class _Flag:

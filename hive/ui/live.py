@@ -89,6 +89,8 @@ class LiveRenderer:
             return
         self._closed = True
         self.screen.stop()
+        if self.screen.failure is not None:
+            self.board.notes.append(self.screen.failure)
         if self._stderr is not None:
             self._stderr.release()
 

@@ -183,7 +183,11 @@ def model_cell(call: CallView, now: float) -> str:
         name = f"{call.model} → {call.answering}"
     if call.state == "retrying" and call.retry_at is not None:
         return f"{name} · retry {call.attempt} in {max(0.0, call.retry_at - now):.1f}s"
-    return f"{name} · try {call.attempt}" if call.attempt > 1 else name
+    if call.attempt > 1:
+        name = f"{name} · try {call.attempt}"
+    if call.state == "streaming" and not call.chars:
+        name += " · no text yet"  # asked, and not yet answering: not the same as streaming
+    return name
 
 
 def lane_lines(lanes: list[CallView], width: int, free: int, now: float) -> list[Text] | None:

@@ -55,11 +55,14 @@ class Screen:
         self._previous_winch: object = None
         self.frames = 0  # frames written, for the benchmark
         self.written = 0  # characters written, escapes included
+        self.failure: str | None = None  # why drawing stopped early, if it did
 
     def start(self) -> None:
-        """Take over the terminal. Not a terminal (a file, a pipe): nothing is drawn, and the
-        view prints only its lasting record when the run ends."""
-        if not self._console.is_terminal:
+        """Take over the terminal. Not a terminal (a file, a pipe), a dumb one or a legacy
+        Windows console: nothing is drawn, and the view prints only its lasting record when
+        the run ends."""
+        console = self._console
+        if not console.is_terminal or console.is_dumb_terminal or console.legacy_windows:
             return
         self._out = self._console.file
         self._write(ENTER + HIDE_CURSOR)
@@ -85,7 +88,11 @@ class Screen:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            self._frame()
+            try:
+                self._frame()
+            except Exception as exc:  # a bug in drawing must not stop the run, only the view
+                self.failure = f"the live view stopped drawing ({type(exc).__name__}: {exc})"
+                return
             drawn = time.monotonic()
             self._wake.wait(self._interval)
             self._wake.clear()
