@@ -92,6 +92,7 @@ def test_basic_capture() -> None:
         completion_tokens=6,
         cost=Decimal("0.0001025"),
         generation_id="gen-1754441342-hIkMo7SMi0ZecQw3oR4d",
+        cached_tokens=0,  # the capture's prompt_tokens_details says 0: a reported miss
     )
     assert isinstance(completion.cost, Decimal)
     assert str(completion.cost) == "0.0001025"  # exact, no binary-float residue

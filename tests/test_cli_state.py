@@ -63,6 +63,7 @@ SETTINGS = [
     "max_concurrent_requests",
     "requests_per_minute",
     "free_requests_per_minute",
+    "max_file_kb",
 ]
 DEFAULTS: dict[str, Any] = {
     "default_profile": "balanced",
@@ -84,6 +85,7 @@ DEFAULTS: dict[str, Any] = {
     "max_concurrent_requests": 8,
     "requests_per_minute": 0,
     "free_requests_per_minute": 20,
+    "max_file_kb": 512,
 }
 
 runner = CliRunner()
@@ -1277,7 +1279,15 @@ def test_profiles_list_json() -> None:
 
     assert [r["name"] for r in rows] == [*BUILTIN_PROFILES, "team"]
     for row in rows:
-        assert set(row) == {"name", "default", "source", "description", "stages", "adaptive"}
+        assert set(row) == {
+            "name",
+            "default",
+            "source",
+            "description",
+            "system",
+            "stages",
+            "adaptive",
+        }
         assert list(row["stages"]) == list(STAGES)
         for spec in row["stages"].values():
             assert set(spec) == {"models", "fallbacks", "temperature", "max_tokens"}
@@ -1325,6 +1335,7 @@ def test_create_with_options_stores_exactly_that() -> None:
         "default": False,
         "source": "user",
         "description": "Our team's profile",
+        "system": "",
         "stages": {
             "generate": {
                 "models": ["openai/gpt-4o-mini", "mistralai/mistral-small-3.2-24b-instruct"],

@@ -50,13 +50,14 @@ SPEED_REFINER = SPEED.refine.models[0]
 CALL_COLUMNS = {
     "id", "run_id", "finished_at", "stage", "idx", "attempt", "model", "model_used",
     "provider", "prompt_tokens", "completion_tokens", "cost", "cost_estimated", "ttft_ms",
-    "latency_ms", "finish_reason", "error", "content", "accepted",
+    "latency_ms", "finish_reason", "error", "content", "accepted", "cached_tokens",
+    "cache_write_tokens", "cache_discount",
 }  # fmt: skip
 RUN_COLUMNS = {
     "id", "started_at", "finished_at", "question", "profile", "answer", "simulated",
     "confidence", "status", "error", "total_cost", "total_tokens", "duration_ms", "warnings",
     "unknown_cost_calls", "unreported_token_calls", "pid", "host", "consensus", "issues",
-    "rounds",
+    "rounds", "parent_id", "system", "panel", "logged",
 }  # fmt: skip
 
 
@@ -766,7 +767,7 @@ def test_show_json_has_every_field(seeded: dict[str, int]) -> None:
 
     assert result.exit_code == 0, result.stderr
     run = json.loads(result.stdout)
-    assert set(run) == RUN_COLUMNS | {"calls", "decisions"}
+    assert set(run) == RUN_COLUMNS | {"calls", "decisions", "files", "conversation"}
     assert run["total_cost"] == "0.0017775678"
     assert run["warnings"] == ["dropped a draft: generate stage failed"]
     stored = raw("SELECT * FROM calls WHERE run_id = ? ORDER BY id", seeded["magnets"])

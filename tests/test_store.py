@@ -86,6 +86,7 @@ VALID_VALUES: dict[str, tuple[str, Any]] = {
     "max_concurrent_requests": ("4", 4),
     "requests_per_minute": ("60", 60),
     "free_requests_per_minute": ("10", 10),
+    "max_file_kb": ("64", 64),
 }
 
 
@@ -299,7 +300,7 @@ def test_concurrent_set_setting_processes_lose_nothing(tmp_path: Path, paths: Pa
         )
         for name, (raw, _) in VALID_VALUES.items()
     ]
-    assert len(procs) == len(setting_names()) == 19
+    assert len(procs) == len(setting_names()) == 20
     run_all(procs, go)
 
     loaded = load_settings(paths)
@@ -445,6 +446,7 @@ ENV_CASES = [
     ("max_concurrent_requests", "HIVE_MAX_CONCURRENT_REQUESTS", "0", 0),
     ("requests_per_minute", "HIVE_REQUESTS_PER_MINUTE", "120", 120),
     ("free_requests_per_minute", "HIVE_FREE_REQUESTS_PER_MINUTE", "0", 0),
+    ("max_file_kb", "HIVE_MAX_FILE_KB", "1024", 1024),
 ]
 
 

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
 from hive.errors import (
     DegradedError,
     HiveError,
-    StageError,
-    Unreachable,
     UnsavedError,
     UsageError,
 )
 
 if TYPE_CHECKING:
-    from hive.ui.renderer import Renderer
-
-# A lifelike pace for simulated streams in a terminal; the four-stage run stays near 1.5 s.
-SIMULATED_PACE_S = 0.35
+    from hive.cli.launch import Asked
+    from hive.store.paths import Paths
+    from hive.store.settings import Settings
 
 
 def complete_profile(incomplete: str) -> list[str]:
@@ -134,6 +130,77 @@ def consensus(
             help="No adaptive rules: every generator, every stage, one round unless --rounds.",
         ),
     ] = False,
+    files: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--file",
+            "-f",
+            metavar="PATH",
+            help="Attach a text file to every stage (repeat for several; - reads stdin).",
+            show_default=False,
+        ),
+    ] = None,
+    recursive: Annotated[
+        bool,
+        typer.Option("--recursive", "-r", help="With -f DIR: attach the text files in it."),
+    ] = False,
+    system: Annotated[
+        str | None,
+        typer.Option(
+            "--system",
+            metavar="TEXT",
+            help="Instructions for every stage, e.g. 'answer in German' (beats the profile's).",
+            show_default=False,
+        ),
+    ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option("--continue", "-c", help="Follow up the last run: it is sent as context."),
+    ] = False,
+    follow_run: Annotated[
+        int | None,
+        typer.Option(
+            "--continue-run",
+            metavar="N",
+            min=1,
+            help="Follow up run N (see hive history list).",
+            show_default=False,
+        ),
+    ] = None,
+    generate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--generate",
+            metavar="MODEL",
+            help="This run's generators instead of the profile's (repeat for several).",
+            show_default=False,
+        ),
+    ] = None,
+    refine: Annotated[
+        str | None, typer.Option("--refine", metavar="MODEL", help="This run's refiner.")
+    ] = None,
+    validate: Annotated[
+        str | None, typer.Option("--validate", metavar="MODEL", help="This run's validator.")
+    ] = None,
+    curate: Annotated[
+        str | None, typer.Option("--curate", metavar="MODEL", help="This run's curator.")
+    ] = None,
+    temperature: Annotated[
+        list[str] | None,
+        typer.Option(metavar="STAGE=T", help="This run's temperature, e.g. refine=0.3."),
+    ] = None,
+    max_tokens: Annotated[
+        list[str] | None,
+        typer.Option(metavar="STAGE=N", help="This run's max output tokens, e.g. curate=4096."),
+    ] = None,
+    no_log: Annotated[
+        bool,
+        typer.Option(
+            "--no-log",
+            help="Keep no question, file or answer text in history (costs and tokens are "
+            "still recorded, so budgets hold).",
+        ),
+    ] = False,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -147,58 +214,86 @@ def consensus(
     from hive.cli.edge import error_edge
 
     with error_edge(ctx.obj.debug), failure_json(json_output) as as_json:
-        from hive.cli import run
-        from hive.store.keys import resolve_key
+        from hive.cli.launch import Shown, launch
         from hive.store.paths import resolve_paths
         from hive.store.settings import load_settings
-        from hive.store.user_profiles import ProfileStore
 
         paths = resolve_paths()
         settings = load_settings(paths).settings
-        chosen = ProfileStore(paths).get(profile or settings.default_profile)
-        text = read_question(question, sys.stdin)
-        resolved = None if simulate else resolve_key(paths, api_key)
-        output = "json" if json_output else "plain" if plain else settings.output
-        as_json.on = output == "json"
-        # The live view draws on stderr (stdout carries only the answer): it runs whenever
-        # stderr is a terminal, with stdout a terminal or piped, unless asked to be quiet.
-        live = output == "live" or (
-            output == "auto" and not quiet and sys.stderr.isatty() and not _dumb_terminal()
-        )
-        speed = settings.simulation_speed
-        notices = []
-        if resolved is None:
-            why = "--simulate" if simulate else "no API key set"
-            notices.append(
-                f"simulation mode ({why}): no model is asked; a built-in simulator replies."
-            )
-        request = run.RunRequest(
-            question=text,
-            profile=chosen,
-            settings=settings,
-            paths=paths,
-            key=resolved.value if resolved else None,
-            pace=SIMULATED_PACE_S / speed if live and speed else 0.0,
-            force=force,
-            estimate_only=estimate,
-            strict=strict,
-            as_json=output == "json",
-            notices=[] if estimate else notices,
-            quiet=quiet,
-            rounds=rounds,
-            adaptive=not fixed,
-        )
+        as_json.on = json_output or (settings.output == "json" and not plain)
+        asked = _asked(
+            paths, settings, question, profile,
+            files=files or [], recursive=recursive, system=system,
+            follow=follow_run if follow_run is not None else (0 if follow else None),
+            overrides={"generate": generate, "refine": refine, "validate": validate,
+                       "curate": curate, "temperature": temperature, "max_tokens": max_tokens},
+            logged=not no_log,
+        )  # fmt: skip
+        shown = Shown(
+            json_output=json_output, plain=plain, detailed=detailed, quiet=quiet,
+            simulate=simulate, estimate=estimate, strict=strict, force=force, rounds=rounds,
+            fixed=fixed, api_key=api_key,
+        )  # fmt: skip
+        launch(asked, shown, paths, settings)
+
+
+def _asked(
+    paths: Paths,
+    settings: Settings,
+    question: str | None,
+    profile: str | None,
+    *,
+    files: list[str],
+    recursive: bool,
+    system: str | None,
+    follow: int | None,
+    overrides: dict[str, Any],
+    logged: bool,
+) -> Asked:
+    """The question, the panel and the context, each checked before anything is spent.
+    ``follow``: the run to follow up (0: the newest), or None."""
+    from hive.cli.attach import read_files
+    from hive.cli.launch import Asked
+    from hive.cli.run_inputs import context_notice, follow_up, panel_of, with_overrides
+    from hive.consensus.context import Context
+    from hive.store.history import History
+    from hive.store.user_profiles import ProfileStore
+
+    if "-" in files and (question is None or question == "-"):
+        raise UsageError('-f - reads stdin, so give the question as an argument: -f - "QUESTION"')
+    text = read_question(question, sys.stdin)
+    attached = read_files(files, sys.stdin, recursive=recursive, max_kb=settings.max_file_kb)
+    conversation = None
+    if follow is not None:
+        history = History.open(paths)
         try:
-            run.run(request, _renderer(output, live, detailed, quiet, settings.color))
-        except StageError as exc:
-            if isinstance(exc.cause, Unreachable):  # no server: this command can do without
-                exc.args = (f"{exc}, or run with --simulate",)
-            raise
-
-
-def _dumb_terminal() -> bool:
-    """A terminal that cannot move its cursor (``TERM=dumb``, Emacs' shell) gets the plain view."""
-    return os.environ.get("TERM", "") in ("dumb", "unknown")
+            conversation = follow_up(history, follow or None)
+        finally:
+            history.close()
+    chosen = None
+    if profile is None and conversation is not None:
+        chosen = panel_of(conversation)
+    if chosen is None:
+        chosen = ProfileStore(paths).get(profile or conversation.profile_name if conversation
+                                         else profile or settings.default_profile)  # fmt: skip
+    chosen = with_overrides(chosen, **overrides)
+    instructions = system if system is not None else (
+        conversation.system if conversation and conversation.system else chosen.system
+    )  # fmt: skip
+    earlier = conversation.files if conversation else ()
+    context = Context(
+        system=instructions,
+        files=(*earlier, *attached.files),
+        turns=conversation.turns if conversation else (),
+    )
+    notices = [f"note: {note}" for note in attached.notes]
+    if context:
+        notices.append(context_notice(context, attached.files, conversation))
+    return Asked(
+        question=text, profile=chosen, context=context, new_files=tuple(attached.files),
+        parent_id=conversation.parent_id if conversation else None, logged=logged,
+        notices=notices,
+    )  # fmt: skip
 
 
 class _Flag:
@@ -221,20 +316,3 @@ def failure_json(on: bool) -> Iterator[_Flag]:
 
             write_failure(exc)
         raise
-
-
-def _renderer(output: str, live: bool, detailed: bool, quiet: bool, color: str) -> Renderer:
-    if output == "json":
-        from hive.ui.json import JsonRenderer
-
-        return JsonRenderer()
-    if live:
-        from hive.ui.console import make_console
-        from hive.ui.live import LiveRenderer
-
-        return LiveRenderer(
-            make_console(color, stderr=True), out=make_console(color), detailed=detailed
-        )
-    from hive.ui.plain import PlainRenderer
-
-    return PlainRenderer(detailed=detailed, quiet=quiet)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from hive.money import Total
     from hive.store.settings import Settings
-    from hive.store.spending import Report
+    from hive.store.spending import CacheTotals, Report
 
 app = typer.Typer(
     help="What hive has spent: by day, week or month, model, profile or stage.",
@@ -140,6 +140,10 @@ def to_json(found: Report, period: Period, settings: Settings) -> dict[str, Any]
         "unreported_token_calls": found.unreported,
         "runs": found.runs,
         "simulated_runs": found.simulated_runs,
+        # Prompt caching, from the calls that reported it (null: none did, not 0).
+        "cached_tokens": found.cache.cached_tokens,
+        "cached_token_calls": found.cache.reported,
+        "cache_discount": money(found.cache.discount),
         "rows": [
             {
                 "key": row.key,
@@ -172,6 +176,22 @@ def to_json(found: Report, period: Period, settings: Settings) -> dict[str, Any]
             "left_this_month": money(left_month),
         },
     }
+
+
+def cache_line(cache: CacheTotals) -> str:
+    """The period's cached prompt tokens, from the calls that reported them (how many of the
+    billed calls did, when not all), and what caching saved only if some call reported it."""
+    from hive.money import dollars
+
+    if cache.cached_tokens is None:
+        line = "cached prompt tokens: not reported"
+    else:
+        line = f"cached prompt tokens: {cache.cached_tokens:,}"
+        if cache.reported < cache.calls:
+            line += f" (reported by {cache.reported} of {cache.calls} calls)"
+    if cache.discount is not None:
+        line += f" · cache discount {dollars(cache.discount)}"
+    return line
 
 
 def bar(value: Decimal, largest: Decimal, cells: int = BAR_CELLS) -> str:
@@ -241,6 +261,8 @@ def _print(found: Report, period: Period, settings: Settings) -> None:
             table.add_row(*text, bar(row.cost.known, largest, bar_cells))
         table.caption = f"{label}, by {found.by}"
         console.print(table)
+    if found.cache.calls:
+        console.print(cache_line(found.cache), soft_wrap=True)
     n = found.simulated_runs
     console.print(
         f"{n} simulated run{'s' if n != 1 else ''} not included (they cost nothing)",

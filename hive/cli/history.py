@@ -31,6 +31,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 RunId = Annotated[int, typer.Argument(metavar="ID", help="A run id (see `hive history list`).")]
 
 QUESTION_WIDTH = 60  # characters of a question's first line in the list
+INSTRUCTIONS_WIDTH = 80  # characters of the user's instructions shown by `show`
+NOT_LOGGED = "not logged (--no-log): question, files and answers were not stored"
+UNSTORED = "(not stored: --no-log)"
 
 
 class ExportFormat(StrEnum):
@@ -71,7 +74,7 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
         out["total_cost"] = None
     if out.get("unreported_token_calls") and not out.get("total_tokens"):
         out["total_tokens"] = None
-    for name in ("total_cost", "cost"):
+    for name in ("total_cost", "cost", "cache_discount"):
         if name in out:
             out[name] = _money(out[name])
     if "calls" in out:
@@ -172,7 +175,8 @@ def list_runs(
             when = _local(run["started_at"], "%Y-%m-%d %H:%M")
             table.add_row(
                 str(run["id"]), when, run["profile"], run["status"], _run_cost(run),
-                _run_tokens(run), _first_line(run["question"]),
+                _run_tokens(run),
+                _first_line(run["question"]) if run.get("logged", True) else "(not logged)",
             )  # fmt: skip
         make_console(load_settings(resolve_paths()).settings.color).print(table)
 
@@ -223,11 +227,13 @@ def _replay(run: dict[str, Any]) -> list[str]:
             ]
         ),
     ]
+    lines += _context_lines(run)
     lines += [f"warning: {warning}" for warning in run["warnings"]]
     lines += [f"decided: {decision['message']}" for decision in run.get("decisions") or []]
     if run["error"]:
         lines.append(f"error: {run['error']}")
-    lines += ["", "── question", run["question"]]
+    logged = run.get("logged", True)
+    lines += ["", "── question", run["question"] if logged else UNSTORED]
     for call in calls:
         used = call["model_used"]
         model = call["model"] + (f" → {used}" if used and used != call["model"] else "")
@@ -246,6 +252,7 @@ def _replay(run: dict[str, Any]) -> list[str]:
                 [
                     f"tokens {number(call['prompt_tokens'])} in, "
                     f"{number(call['completion_tokens'])} out",
+                    *_cache_parts(call),
                     cost,
                     f"ttft {_ms(call['ttft_ms'])}",
                     f"latency {_ms(call['latency_ms'])}",
@@ -255,12 +262,59 @@ def _replay(run: dict[str, Any]) -> list[str]:
         ]
         if call["error"]:
             lines.append(f"error: {call['error']}")
-        lines.append(call["content"] if call["content"] else "(no output)")
-    lines += ["", "── answer", run["answer"] if run["answer"] is not None else "(no answer)"]
+        lines.append(call["content"] or ("(no output)" if logged else UNSTORED))
+    answer = run["answer"] if run["answer"] is not None else "(no answer)"
+    lines += ["", "── answer", answer if logged else UNSTORED]
     agreement = agreement_lines(run.get("consensus"), run["confidence"], run.get("issues") or [])
     if agreement:
         lines += ["", "── agreement", *agreement]
     return lines
+
+
+def _context_lines(run: dict[str, Any]) -> list[str]:
+    """What the run was given besides its question: the conversation it is part of, the
+    user's instructions and the files attached; or that none of it was kept (``--no-log``)."""
+    from hive.text import shorten
+
+    lines = []
+    if not run.get("logged", True):
+        lines.append(NOT_LOGGED)
+    chain = run.get("conversation") or []
+    if len(chain) > 1:
+        lines.append("conversation: " + " → ".join(f"#{run_id}" for run_id in chain))
+    if run.get("system"):
+        one_line = " ".join(str(run["system"]).split())
+        lines.append(f"instructions: {shorten(one_line, INSTRUCTIONS_WIDTH)}")
+    files = run.get("files") or []
+    if files:
+        lines.append("files: " + ", ".join(f"{f['name']} ({_size(f['bytes'])})" for f in files))
+    return lines
+
+
+def _size(size: int) -> str:
+    """A file's size as people read it: ``512 B``, ``1.2 KiB``, ``30 KiB``, ``2.5 MiB``."""
+    if size < 1024:
+        return f"{size} B"
+    kib = size / 1024
+    if kib < 10:
+        return f"{kib:.1f} KiB"
+    if kib < 1024:
+        return f"{kib:,.0f} KiB"
+    return f"{kib / 1024:,.1f} MiB"
+
+
+def _cache_parts(call: dict[str, Any]) -> list[str]:
+    """A call's prompt caching, only as far as the server reported it."""
+    from hive.money import dollars
+
+    parts = []
+    if call.get("cached_tokens") is not None:
+        parts.append(f"cached {call['cached_tokens']:,}")
+    if call.get("cache_write_tokens"):
+        parts.append(f"cache write {call['cache_write_tokens']:,}")
+    if call.get("cache_discount") is not None:
+        parts.append(f"cache discount {dollars(call['cache_discount'])}")
+    return parts
 
 
 @app.command("export")

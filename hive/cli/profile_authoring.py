@@ -61,6 +61,15 @@ Adaptive = Annotated[
 Description = Annotated[
     str | None, typer.Option(help="What the profile is for.", show_default=False)
 ]
+System = Annotated[
+    str | None,
+    typer.Option(
+        "--system",
+        metavar="TEXT",
+        help="Instructions sent to every stage, e.g. 'answer in German' ('' clears them).",
+        show_default=False,
+    ),
+]
 
 
 def _save(
@@ -80,6 +89,7 @@ def _save(
     fallback: list[str] | None,
     no_fallbacks: list[str] | None,
     adaptive: list[str] | None = None,
+    system: str | None = None,
 ) -> None:
     with error_edge(ctx.obj.debug):
         from hive.cli.options import stage_pairs
@@ -106,6 +116,7 @@ def _save(
             },
             max_tokens={s: v[-1] for s, v in stage_pairs(max_tokens, int, "--max-tokens").items()},
             adaptive=_rules(adaptive),
+            system=system,
         )
         store.save(derived.profile, force=force, replace=not creating)
         typer.echo(f"{'created' if creating else 'updated'} profile {name!r}")
@@ -143,6 +154,7 @@ def create(
     fallback: Fallbacks = None,
     no_fallbacks: NoFallbacks = None,
     adaptive: Adaptive = None,
+    system: System = None,
     force: Force = False,
 ) -> None:
     """Create a user profile from another one, changing what the options say.
@@ -166,6 +178,7 @@ def create(
         fallback=fallback,
         no_fallbacks=no_fallbacks,
         adaptive=adaptive,
+        system=system,
     )
 
 
@@ -183,6 +196,7 @@ def edit(
     fallback: Fallbacks = None,
     no_fallbacks: NoFallbacks = None,
     adaptive: Adaptive = None,
+    system: System = None,
     force: Annotated[
         bool, typer.Option("--force", help="Allow editing (overriding) a built-in.")
     ] = False,
@@ -206,4 +220,5 @@ def edit(
         fallback=fallback,
         no_fallbacks=no_fallbacks,
         adaptive=adaptive,
+        system=system,
     )

@@ -60,6 +60,7 @@ def _stages_json(profile: Profile) -> dict[str, object]:
     stages = {s: profile.stage(s).model_dump(mode="json") for s in STAGES}
     return {
         "description": profile.description,
+        "system": profile.system,
         "stages": stages,
         "adaptive": profile.adaptive.model_dump(mode="json"),
     }
@@ -133,6 +134,8 @@ def show(ctx: typer.Context, name: Name, json_output: JsonFlag = False) -> None:
         typer.echo(f"{name}{' (default)' if is_default else ''} · {entry.source}")
         if profile.description:
             typer.echo(profile.description)
+        if profile.system:
+            typer.echo(f"instructions to every stage: {profile.system}")
         for stage in STAGES:
             spec = profile.stage(stage)
             typer.echo(f"\n{stage}: temperature {spec.temperature:g}, max {spec.max_tokens} tokens")

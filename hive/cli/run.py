@@ -19,6 +19,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from hive.consensus.budget import Budgets
+from hive.consensus.context import NO_CONTEXT, Attachment, Context
 from hive.consensus.estimate import RunEstimate, estimate_run
 from hive.errors import (
     BudgetError,
@@ -63,6 +64,10 @@ class RunRequest:
     quiet: bool
     rounds: int | None = None  # --rounds: the most refine -> validate rounds
     adaptive: bool = True  # False (--fixed): the full panel, every stage
+    context: Context = NO_CONTEXT  # instructions, files and earlier turns sent first
+    new_files: tuple[Attachment, ...] = ()  # this run's own files (the context's last ones)
+    parent_id: int | None = None  # the run this one follows up
+    logged: bool = True  # False (--no-log): no question, file or answer text in history
     today: date = field(default_factory=date.today)  # local date: prompts and budget days
 
     @property
@@ -86,6 +91,7 @@ def estimate(request: RunRequest, catalog: Catalog, history: History) -> RunEsti
     return estimate_run(
         request.question, request.profile, request.today, catalog.price,
         history.typical_completion, rounds=request.rounds, adaptive=request.adaptive,
+        context=request.context,
     )  # fmt: skip
 
 
@@ -97,7 +103,7 @@ def run(request: RunRequest, renderer: Renderer) -> None:
     Ctrl-C does: requests cancelled, the run closed as ``interrupted``, what was spent kept.
     """
     history = History.open(request.paths)
-    record = RunRecord(history, notice=_notice)
+    record = RunRecord(history, notice=_notice, logged=request.logged)
     session = _Session(request, renderer, history, record)
     try:
         with record:
@@ -178,6 +184,11 @@ class _Session:
                     sys.stderr.write(f"hive: {notice}\n")
             limits = budgets(request.settings, self.history, request.today)
             expected = estimate(request, catalog, self.history)
+            from hive.cli.run_inputs import context_limits
+
+            for warning in context_limits(expected, catalog):
+                if not request.quiet:
+                    _notice(warning)
             if request.estimate_only:
                 from hive.ui.estimate_view import print_estimate
 
@@ -209,7 +220,12 @@ class _Session:
         from hive.openrouter.retry import RetryPolicy
 
         request, record = self.request, self.record
-        record.start(request.question, request.profile.name, request.simulated)
+        record.start(
+            request.question, request.profile.name, request.simulated,
+            parent_id=request.parent_id, system=request.context.system or None,
+            panel=request.profile.model_dump(mode="json", by_alias=True),
+            files=[(f.name, f.text) for f in request.new_files],
+        )  # fmt: skip
 
         def emit(event: PipelineEvent) -> None:
             record.handle(event)  # history first: what was paid for is kept if a view fails
@@ -229,8 +245,8 @@ class _Session:
         )  # fmt: skip
         with self.renderer:
             result = await pipeline.run(request.question, request.profile,
-                                        simulated=request.simulated,
-                                        rounds=request.rounds)  # fmt: skip
+                                        simulated=request.simulated, rounds=request.rounds,
+                                        context=request.context)  # fmt: skip
             try:
                 record.finish(
                     "degraded" if result.degraded else "ok", answer=result.answer,

@@ -326,6 +326,9 @@ class Caller:
                 completion_tokens=completion.completion_tokens, cost=completion.cost,
                 ttft_ms=_ms(started, first_token), latency_ms=(self._clock() - started) * 1000,
                 finish_reason=completion.finish_reason, content=completion.text, accepted=True,
+                cached_tokens=completion.cached_tokens,
+                cache_write_tokens=completion.cache_write_tokens,
+                cache_discount=completion.cache_discount,
             )
         )  # fmt: skip
         for warning in completion.warnings:

@@ -28,6 +28,7 @@ from decimal import Decimal
 
 from hive.consensus import stages
 from hive.consensus.adaptive import FIXED
+from hive.consensus.context import NO_CONTEXT, Context
 from hive.consensus.ledger import labels
 from hive.consensus.profiles import Profile
 from hive.money import Total
@@ -128,9 +129,12 @@ def estimate_run(
     *,
     rounds: int | None = None,
     adaptive: bool = True,
+    context: Context = NO_CONTEXT,
 ) -> RunEstimate:
     """Every call the run may make, in order; ``rounds`` (``--rounds``) overrides the
-    profile's, and ``adaptive=False`` (``--fixed``) is the one path with every generator."""
+    profile's, and ``adaptive=False`` (``--fixed``) is the one path with every generator.
+    ``context`` (instructions, files, earlier turns) goes in front of every prompt, so it is
+    counted in each."""
     rules = profile.adaptive if adaptive else FIXED
     cap = rounds or rules.rounds
     calls: list[CallEstimate] = []
@@ -158,7 +162,7 @@ def estimate_run(
 
     def refine(drafts: list[CallEstimate], when: str = "", **flags: bool) -> CallEstimate:
         labelled = [(x, "") for x in labels(len(drafts))]
-        base = message_tokens(stages.refine_messages(question, labelled, today))
+        base = message_tokens(stages.refine_messages(question, labelled, today, context=context))
         return add(
             "refine", profile.stage("refine").models[0],
             base + sum(d.completion_tokens for d in drafts),
@@ -167,7 +171,7 @@ def estimate_run(
         )  # fmt: skip
 
     # Later prompts carry earlier outputs: their text is added as a token count.
-    generate_prompt = message_tokens(stages.generate_messages(question, today))
+    generate_prompt = message_tokens(stages.generate_messages(question, today, context=context))
     models = profile.stage("generate").models
     first = rules.first_panel if 0 < rules.first_panel < len(models) else len(models)
     drafts = [add("generate", m, generate_prompt, generate_prompt) for m in models[:first]]
@@ -179,7 +183,7 @@ def estimate_run(
             for m in models[first:]
         ]
         refined = refine(drafts, escalated, optional=True)
-    base = message_tokens(stages.validate_messages(question, "", today))
+    base = message_tokens(stages.validate_messages(question, "", today, context=context))
     review = add(
         "validate",
         profile.stage("validate").models[0],
@@ -193,7 +197,9 @@ def estimate_run(
         )
         labelled = [(x, "") for x in labels(len(drafts))]
         revise = message_tokens(
-            stages.revise_messages(question, labelled, "", stages.Verdict(None), today)
+            stages.revise_messages(
+                question, labelled, "", stages.Verdict(None), today, context=context
+            )
         )
         refined = add(
             "refine", profile.stage("refine").models[0],
@@ -208,7 +214,9 @@ def estimate_run(
             base + refined.completion_tokens, base + refined.max_completion_tokens,
             again, optional=True,
         )  # fmt: skip
-    base = message_tokens(stages.curate_messages(question, "", stages.Verdict(None), today))
+    base = message_tokens(
+        stages.curate_messages(question, "", stages.Verdict(None), today, context=context)
+    )
     add(
         "curate",
         profile.stage("curate").models[0],

@@ -47,6 +47,12 @@ class CallRecord:
     # The server accepted the request (answered 200), so the call may be billed even if it
     # then failed; False for a call refused with an error status or never sent.
     accepted: bool = False
+    # Prompt caching, as the server reported it (None: not reported, never read as 0):
+    # prompt tokens read from the cache, prompt tokens written to it, and what caching saved
+    # in USD (negative when a write cost extra; see ``Completion.cache_discount``).
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    cache_discount: Decimal | None = None
 
     @property
     def ok(self) -> bool:

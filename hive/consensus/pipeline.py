@@ -33,6 +33,7 @@ from hive.consensus.adaptive import FIXED, Decision
 from hive.consensus.bias import judge_warnings
 from hive.consensus.budget import SpendLimit
 from hive.consensus.caller import Caller, Emit, Sleep, Stop, StoppedEarly
+from hive.consensus.context import NO_CONTEXT, Context
 from hive.consensus.drafting import Drafting, Planned
 from hive.consensus.estimate import PriceOf
 from hive.consensus.events import (
@@ -96,6 +97,7 @@ class Pipeline:
         (drawn at random when None, and recorded either way); ``adaptive_rules``: False runs
         every stage with the full panel, whatever the profile's ``adaptive`` says."""
         self._seed = random.SystemRandom().randrange(2**31) if seed is None else seed
+        self._context = NO_CONTEXT
         self._emit = emit
         self._today = today
         self._clock = clock
@@ -111,9 +113,17 @@ class Pipeline:
         self._ran: dict[str, int] = {}  # per later stage, the index of its last call
 
     async def run(
-        self, question: str, profile: Profile, *, simulated: bool, rounds: int | None = None
+        self,
+        question: str,
+        profile: Profile,
+        *,
+        simulated: bool,
+        rounds: int | None = None,
+        context: Context = NO_CONTEXT,
     ) -> ConsensusResult:
-        """``rounds``: the most refine -> validate rounds (default: the profile's)."""
+        """``rounds``: the most refine -> validate rounds (default: the profile's);
+        ``context``: instructions, files and earlier turns every call sends first."""
+        self._context = context
         started = self._clock()
         plan = [
             CallPlan(stage, i, model)
@@ -123,7 +133,9 @@ class Pipeline:
         self._emit(RunStarted(question, profile.name, simulated, plan))
         rules = profile.adaptive if self._adaptive else FIXED
         cap = rounds or rules.rounds
-        self._drafting.messages = stages.generate_messages(question, self._today)
+        self._drafting.messages = stages.generate_messages(
+            question, self._today, context=self._context
+        )
 
         for warning in judge_warnings(profile):
             self._caller.warn(warning)
@@ -143,7 +155,8 @@ class Pipeline:
         else:
             answer = await self._stage(
                 "curate", profile,
-                stages.curate_messages(question, refined, verdict, self._today, disputes),
+                stages.curate_messages(question, refined, verdict, self._today, disputes,
+                                       context=self._context),
                 fallback=refined, why="returning the refined answer uncurated",
             )  # fmt: skip
         result = ConsensusResult(
@@ -184,7 +197,7 @@ class Pipeline:
         while cap > 1:
             revise = stages.revise_messages(
                 question, [(x, d.text) for x, d in labelled], refined, verdict, self._today,
-                disputes,
+                disputes, context=self._context
             )  # fmt: skip
             state = adaptive.RoundState(done, verdict.confidence, consensus.agreement,
                                         _unresolved(disputes))  # fmt: skip
@@ -268,7 +281,9 @@ class Pipeline:
 
         def escalation(consensus: panel.Consensus, shown: Labelled) -> Decision | None:
             refine_prompt = message_tokens(
-                stages.refine_messages(question, [(x, d.text) for x, d in shown], self._today)
+                stages.refine_messages(
+                    question, [(x, d.text) for x, d in shown], self._today, context=self._context
+                )
             ) + sum(spec.max_tokens for _ in unasked)  # the new drafts at their longest
             planned = [("generate", i, spec, gen_prompt) for i in unasked]
             planned.append(("refine", self._next("refine"), profile.stage("refine"),
@@ -304,7 +319,9 @@ class Pipeline:
     def _after_drafts(self, question: str, profile: Profile, drafts: int) -> Planned:
         """The refine over ``drafts`` drafts (each at its longest), and what follows it."""
         labelled = [(x, "") for x in labels(drafts)]
-        prompt = message_tokens(stages.refine_messages(question, labelled, self._today))
+        prompt = message_tokens(
+            stages.refine_messages(question, labelled, self._today, context=self._context)
+        )
         prompt += drafts * profile.generate.max_tokens
         refine = ("refine", self._next("refine"), profile.stage("refine"), prompt)
         return [refine, *self._then_worst(question, profile, ())]
@@ -316,9 +333,13 @@ class Pipeline:
         review at their max_tokens, as the estimate counts them): an optional step is taken
         only if what must follow it still fits."""
         refine, validate = profile.stage("refine"), profile.stage("validate")
-        review = message_tokens(stages.validate_messages(question, "", self._today, disputes))
+        review = message_tokens(
+            stages.validate_messages(question, "", self._today, disputes, context=self._context)
+        )
         curate = message_tokens(
-            stages.curate_messages(question, "", NO_REVIEW, self._today, disputes)
+            stages.curate_messages(
+                question, "", NO_REVIEW, self._today, disputes, context=self._context
+            )
         )
         return [
             ("validate", self._next("validate"), validate, review + refine.max_tokens),
@@ -359,7 +380,9 @@ class Pipeline:
             decision = read[0]
             return decision.message if decision and decision.kind == "escalated" else None
 
-        messages = stages.refine_messages(question, [(x, d.text) for x, d in labelled], self._today)
+        messages = stages.refine_messages(
+            question, [(x, d.text) for x, d in labelled], self._today, context=self._context
+        )
         try:
             text = await self._stage("refine", profile, messages, fallback=None,
                                      why="using the first draft unrefined", stop=stop)  # fmt: skip
@@ -388,7 +411,8 @@ class Pipeline:
     ) -> stages.Verdict:
         review = await self._stage(
             "validate", profile,
-            stages.validate_messages(question, answer, self._today, disputes),
+            stages.validate_messages(question, answer, self._today, disputes,
+                                     context=self._context),
             fallback=None, why="the answer is unvalidated",
         )  # fmt: skip
         verdict = NO_REVIEW if review is None else stages.parse_verdict(review)

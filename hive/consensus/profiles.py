@@ -90,6 +90,9 @@ class Profile(BaseModel):
 
     name: str
     description: str = ""
+    # The user's standing instructions, sent first to every stage (``context.py``), e.g.
+    # "answer in German"; a run's --system replaces them.
+    system: str = ""
     generate: StageSpec
     refine: StageSpec
     validate_: StageSpec = Field(alias="validate")

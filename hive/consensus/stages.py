@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
+from hive.consensus.context import NO_CONTEXT, Context
 from hive.consensus.prompts import REVISE, VERDICT_TAG, system_prompt
 
 if TYPE_CHECKING:
@@ -33,21 +34,30 @@ if TYPE_CHECKING:
 Messages = list[dict[str, str]]
 
 
-def _messages(stage: str, today: date, user: str) -> Messages:
+def _messages(stage: str, today: date, user: str, context: Context) -> Messages:
+    """The run's shared context first (the same for every call: ``context.py``), then the
+    stage's job and its material: the last two messages are always the stage's own."""
     return [
+        *context.prefix(),
         {"role": "system", "content": system_prompt(stage, today)},
         {"role": "user", "content": user},
     ]
 
 
-def generate_messages(question: str, today: date) -> Messages:
-    return _messages("generate", today, question)
+def generate_messages(question: str, today: date, context: Context = NO_CONTEXT) -> Messages:
+    return _messages("generate", today, question, context)
 
 
-def refine_messages(question: str, drafts: Sequence[tuple[str, str]], today: date) -> Messages:
+def refine_messages(
+    question: str,
+    drafts: Sequence[tuple[str, str]],
+    today: date,
+    context: Context = NO_CONTEXT,
+) -> Messages:
     """``drafts``: ``(label, text)`` pairs in the order the refiner is to see them."""
     body = "\n\n".join(f'<draft id="{label}">\n{text}\n</draft>' for label, text in drafts)
-    return _messages("refine", today, f"<question>\n{question}\n</question>\n\n{body}")
+    user = f"<question>\n{question}\n</question>\n\n{body}"
+    return _messages("refine", today, user, context)
 
 
 def revise_messages(
@@ -57,18 +67,19 @@ def revise_messages(
     verdict: Verdict,
     today: date,
     disputes: Sequence[Dispute] = (),
+    context: Context = NO_CONTEXT,
 ) -> Messages:
     """Another round's refine: the same drafts under the same labels, the previous answer,
     the reviewer's findings and the disputes, so the revision addresses each."""
-    messages = refine_messages(question, drafts, today)
-    messages[0]["content"] += REVISE
+    messages = refine_messages(question, drafts, today, context)
+    messages[-2]["content"] += REVISE
     user = (
-        f"{messages[1]['content']}\n\n<previous_answer>\n{previous}\n</previous_answer>\n\n"
+        f"{messages[-1]['content']}\n\n<previous_answer>\n{previous}\n</previous_answer>\n\n"
         f"<review>\n{_findings(verdict)}\n</review>"
     )
     if block := disputes_block(disputes):
         user += "\n\n" + block
-    messages[1]["content"] = user
+    messages[-1]["content"] = user
     return messages
 
 
@@ -122,12 +133,16 @@ def contested(ledger: Ledger | None) -> tuple[Dispute, ...]:
 
 
 def validate_messages(
-    question: str, answer: str, today: date, disputes: Sequence[Dispute] = ()
+    question: str,
+    answer: str,
+    today: date,
+    disputes: Sequence[Dispute] = (),
+    context: Context = NO_CONTEXT,
 ) -> Messages:
     user = f"<question>\n{question}\n</question>\n\n<answer>\n{answer}\n</answer>"
     if block := disputes_block(disputes):
         user += "\n\n" + block
-    return _messages("validate", today, user)
+    return _messages("validate", today, user, context)
 
 
 def curate_messages(
@@ -136,6 +151,7 @@ def curate_messages(
     verdict: Verdict,
     today: date,
     disputes: Sequence[Dispute] = (),
+    context: Context = NO_CONTEXT,
 ) -> Messages:
     user = (
         f"<question>\n{question}\n</question>\n\n<answer>\n{answer}\n</answer>\n\n"
@@ -143,7 +159,7 @@ def curate_messages(
     )
     if block := disputes_block(disputes):
         user += "\n\n" + block
-    return _messages("curate", today, user)
+    return _messages("curate", today, user, context)
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,16 @@ class Completion:
     cost: Decimal | None
     generation_id: str | None
     warnings: tuple[str, ...] = ()  # what was wrong with the stream, though it completed
+    # Prompt tokens read from / written to the provider's prompt cache, from the usage
+    # object's ``prompt_tokens_details`` (None: the server did not say, which is not 0).
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    # What caching saved (negative when a cache write cost extra). OpenRouter documents
+    # ``cache_discount`` for the /generation endpoint only, not in the streamed usage object
+    # (Usage Accounting lists none, and the captures have none), so the reducer never fills
+    # it: a made-up figure would be worse than an unknown one. It is here so a later lookup
+    # of the generation can carry it through to history.
+    cache_discount: Decimal | None = None
 
 
 StreamItem = TextDelta | KeepAlive | Completion
@@ -193,6 +203,7 @@ class ChunkReducer:
                 if self.done
                 else "the stream ended before the model finished"
             )
+        cached_tokens, cache_write_tokens = self._cache()
         return Completion(
             text="".join(self.parts),
             model=self.model,
@@ -203,6 +214,8 @@ class ChunkReducer:
             cost=cost,
             generation_id=self.generation_id,
             warnings=tuple(self.warnings),
+            cached_tokens=cached_tokens,
+            cache_write_tokens=cache_write_tokens,
         )
 
     def _usage(self) -> tuple[int | None, int | None, Decimal | None]:
@@ -213,6 +226,16 @@ class ChunkReducer:
         if not isinstance(cost, Decimal) or not cost.is_finite() or not 0 <= cost < MAX_CALL_COST:
             cost = None  # not a cost any call could have: better unknown than absurd
         return _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")), cost
+
+    def _cache(self) -> tuple[int | None, int | None]:
+        """``(cached_tokens, cache_write_tokens)`` from ``usage.prompt_tokens_details``: whole
+        non-negative numbers only, anything else unknown (None), so a malformed report never
+        shows as a cache hit or a miss."""
+        usage = self.usage or {}
+        details = usage.get("prompt_tokens_details")
+        if not isinstance(details, dict):
+            return None, None
+        return _count(details.get("cached_tokens")), _count(details.get("cache_write_tokens"))
 
     def stream_error(self, message: str) -> StreamError:
         return self.failure(StreamError, message)
@@ -240,3 +263,9 @@ def _str(value: object) -> str | None:
 
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _count(value: object) -> int | None:
+    """A token count: a non-negative integer, or None."""
+    number = _int(value)
+    return number if number is not None and number >= 0 else None

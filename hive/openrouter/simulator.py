@@ -130,7 +130,10 @@ def reply_text(body: dict[str, Any]) -> str:
     model = str(body.get("model", "unknown/model"))
     messages = body.get("messages") or []
     question = _question(messages)
-    system = " ".join(str(m.get("content", "")) for m in messages if m.get("role") == "system")
+    # The stage's own prompt is the last system message (a shared context may come first,
+    # and the user's files in it must not pass for a stage's instructions).
+    systems = [str(m.get("content", "")) for m in messages if m.get("role") == "system"]
+    system = systems[-1] if systems else ""
     if _GENERATE_MARK in system:
         return _draft(model, question, body.get("seed"))
     if _LEDGER.search(system):

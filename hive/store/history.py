@@ -22,7 +22,7 @@ import socket
 import sqlite3
 import statistics
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hive.consensus.events import CallRecord, billable
-from hive.errors import StorageError
+from hive.errors import StorageError, UsageError
 from hive.money import Total
 from hive.store.files import ensure_dir
 from hive.store.paths import Paths
@@ -155,8 +155,40 @@ def _v4(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN rounds INTEGER")
 
 
+def _v5(db: sqlite3.Connection) -> None:
+    """Context and conversations (issue 12): the run a run follows up (kept as NULL if that
+    one is deleted), the user's instructions, the panel that actually ran (JSON; NULL for runs
+    from before: unknown), whether the run was logged (``--no-log`` keeps no user text), the
+    files attached, in order; and per call the prompt-caching figures the server reported
+    (NULL: not reported)."""
+    db.execute("ALTER TABLE calls ADD COLUMN cached_tokens INTEGER")
+    db.execute("ALTER TABLE calls ADD COLUMN cache_write_tokens INTEGER")
+    db.execute("ALTER TABLE calls ADD COLUMN cache_discount TEXT")
+    db.execute(
+        "ALTER TABLE runs ADD COLUMN parent_id INTEGER REFERENCES runs(id) ON DELETE SET NULL"
+    )
+    db.execute("ALTER TABLE runs ADD COLUMN system TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN panel TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN logged INTEGER NOT NULL DEFAULT 1")
+    # Deleting a run sets its follow-ups' parent_id to NULL: without this index each deleted
+    # run would scan the whole table for them.
+    db.execute("CREATE INDEX runs_by_parent ON runs(parent_id)")
+    db.execute(
+        """
+        CREATE TABLE run_files (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            text TEXT NOT NULL,
+            bytes INTEGER NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX run_files_by_run ON run_files(run_id)")
+
+
 # Append only: each entry upgrades the schema by one version. Never edit a released step.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 
 
 def utc_now() -> datetime:
@@ -237,6 +269,11 @@ def _decimal(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
+def _money_text(amount: Decimal | None) -> str | None:
+    """An amount as exact decimal text (SQLite's REAL would round it); None stays unknown."""
+    return None if amount is None else format(amount, "f")
+
+
 @contextmanager
 def _storage_errors(what: str, path: Path | None = None) -> Iterator[None]:
     """A corrupt, locked, full or read-only database becomes a StorageError naming the file
@@ -281,6 +318,12 @@ def _fold(text: str | None) -> str:
     return (text or "").casefold()
 
 
+def error_kind(error: str | None) -> str | None:
+    """What an unlogged run keeps of an error: its kind, up to the first ``:``. What follows
+    may quote the server, and a server may quote the prompt."""
+    return None if error is None else error.split(":", 1)[0]
+
+
 class History:
     """The history of one hive home. Every method is one short transaction."""
 
@@ -300,30 +343,62 @@ class History:
         self.db.close()
 
     def start_run(
-        self, question: str, profile: str, simulated: bool, started: datetime | None = None
+        self,
+        question: str,
+        profile: str,
+        simulated: bool,
+        started: datetime | None = None,
+        *,
+        parent_id: int | None = None,
+        system: str | None = None,
+        panel: dict[str, Any] | None = None,
+        files: Sequence[tuple[str, str]] = (),
+        logged: bool = True,
     ) -> int:
+        """Record a run before its first call, with what it was given: the run it follows up,
+        the user's instructions, the panel that runs it and the files attached, ``(name,
+        text)`` in order, in the same transaction. ``logged=False`` (``--no-log``) keeps none
+        of the user's text (question, instructions, files): only the panel, which names models."""
         with self._errors("write to"), transaction(self.db):
             cursor = self.db.execute(
-                "INSERT INTO runs (started_at, question, profile, simulated, status, pid, host)"
-                " VALUES (?, ?, ?, ?, 'running', ?, ?)",
-                (_iso(started or utc_now()), question, profile, int(simulated), os.getpid(),
-                 socket.gethostname()),
+                "INSERT INTO runs (started_at, question, profile, simulated, status, pid, host,"
+                " parent_id, system, panel, logged)"
+                " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                (_iso(started or utc_now()), question if logged else "", profile, int(simulated),
+                 os.getpid(), socket.gethostname(), parent_id, system if logged else None,
+                 None if panel is None else json.dumps(panel, ensure_ascii=False), int(logged)),
             )  # fmt: skip
-        return int(cursor.lastrowid or 0)
+            run_id = int(cursor.lastrowid or 0)
+            if logged:
+                self._store_files(run_id, files)
+        return run_id
 
-    def record_call(self, run_id: int, call: CallRecord) -> None:
+    def _store_files(self, run_id: int, files: Sequence[tuple[str, str]]) -> None:
+        """The attached files, in order, each with its size in UTF-8 bytes."""
+        self.db.executemany(
+            "INSERT INTO run_files (run_id, position, name, text, bytes) VALUES (?, ?, ?, ?, ?)",
+            [(run_id, position, name, text, len(text.encode("utf-8", "surrogatepass")))
+             for position, (name, text) in enumerate(files)],
+        )  # fmt: skip
+
+    def record_call(self, run_id: int, call: CallRecord, *, logged: bool = True) -> None:
+        """Write one call. Unlogged, its output is not kept and its error only by kind; its
+        costs, tokens, models and timings always are, so budgets keep holding."""
         with self._errors("write to"), transaction(self.db):
             self.db.execute(
                 "INSERT INTO calls (run_id, finished_at, stage, idx, attempt, model, model_used,"
                 " provider, prompt_tokens, completion_tokens, cost, cost_estimated, ttft_ms,"
-                " latency_ms, finish_reason, error, content, accepted)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " latency_ms, finish_reason, error, content, accepted, cached_tokens,"
+                " cache_write_tokens, cache_discount)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id, _iso(utc_now()), call.stage, call.index, call.attempt, call.model,
                     call.model_used, call.provider, call.prompt_tokens, call.completion_tokens,
-                    None if call.cost is None else format(call.cost, "f"), int(call.cost_estimated),
-                    call.ttft_ms, call.latency_ms, call.finish_reason, call.error, call.content,
-                    int(call.accepted),
+                    _money_text(call.cost), int(call.cost_estimated), call.ttft_ms,
+                    call.latency_ms, call.finish_reason,
+                    call.error if logged else error_kind(call.error),
+                    call.content if logged else "", int(call.accepted), call.cached_tokens,
+                    call.cache_write_tokens, _money_text(call.cache_discount),
                 ),
             )  # fmt: skip
 
@@ -349,9 +424,15 @@ class History:
         consensus: dict[str, Any] | None = None,
         issues: list[str] | None = None,
         rounds: int | None = None,
+        logged: bool = True,
     ) -> None:
         """Close a run; its totals are summed from the calls recorded, so they always agree:
-        known costs and reported tokens summed, billable calls without them counted."""
+        known costs and reported tokens summed, billable calls without them counted.
+        Unlogged, what could carry the user's text (answer, consensus, issues, warnings) is
+        not kept, and the error only by kind; status, confidence, duration and rounds are."""
+        if not logged:
+            answer, consensus, issues, warnings = None, None, None, None
+            error = error_kind(error)
         with self._errors("write to"), transaction(self.db):
             totals = self._totals(run_id)
             self.db.execute(
@@ -408,7 +489,8 @@ class History:
         return round(statistics.median(values)) if values else None
 
     def run(self, run_id: int) -> dict[str, Any] | None:
-        """One run with its calls, or None."""
+        """One run with its calls, decisions, attached files (names and sizes, not their
+        text) and its conversation (run ids from the first turn to this one), or None."""
         with self._errors("read"):
             row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
@@ -419,12 +501,73 @@ class History:
             decisions = self.db.execute(
                 "SELECT * FROM decisions WHERE run_id = ? ORDER BY id", (run_id,)
             ).fetchall()
+            files = self.db.execute(
+                "SELECT name, bytes FROM run_files WHERE run_id = ? ORDER BY position",
+                (run_id,),
+            ).fetchall()
+            chain = [int(r["id"]) for r in self._chain(row)]
             run = self._with_totals(run_dict(row))
         return {
             **run,
+            "files": [{"name": f["name"], "bytes": int(f["bytes"])} for f in files],
+            "conversation": chain,
             "decisions": [decision_dict(d) for d in decisions],
             "calls": [call_dict(c) for c in calls],
         }
+
+    def _chain(self, row: sqlite3.Row) -> list[sqlite3.Row]:
+        """The runs from the conversation's first turn to ``row``, oldest first, following
+        ``parent_id`` (a deleted parent ends the chain there). A cycle cannot be made through
+        this class, but a hand-edited database could hold one: it stops at a repeated id."""
+        chain = [row]
+        seen = {int(row["id"])}
+        while (parent := chain[-1]["parent_id"]) is not None and int(parent) not in seen:
+            found = self.db.execute("SELECT * FROM runs WHERE id = ?", (parent,)).fetchone()
+            if found is None:
+                break
+            seen.add(int(parent))
+            chain.append(found)
+        chain.reverse()
+        return chain
+
+    def conversation(self, run_id: int) -> list[dict[str, Any]]:
+        """The conversation ending at run ``run_id``, oldest turn first: each run's question,
+        answer, instructions and files (``(name, text)`` in order), whether it was logged and
+        its status. A run no one followed up is a conversation of one."""
+        with self._errors("read"):
+            row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise UsageError(f"no run #{run_id} in history (see `hive history list`)")
+            return [self._turn(r) for r in self._chain(row)]
+
+    def _turn(self, row: sqlite3.Row) -> dict[str, Any]:
+        files = self.db.execute(
+            "SELECT name, text FROM run_files WHERE run_id = ? ORDER BY position", (row["id"],)
+        ).fetchall()
+        return {
+            "id": int(row["id"]),
+            "question": row["question"],
+            "answer": row["answer"],
+            "system": row["system"],
+            "files": [(f["name"], f["text"]) for f in files],
+            "logged": bool(row["logged"]),
+            "status": _status(row),
+        }
+
+    def last_run_id(self) -> int | None:
+        """The newest run that is not still running (``--continue`` follows it up), or None.
+        One left ``running`` by a process that is gone reads as abandoned, so it counts."""
+        with self._errors("read"):
+            rows = self.db.execute(
+                "SELECT id, status, pid, host FROM runs ORDER BY started_at DESC, id DESC"
+            )
+            try:
+                for row in rows:
+                    if _status(row) != "running":
+                        return int(row["id"])
+            finally:
+                rows.close()  # no read snapshot left open behind the answer
+        return None
 
     def runs(self, limit: int | None = 20, search: str | None = None) -> list[dict[str, Any]]:
         """Runs newest first, without their calls; ``search`` matches text in the question or
@@ -559,6 +702,9 @@ def run_dict(row: sqlite3.Row) -> dict[str, Any]:
     raw = data.get("consensus")
     data["consensus"] = json.loads(raw) if raw else None
     data["issues"] = json.loads(data.get("issues") or "[]")
+    panel = data.get("panel")
+    data["panel"] = json.loads(panel) if panel else None
+    data["logged"] = bool(data.get("logged", 1))
     return data
 
 
@@ -570,6 +716,7 @@ def decision_dict(row: sqlite3.Row) -> dict[str, Any]:
 def call_dict(row: sqlite3.Row) -> dict[str, Any]:
     data = dict(row)
     data["cost"] = _decimal(data["cost"])
+    data["cache_discount"] = _decimal(data.get("cache_discount"))
     data["accepted"] = bool(data.get("accepted"))
     data["billable"] = _billable(data)
     data["cost_estimated"] = bool(data["cost_estimated"])

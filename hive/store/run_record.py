@@ -17,7 +17,7 @@ say how many paid calls, at what cost, and how many decisions were not saved.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -49,10 +49,13 @@ def status_for(exc: BaseException | None) -> str:
 
 
 class RunRecord:
-    def __init__(self, history: History, *, notice: Notice) -> None:
-        """``notice`` tells the user, at once, about a storage problem that holds calls."""
+    def __init__(self, history: History, *, notice: Notice, logged: bool = True) -> None:
+        """``notice`` tells the user, at once, about a storage problem that holds calls.
+        ``logged=False`` (``--no-log``) keeps none of the user's text in history, at every
+        write: the calls' costs and tokens still are, so budgets keep holding."""
         self._history = history
         self._notice = notice
+        self.logged = logged
         self.run_id: int | None = None
         self.calls: list[CallRecord] = []  # every call of the run, saved or not
         self._unsaved: list[CallRecord | Decision] = []  # held by a storage failure, in order
@@ -63,8 +66,22 @@ class RunRecord:
     def __enter__(self) -> RunRecord:
         return self
 
-    def start(self, question: str, profile: str, simulated: bool) -> int:
-        self.run_id = self._history.start_run(question, profile, simulated)
+    def start(
+        self,
+        question: str,
+        profile: str,
+        simulated: bool,
+        *,
+        parent_id: int | None = None,
+        system: str | None = None,
+        panel: dict[str, Any] | None = None,
+        files: Sequence[tuple[str, str]] = (),
+    ) -> int:
+        """Write the run before its first call, with what it was given (``History.start_run``)."""
+        self.run_id = self._history.start_run(
+            question, profile, simulated, parent_id=parent_id, system=system, panel=panel,
+            files=files, logged=self.logged,
+        )  # fmt: skip
         return self.run_id
 
     @property
@@ -97,7 +114,7 @@ class RunRecord:
             if isinstance(held, Decision):
                 self._history.record_decision(self.run_id, held)
             else:
-                self._history.record_call(self.run_id, held)
+                self._history.record_call(self.run_id, held, logged=self.logged)
             self._unsaved.pop(0)
 
     def finish(
@@ -129,7 +146,7 @@ class RunRecord:
         self._history.finish_run(
             self.run_id, o.status, answer=o.answer, confidence=o.confidence, error=o.error,
             duration_ms=o.duration_ms, warnings=o.warnings, consensus=o.consensus,
-            issues=o.issues, rounds=o.rounds,
+            issues=o.issues, rounds=o.rounds, logged=self.logged,
         )  # fmt: skip
         self._finished = True
 

@@ -106,6 +106,9 @@ class Settings(BaseModel):
         ge=0,
         description="calls to `:free` models started in any 60 seconds (0: no limit)",
     )
+    max_file_kb: int = Field(
+        512, ge=1, description="largest file -f attaches, in KiB (bigger ones are refused)"
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -131,6 +134,7 @@ ENVIRONMENT: dict[str, str] = {
     "max_concurrent_requests": "HIVE_MAX_CONCURRENT_REQUESTS",
     "requests_per_minute": "HIVE_REQUESTS_PER_MINUTE",
     "free_requests_per_minute": "HIVE_FREE_REQUESTS_PER_MINUTE",
+    "max_file_kb": "HIVE_MAX_FILE_KB",
     "max_cost_per_run": "HIVE_MAX_COST_PER_RUN",
     "daily_budget": "HIVE_DAILY_BUDGET",
     "monthly_budget": "HIVE_MONTHLY_BUDGET",

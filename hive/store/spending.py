@@ -48,6 +48,17 @@ class Totals:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheTotals:
+    """Prompt caching over a window's billable real calls, summed over the calls that
+    reported it: a call that did not is counted out, never added as 0."""
+
+    cached_tokens: int | None = None  # None: no call reported any
+    reported: int = 0  # calls that reported their cached prompt tokens
+    calls: int = 0  # billable calls in the window
+    discount: Decimal | None = None  # None: no call reported a discount
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """``spending`` and everything ``hive cost`` shows beside it, for one window."""
 
@@ -61,6 +72,7 @@ class Report:
     simulated_runs: int
     totals: Totals
     unreported: int = 0  # billable calls that reported no tokens
+    cache: CacheTotals = CacheTotals()
 
 
 @dataclass(slots=True)
@@ -82,6 +94,8 @@ class _Call:
     cost: Decimal | None
     tokens: int | None  # None: the server reported none
     billable: bool = True  # a call refused before any answer was not billed
+    cached_tokens: int | None = None  # None: the server did not say
+    cache_discount: Decimal | None = None
 
     @property
     def total(self) -> Total:
@@ -122,7 +136,8 @@ def _calls(history: History, since: datetime | None) -> list[_Call]:
     """Every call of a real run finished since ``since`` (all of them when None)."""
     sql = (
         "SELECT c.run_id, c.finished_at, c.stage, c.model, c.model_used, c.cost,"
-        f" c.prompt_tokens, c.completion_tokens, r.profile, {billable_sql('c')} AS billable"
+        " c.prompt_tokens, c.completion_tokens, c.cached_tokens, c.cache_discount, r.profile,"
+        f" {billable_sql('c')} AS billable"
         " FROM calls c JOIN runs r ON r.id = c.run_id WHERE r.simulated = 0"
     )
     params: tuple[str, ...] = ()
@@ -144,6 +159,8 @@ def _calls(history: History, since: datetime | None) -> list[_Call]:
                 else (r["prompt_tokens"] or 0) + (r["completion_tokens"] or 0)
             ),
             billable=bool(r["billable"]),
+            cached_tokens=r["cached_tokens"],
+            cache_discount=None if r["cache_discount"] is None else Decimal(r["cache_discount"]),
         )
         for r in rows
     ]
@@ -214,6 +231,20 @@ def simulated_runs(history: History, *, since: datetime | None) -> int:
     return int(history.db.execute(sql, params).fetchone()[0])
 
 
+def cache_totals(calls: Iterable[_Call]) -> CacheTotals:
+    """What prompt caching did over ``calls``: cached prompt tokens from the calls that
+    reported them, and the discount only if some call reported one."""
+    billed = [c for c in calls if c.billable]
+    cached = [c.cached_tokens for c in billed if c.cached_tokens is not None]
+    discounts = [c.cache_discount for c in billed if c.cache_discount is not None]
+    return CacheTotals(
+        cached_tokens=sum(cached) if cached else None,
+        reported=len(cached),
+        calls=len(billed),
+        discount=sum(discounts, Decimal(0)) if discounts else None,
+    )
+
+
 def _sum(calls: Iterable[_Call]) -> Total:
     return sum((c.total for c in calls), Total())
 
@@ -254,6 +285,7 @@ def report(history: History, *, since: datetime | None, by: str) -> Report:
             unreported=sum(1 for c in calls if c.tokens is None and c.billable),
             simulated_runs=simulated_runs(history, since=since),
             totals=totals(history),
+            cache=cache_totals(calls),
         )
     finally:
         history.db.execute("COMMIT")

@@ -34,7 +34,11 @@ class Entry:
 
 
 def profile_to_toml(profile: Profile) -> dict[str, Any]:
-    return profile.model_dump(mode="json", by_alias=True, exclude={"name"})
+    """The profile's table; an empty ``system`` is left out (older hives read the file too)."""
+    table = profile.model_dump(mode="json", by_alias=True, exclude={"name"})
+    if not table.get("system"):
+        table.pop("system", None)
+    return table
 
 
 def parse_profiles(data: dict[str, Any], origin: Path | str | None) -> dict[str, Profile]:
@@ -138,6 +142,7 @@ def derive_profile(
     temperatures: dict[str, float] | None = None,
     max_tokens: dict[str, int] | None = None,
     adaptive: dict[str, str] | None = None,
+    system: str | None = None,
 ) -> Derivation:
     """``base`` with the given changes, validated as a whole (ids, ranges, one model per later
     stage). Each mapping is keyed by stage name.
@@ -157,6 +162,8 @@ def derive_profile(
             raise UsageError(f"{stage}: give --fallback or --no-fallbacks, not both")
     table = profile_to_toml(base)
     description_dropped = False
+    if system is not None:
+        table["system"] = system
     if description is not None:
         table["description"] = description
     elif not keep_description and base.description:

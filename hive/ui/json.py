@@ -38,6 +38,9 @@ def call_to_json(record: CallRecord) -> dict[str, Any]:
         "finish_reason": record.finish_reason,
         "content": record.content,
         "error": record.error,
+        "cached_tokens": record.cached_tokens,
+        "cache_write_tokens": record.cache_write_tokens,
+        "cache_discount": None if record.cache_discount is None else float(record.cache_discount),
     }
 
 

@@ -1,0 +1,141 @@
+"""What a run is given besides its question, gathered before anything is spent: the
+conversation it follows up, the one-off changes to its panel, and the check that every prompt
+fits its model's context window.
+
+A follow-up (``--continue``, ``--continue-run N``) is a chain of runs in history: every earlier
+turn's question and final answer, the files attached along the way, and the last instructions
+given are sent again, so each stage answers in context. It runs on the panel the run it
+follows ran on, unless a profile is named. A run made with ``--no-log`` kept nothing to follow
+up, and one that ended without an answer has nothing to build on: both are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hive.consensus.context import Attachment, Context, Turn
+from hive.errors import UsageError
+
+if TYPE_CHECKING:
+    from hive.consensus.estimate import RunEstimate
+    from hive.consensus.profiles import Profile
+    from hive.openrouter.catalog import Catalog
+    from hive.store.history import History
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    parent_id: int  # the run this one follows up
+    turns: tuple[Turn, ...]
+    files: tuple[Attachment, ...]  # attached by the earlier turns, in order
+    system: str  # the last instructions given in the conversation
+    profile_name: str
+    panel: dict[str, Any] | None  # the profile that ran, as recorded
+
+
+def follow_up(history: History, run_id: int | None) -> FollowUp:
+    """The conversation ending at run ``run_id`` (None: the newest run)."""
+    if run_id is None:
+        run_id = history.last_run_id()
+        if run_id is None:
+            raise UsageError("--continue: there is no earlier run in history to follow up")
+    chain = history.conversation(run_id)
+    for run in chain:
+        if not run["logged"]:
+            raise UsageError(
+                f"run #{run['id']} was made with --no-log: nothing of it was kept to follow up"
+            )
+    last = chain[-1]
+    if not last["answer"]:
+        raise UsageError(
+            f"run #{last['id']} ended {last['status']} without an answer: nothing to follow up; "
+            f"see hive history show {last['id']}"
+        )
+    turns = tuple(Turn(r["question"], r["answer"]) for r in chain if r["answer"])
+    files = tuple(Attachment(name, text) for r in chain for name, text in r["files"])
+    system = next((r["system"] for r in reversed(chain) if r["system"]), "")
+    record = history.run(run_id) or {}
+    return FollowUp(
+        run_id, turns, files, system, str(record.get("profile", "")), record.get("panel")
+    )
+
+
+def panel_of(follow: FollowUp) -> Profile | None:
+    """The profile the followed-up run ran on, as recorded (None for a run from before hive
+    recorded it)."""
+    from hive.consensus.profiles import Profile
+
+    if not follow.panel:
+        return None
+    return Profile.model_validate({**follow.panel, "name": follow.profile_name})
+
+
+def with_overrides(
+    profile: Profile,
+    *,
+    generate: Sequence[str] | None,
+    refine: str | None,
+    validate: str | None,
+    curate: str | None,
+    temperature: Sequence[str] | None,
+    max_tokens: Sequence[str] | None,
+) -> Profile:
+    """``profile`` with this run's one-off changes, validated as a profile edit would be (a
+    replaced model leaves its fallbacks behind, as there). Unchanged without any."""
+    from hive.cli.options import stage_pairs
+    from hive.store.user_profiles import derive
+
+    single = {"refine": refine, "validate": validate, "curate": curate}
+    models = {stage: [model] for stage, model in single.items() if model}
+    if generate:
+        models["generate"] = list(generate)
+    temperatures = {s: v[-1] for s, v in stage_pairs(list(temperature or []), float,
+                                                     "--temperature").items()}  # fmt: skip
+    limits = {s: v[-1] for s, v in stage_pairs(list(max_tokens or []), int, "--max-tokens").items()}
+    if not (models or temperatures or limits):
+        return profile
+    return derive(profile, profile.name, models=models, temperatures=temperatures,
+                  max_tokens=limits)  # fmt: skip
+
+
+def context_notice(context: Context, new: Sequence[Attachment], follow: FollowUp | None) -> str:
+    """One line saying what goes in front of the question, and about how many tokens."""
+    from hive.openrouter.tokens import message_tokens
+
+    parts = []
+    if new:
+        parts.append(f"attached {len(new)} file{'s' if len(new) != 1 else ''}")
+    if follow is not None:
+        n = len(follow.turns)
+        parts.append(f"following up run #{follow.parent_id} ({n} earlier turn{'s' * (n != 1)})")
+    if context.system.strip():
+        parts.append("with your instructions")
+    size = message_tokens(context.prefix())
+    return f"{', '.join(parts)}: about {size:,} tokens in front of every prompt"
+
+
+def context_limits(expected: RunEstimate, catalog: Catalog) -> list[str]:
+    """Refuse a run whose prompt for some call is longer than that call's model can read (its
+    context length in the model list); warn when the prompt leaves less room than the call's
+    max output tokens. Prompt sizes are hive's estimate (about four characters a token)."""
+    warnings = []
+    for call in expected.calls:
+        model = catalog.get(call.model)
+        window = None if model is None else model.context_length
+        if not window:
+            continue
+        if call.prompt_tokens > window:
+            raise UsageError(
+                f"{call.stage}'s prompt would be about {call.prompt_tokens:,} tokens, more than "
+                f"the {window:,}-token context of {call.model}: attach less, or give a model "
+                f"with a longer context (--{call.stage} MODEL)"
+            )
+        if call.prompt_tokens + call.max_completion_tokens > window:
+            warnings.append(
+                f"{call.stage}'s prompt (about {call.prompt_tokens:,} tokens) leaves less than "
+                f"its {call.max_completion_tokens:,} max output tokens in the {window:,}-token "
+                f"context of {call.model}: its answer may be cut short"
+            )
+    return list(dict.fromkeys(warnings))

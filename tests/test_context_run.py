@@ -1,0 +1,309 @@
+"""Files, instructions, follow-ups, one-off panels, reruns and --no-log, read off the request
+bodies the loopback server recorded: what every stage was sent, in what order, and what was
+refused before anything was sent."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from hive.cli.app import app
+from hive.consensus.context import FILES, FOLLOW_UP, INSTRUCTIONS
+from hive.consensus.profiles import BUILTIN_PROFILES
+from hive.store.history import db_path
+from hive.store.paths import resolve_paths
+from tests.conftest import last_run
+from tests.loopback import DEFAULT_MODELS, LoopbackOpenRouter, RecordedRequest
+
+runner = CliRunner()
+DIFF = "--- a/app.py\n+++ b/app.py\n@@ -1 +1 @@\n-print('hi')\n+print('hello')\n"
+QUESTION = "review this"
+
+
+def hive(*args: str, input: str | None = None) -> Any:
+    return runner.invoke(app, list(args), input=input)
+
+
+def write(tmp_path: Path, name: str, data: str | bytes) -> str:
+    path = tmp_path / name
+    if isinstance(data, bytes):
+        path.write_bytes(data)
+    else:
+        path.write_text(data, encoding="utf-8")
+    return str(path)
+
+
+def flat(request: RecordedRequest) -> str:
+    return "\n".join(str(m["content"]) for m in request.body["messages"])
+
+
+def ok(result: Any) -> None:
+    assert result.exit_code == 0, result.stderr + result.stdout
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def test_a_file_goes_to_every_stage_first_and_named(
+    keyed_env: LoopbackOpenRouter, tmp_path: Path
+) -> None:
+    patch = write(tmp_path, "change.patch", DIFF)
+    ok(hive("consensus", QUESTION, "balanced", "-f", patch, "--fixed", "-q"))
+
+    requests = keyed_env.chat_requests()
+    assert len(requests) == 6
+    firsts = {json.dumps(r.body["messages"][0]) for r in requests}
+    assert len(firsts) == 1  # the same shared context in front of every call
+    [first] = [r.body["messages"][0] for r in requests[:1]]
+    assert first["role"] == "system" and first["content"].startswith(FILES)
+    assert f'<file name="{patch}">\n{DIFF.rstrip()}\n</file>' in first["content"]
+    for request in requests:
+        text = flat(request)
+        assert text.index(DIFF.rstrip()) < text.rindex(QUESTION)  # the file before the question
+        # The stage's own prompt is untouched, right after the shared context.
+        assert request.body["messages"][1]["role"] == "system"
+        assert FILES not in request.body["messages"][1]["content"]
+
+
+def test_stdin_as_a_file_beside_a_question(keyed_env: LoopbackOpenRouter) -> None:
+    ok(hive("consensus", QUESTION, "speed", "-f", "-", "-q", input=DIFF))
+    for request in keyed_env.chat_requests():
+        assert f'<file name="stdin">\n{DIFF.rstrip()}\n</file>' in flat(request)
+
+
+def test_stdin_cannot_be_both_question_and_file(keyed_env: LoopbackOpenRouter) -> None:
+    result = hive("consensus", "-f", "-", input=DIFF)
+    assert result.exit_code == 2 and "give the question as an argument" in result.stderr
+    assert keyed_env.chat_requests() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "says"),
+    [
+        ("image.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a binary file"),
+        ("latin1.txt", "caf\xe9".encode("latin-1"), "not UTF-8 text (byte 0xe9 at offset 3)"),
+        ("big.txt", "x" * 3000, "over the 2 KiB limit"),
+    ],
+)
+def test_files_that_cannot_be_attached_are_refused_before_anything_is_sent(
+    keyed_env: LoopbackOpenRouter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    data: str | bytes,
+    says: str,
+) -> None:
+    monkeypatch.setenv("HIVE_MAX_FILE_KB", "2")
+    path = write(tmp_path, name, data)
+    result = hive("consensus", QUESTION, "-f", path)
+    assert result.exit_code == 2, result.stderr
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("hive: error:")]
+    assert f"cannot attach {path}: " in line and says in line
+    assert keyed_env.chat_requests() == [] and runs() == 0
+
+
+def test_a_directory_needs_recursive_and_then_leaves_out_what_is_not_text(
+    keyed_env: LoopbackOpenRouter, tmp_path: Path
+) -> None:
+    tree = tmp_path / "src"
+    (tree / ".git").mkdir(parents=True)
+    (tree / ".git" / "HEAD").write_text("ref: refs/heads/main")
+    (tree / "a.py").write_text("print('a')\n")
+    (tree / "pkg").mkdir()
+    (tree / "pkg" / "b.py").write_text("print('b')\n")
+    (tree / "logo.png").write_bytes(b"\x89PNG\x00\x00")
+
+    refused = hive("consensus", QUESTION, "-f", str(tree))
+    assert refused.exit_code == 2 and "give --recursive" in refused.stderr
+    assert keyed_env.chat_requests() == []
+
+    attached = hive("consensus", QUESTION, "speed", "-f", str(tree), "-r")
+    ok(attached)
+    text = flat(keyed_env.chat_requests()[0])
+    for name in (tree / "a.py", tree / "pkg" / "b.py"):
+        assert f'<file name="{name}">' in text
+    assert "refs/heads" not in text and "logo.png" not in text
+    assert f"hive: note: left out {tree / 'logo.png'}: a binary file" in attached.stderr
+    assert "hive: attached 2 files" in attached.stderr
+
+
+def test_a_file_too_long_for_a_model_is_caught_before_the_call(
+    keyed_env: LoopbackOpenRouter, tmp_path: Path
+) -> None:
+    small = dict(DEFAULT_MODELS["data"][0], id="tiny/model", context_length=1000)
+    keyed_env.models_body = json.dumps({"data": [*DEFAULT_MODELS["data"], small]}).encode()
+    path = write(tmp_path, "log.txt", "line of a long log\n" * 400)  # ~1,900 tokens
+
+    result = hive("consensus", QUESTION, "speed", "-f", path, "--refine", "tiny/model")
+
+    assert result.exit_code == 2, result.stderr
+    assert "more than the 1,000-token context of tiny/model" in result.stderr
+    assert keyed_env.chat_requests() == []
+
+
+def test_the_estimate_counts_the_files(keyed_env: LoopbackOpenRouter, tmp_path: Path) -> None:
+    def prompts(*extra: str) -> list[int]:
+        result = hive("consensus", QUESTION, "balanced", "--estimate", "--json", *extra)
+        ok(result)
+        return [c["prompt_tokens"] for c in json.loads(result.stdout)["calls"]]
+
+    path = write(tmp_path, "notes.txt", "word " * 4000)  # 20,000 characters: ~5,000 tokens
+    bare, attached = prompts(), prompts("-f", path)
+    assert len(bare) == len(attached)
+    assert all(
+        5_000 <= with_file - without <= 5_100
+        for without, with_file in zip(bare, attached, strict=True)
+    )
+
+
+# --- instructions ---------------------------------------------------------------------------
+
+
+def test_instructions_reach_every_stage_beside_its_own_job(keyed_env: LoopbackOpenRouter) -> None:
+    ok(hive("consensus", QUESTION, "balanced", "--system", "answer in German", "--fixed", "-q"))
+    for request in keyed_env.chat_requests():
+        shared, job = request.body["messages"][0], request.body["messages"][1]
+        assert shared["content"].startswith(INSTRUCTIONS)
+        assert "<instructions>\nanswer in German\n</instructions>" in shared["content"]
+        assert job["role"] == "system" and "answer in German" not in job["content"]
+
+
+def test_a_profile_can_carry_instructions(keyed_env: LoopbackOpenRouter) -> None:
+    ok(hive("profiles", "create", "german", "--from", "speed", "--system", "answer in German"))
+    ok(hive("consensus", QUESTION, "german", "-q"))
+    assert all("answer in German" in flat(r) for r in keyed_env.chat_requests())
+    ok(hive("consensus", QUESTION, "german", "-q", "--system", "answer in French"))
+    last = keyed_env.chat_requests()[-1]
+    assert "answer in French" in flat(last) and "answer in German" not in flat(last)
+
+
+# --- one-off panels -------------------------------------------------------------------------
+
+
+def test_overrides_apply_exactly_to_the_calls_that_ran(keyed_env: LoopbackOpenRouter) -> None:
+    ok(
+        hive(
+            "consensus", QUESTION, "balanced", "--fixed", "-q",
+            "--generate", "openai/gpt-4o-mini", "--generate", "openai/gpt-4o-mini",
+            "--refine", "openai/gpt-4.1-mini", "--temperature", "refine=0.25",
+            "--max-tokens", "curate=777",
+        )
+    )  # fmt: skip
+    bodies = [r.body for r in keyed_env.chat_requests()]
+    models = [b["model"] for b in bodies]
+    balanced = BUILTIN_PROFILES["balanced"]
+    assert models[:2] == ["openai/gpt-4o-mini"] * 2
+    assert models[2:] == [
+        "openai/gpt-4.1-mini",
+        *balanced.validate_.models,
+        *balanced.curate.models,
+    ]
+    assert bodies[2]["temperature"] == 0.25 and bodies[-1]["max_tokens"] == 777
+    assert bodies[0]["seed"] != bodies[1]["seed"]  # one model twice: two different drafts
+    panel = last_run()["panel"]
+    assert panel["generate"]["models"] == ["openai/gpt-4o-mini"] * 2
+    assert panel["refine"]["models"] == ["openai/gpt-4.1-mini"]
+
+
+def test_a_bad_override_is_refused_like_a_profile_edit(keyed_env: LoopbackOpenRouter) -> None:
+    result = hive("consensus", QUESTION, "--temperature", "refine=9")
+    assert result.exit_code == 2 and "temperature" in result.stderr
+    assert keyed_env.chat_requests() == []
+
+
+# --- follow-ups -----------------------------------------------------------------------------
+
+
+def test_a_follow_up_sends_the_conversation_to_every_stage(
+    keyed_env: LoopbackOpenRouter, tmp_path: Path
+) -> None:
+    patch = write(tmp_path, "change.patch", DIFF)
+    ok(hive("consensus", QUESTION, "speed", "-f", patch, "-q"))
+    first = last_run()
+    sent = len(keyed_env.chat_requests())
+
+    ok(hive("consensus", "--continue", "and on Windows?", "-q"))
+
+    second = last_run()
+    assert second["parent_id"] == first["id"] and second["profile"] == "speed"
+    follow = keyed_env.chat_requests()[sent:]
+    assert len(follow) == 4
+    for request in follow:
+        messages = request.body["messages"]
+        roles = [m["role"] for m in messages]
+        assert roles == ["system", "user", "assistant", "system", "user"]
+        assert DIFF.rstrip() in messages[0]["content"] and FOLLOW_UP in messages[0]["content"]
+        assert messages[1]["content"] == QUESTION
+        assert messages[2]["content"] == first["answer"]
+        assert "and on Windows?" in messages[-1]["content"]
+
+    ok(hive("consensus", "--continue-run", str(first["id"]), "and on macOS?", "-q"))
+    assert last_run()["parent_id"] == first["id"]
+    ok(hive("consensus", "-c", "and on BSD?", "-q"))  # follows the newest: a chain of three
+    chain = keyed_env.chat_requests()[-1].body["messages"]
+    assert [m["role"] for m in chain].count("assistant") == 2
+
+
+def test_nothing_to_follow_up_is_refused(keyed_env: LoopbackOpenRouter) -> None:
+    result = hive("consensus", "--continue", "and then?")
+    assert result.exit_code == 2 and "no earlier run" in result.stderr
+    ok(hive("consensus", QUESTION, "speed", "-q", "--no-log"))
+    result = hive("consensus", "--continue", "and then?")
+    assert result.exit_code == 2 and "--no-log" in result.stderr
+
+
+# --- rerun and --no-log ---------------------------------------------------------------------
+
+
+def test_rerun_asks_again_with_its_files_instructions_and_panel(
+    keyed_env: LoopbackOpenRouter, tmp_path: Path
+) -> None:
+    patch = write(tmp_path, "change.patch", DIFF)
+    ok(hive("consensus", QUESTION, "speed", "-f", patch, "--system", "be brief", "-q",
+            "--curate", "openai/gpt-4o-mini"))  # fmt: skip
+    first = last_run()
+    before = keyed_env.chat_requests()
+    patch_path = Path(patch)
+    patch_path.unlink()  # the rerun uses the recorded file, not the disk
+
+    ok(hive("history", "rerun", str(first["id"]), "-q"))
+
+    again = keyed_env.chat_requests()[len(before) :]
+    assert [r.body["model"] for r in again] == [r.body["model"] for r in before]
+    for old, new in zip(before, again, strict=True):
+        assert old.body["messages"] == new.body["messages"]
+    assert last_run()["id"] != first["id"]
+
+
+def test_no_log_keeps_no_text_but_keeps_the_costs(
+    keyed_env: LoopbackOpenRouter, tmp_path: Path
+) -> None:
+    secret_q = "what about the merger with ZYXWV Corp?"
+    patch = write(tmp_path, "secret.txt", "QWERTY-CONFIDENTIAL-CONTENT")
+    result = hive("consensus", secret_q, "speed", "-f", patch, "--no-log", "-q")
+    ok(result)
+    answer = result.stdout.strip()
+    run = last_run()
+    assert run["logged"] is False and run["question"] == ""
+    db = db_path(resolve_paths())
+    raw = b"".join(p.read_bytes() for p in db.parent.glob("history.db*"))
+    for text in ("ZYXWV", "QWERTY-CONFIDENTIAL", answer[:40]):
+        assert text.encode() not in raw, text
+    with sqlite3.connect(db) as conn:
+        costs = conn.execute("SELECT cost FROM calls WHERE run_id = ?", (run["id"],)).fetchall()
+    assert len(costs) == 4 and all(cost is not None for (cost,) in costs)
+
+
+def runs() -> int:
+    from hive.store.history import History
+
+    history = History.open(resolve_paths())
+    try:
+        return len(history.runs(limit=None))
+    finally:
+        history.close()
