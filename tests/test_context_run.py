@@ -128,7 +128,8 @@ def test_a_directory_needs_recursive_and_then_leaves_out_what_is_not_text(
     for name in (tree / "a.py", tree / "pkg" / "b.py"):
         assert f'<file name="{name}">' in text
     assert "refs/heads" not in text and "logo.png" not in text
-    assert f"hive: note: left out {tree / 'logo.png'}: a binary file" in attached.stderr
+    note = f"hive: note: left out 1 file of {tree}: logo.png (a binary file"
+    assert note in attached.stderr
     assert "hive: attached 2 files" in attached.stderr
 
 
@@ -307,3 +308,54 @@ def runs() -> int:
         return len(history.runs(limit=None))
     finally:
         history.close()
+
+
+# --- edges found by trying it ---------------------------------------------------------------
+
+
+def test_an_endless_or_empty_input_is_refused_without_reading_it_all(
+    keyed_env: LoopbackOpenRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HIVE_MAX_FILE_KB", "4")
+    endless = hive("consensus", QUESTION, "-f", "/dev/zero")
+    assert endless.exit_code == 2 and "over the 4 KiB limit" in endless.stderr
+    piped = hive("consensus", QUESTION, "-f", "-", input="x" * 10_000)
+    assert piped.exit_code == 2 and "cannot attach stdin (-f -): over the 4 KiB" in piped.stderr
+    empty = hive("consensus", QUESTION, "-f", "-", input="")
+    assert empty.exit_code == 2 and "cannot attach stdin (-f -): it is empty" in empty.stderr
+    assert keyed_env.chat_requests() == []
+
+
+def test_instructions_in_a_conversation(keyed_env: LoopbackOpenRouter) -> None:
+    def sent() -> str:
+        return str(keyed_env.chat_requests()[-1].body["messages"][0]["content"])
+
+    ok(hive("consensus", "q1", "speed", "--system", "answer in German", "-q"))
+    ok(hive("consensus", "-c", "q2", "-q"))
+    assert "answer in German" in sent()  # kept along the conversation
+    ok(hive("consensus", "-c", "q3", "--system", "", "-q"))
+    assert "<instructions>" not in sent()  # cleared for this turn
+    ok(hive("consensus", "-c", "q4", "-q"))
+    assert "<instructions>" not in sent()  # and for the turns after it
+    assert last_run()["panel"]["system"] == ""
+
+
+def test_continue_and_continue_run_together_are_refused(keyed_env: LoopbackOpenRouter) -> None:
+    ok(hive("consensus", "q1", "speed", "-q"))
+    result = hive("consensus", "-c", "--continue-run", "1", "q2")
+    assert result.exit_code == 2 and "not both" in result.stderr
+
+
+def test_a_bad_override_names_the_option_not_the_profile(keyed_env: LoopbackOpenRouter) -> None:
+    result = hive("consensus", QUESTION, "--temperature", "refine=9")
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("hive: error:")]
+    assert line.startswith("hive: error: this run's panel options: refine.temperature")
+    assert "profile 'balanced'" not in line
+
+
+def test_no_log_keeps_no_instructions_even_a_profiles(keyed_env: LoopbackOpenRouter) -> None:
+    ok(hive("profiles", "create", "secretive", "--from", "speed", "--system", "PROFSYS-XYZZY"))
+    ok(hive("consensus", QUESTION, "secretive", "--no-log", "-q"))
+    db = db_path(resolve_paths())
+    raw = b"".join(p.read_bytes() for p in db.parent.glob("history.db*"))
+    assert b"PROFSYS-XYZZY" not in raw

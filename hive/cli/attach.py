@@ -1,10 +1,12 @@
 """``-f/--file``: the files a run attaches, read and checked before anything is spent.
 
-A file is attached only if it is text: UTF-8 (a BOM is dropped), no NUL byte, at most
-``max_file_kb`` KiB. A file named on the command line that is not is refused with one line
-(exit 2); a directory is refused unless ``--recursive`` asks for its text files, and then a file
-in it that is binary, not UTF-8 or too big is left out with a note instead (one odd file must
-not refuse a whole tree), as are hidden files and folders (``.git``). ``-`` reads stdin.
+A file is attached only if it is text: UTF-8 (a BOM is dropped), no NUL byte, not empty, at
+most ``max_file_kb`` KiB. That holds for stdin, a pipe or a device too: no more than the limit
+(and one byte) is ever read, so ``-f /dev/zero`` is refused at once rather than filling memory.
+A file named on the command line that is not text is refused with one line (exit 2); a
+directory is refused unless ``--recursive`` asks for its text files, and then a file in it that
+is binary, not UTF-8, empty or too big is left out, named in one note (one odd file must not
+refuse a whole tree), as are hidden files and folders (``.git``). ``-`` reads stdin.
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ def read_files(names: Sequence[str], stdin: TextIO, *, recursive: bool, max_kb: 
             if "-" in seen:
                 raise UsageError("-f - (stdin) is given twice")
             seen.add("-")
-            attached.files.append(Attachment("stdin", _stdin_text(stdin)))
+            piped = _stdin_text(stdin, max_kb)
+            if not piped.strip():
+                raise UsageError("cannot attach stdin (-f -): it is empty")
+            attached.files.append(Attachment("stdin", piped))
             continue
         path = Path(name)
         if path.is_dir():
@@ -51,6 +56,8 @@ def read_files(names: Sequence[str], stdin: TextIO, *, recursive: bool, max_kb: 
         text, problem = _text(path, max_kb)
         if problem is not None:
             raise UsageError(f"cannot attach {name}: {problem}")
+        if not (text or "").strip():
+            raise UsageError(f"cannot attach {name}: it is empty")
         key = str(path.resolve())
         if key not in seen:
             seen.add(key)
@@ -60,6 +67,7 @@ def read_files(names: Sequence[str], stdin: TextIO, *, recursive: bool, max_kb: 
 
 def _directory(root: Path, attached: Attached, max_kb: int, seen: set[str]) -> None:
     found = 0
+    left_out: list[str] = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for file in sorted(f for f in files if not f.startswith(".")):
@@ -69,8 +77,10 @@ def _directory(root: Path, attached: Attached, max_kb: int, seen: set[str]) -> N
                 continue
             seen.add(key)
             text, problem = _text(path, max_kb)
+            if problem is None and not (text or "").strip():
+                problem = "empty"
             if problem is not None:
-                attached.notes.append(f"left out {path}: {problem}")
+                left_out.append(f"{path.relative_to(root)} ({problem})")
                 continue
             found += 1
             if found > MAX_DIRECTORY_FILES:
@@ -79,6 +89,11 @@ def _directory(root: Path, attached: Attached, max_kb: int, seen: set[str]) -> N
                     "files or folders you mean"
                 )
             attached.files.append(Attachment(str(path), text or ""))
+    if left_out:
+        more = len(left_out) - 5
+        shown = "; ".join(left_out[:5]) + (f"; and {more} more" if more > 0 else "")
+        many = "s" if len(left_out) != 1 else ""
+        attached.notes.append(f"left out {len(left_out)} file{many} of {root}: {shown}")
     if not found:
         raise UsageError(f"{root} holds no text file to attach")
 
@@ -86,13 +101,20 @@ def _directory(root: Path, attached: Attached, max_kb: int, seen: set[str]) -> N
 def _text(path: Path, max_kb: int) -> tuple[str | None, str | None]:
     """The file's text, or why it cannot be attached."""
     try:
-        size = path.stat().st_size
-        if size > max_kb * 1024:
-            return None, (f"{_size(size)}, over the {max_kb} KiB limit (the max_file_kb setting)")
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(max_kb * 1024 + 1)  # a pipe or a device may never end
     except OSError as exc:
         return None, exc.strerror or str(exc)
+    if len(data) > max_kb * 1024:
+        return None, _too_big(path, max_kb)
     return _decoded(data)
+
+
+def _too_big(path: Path | None, max_kb: int) -> str:
+    size = ""
+    if path is not None and path.is_file():
+        size = f"{_size(path.stat().st_size)}, "
+    return f"{size}over the {max_kb} KiB limit (the max_file_kb setting)"
 
 
 def _decoded(data: bytes) -> tuple[str | None, str | None]:
@@ -105,15 +127,17 @@ def _decoded(data: bytes) -> tuple[str | None, str | None]:
     return text, None
 
 
-def _stdin_text(stdin: TextIO) -> str:
+def _stdin_text(stdin: TextIO, max_kb: int) -> str:
+    limit = max_kb * 1024
     buffer = getattr(stdin, "buffer", None)
-    if buffer is not None:
-        text, problem = _decoded(buffer.read())
-        if problem is not None:
-            raise UsageError(f"cannot attach stdin: {problem}")
-        return text or ""
-    return stdin.read()
+    data = buffer.read(limit + 1) if buffer is not None else stdin.read(limit + 1).encode()
+    if len(data) > limit:
+        raise UsageError(f"cannot attach stdin (-f -): {_too_big(None, max_kb)}")
+    text, problem = _decoded(data)
+    if problem is not None:
+        raise UsageError(f"cannot attach stdin (-f -): {problem}")
+    return text or ""
 
 
 def _size(size: int) -> str:
-    return f"{size / 1024:,.0f} KiB" if size < 1024 * 1024 else f"{size / 1024 / 1024:,.1f} MiB"
+    return f"{size / 1024:,.1f} KiB" if size < 1024 * 1024 else f"{size / 1024 / 1024:,.1f} MiB"

@@ -197,8 +197,8 @@ def consensus(
         bool,
         typer.Option(
             "--no-log",
-            help="Keep no question, file or answer text in history (costs and tokens are "
-            "still recorded, so budgets hold).",
+            help="Keep no question, file, instruction or answer text in history (costs and "
+            "tokens are still recorded, so budgets hold).",
         ),
     ] = False,
     api_key: Annotated[
@@ -221,6 +221,8 @@ def consensus(
         paths = resolve_paths()
         settings = load_settings(paths).settings
         as_json.on = json_output or (settings.output == "json" and not plain)
+        if follow and follow_run is not None:
+            raise UsageError("give --continue (the newest run) or --continue-run N, not both")
         asked = _asked(
             paths, settings, question, profile,
             files=files or [], recursive=recursive, system=system,
@@ -277,9 +279,14 @@ def _asked(
         chosen = ProfileStore(paths).get(profile or conversation.profile_name if conversation
                                          else profile or settings.default_profile)  # fmt: skip
     chosen = with_overrides(chosen, **overrides)
-    instructions = system if system is not None else (
-        conversation.system if conversation and conversation.system else chosen.system
-    )  # fmt: skip
+    # A run's --system (even "", which clears them) beats all; a follow-up keeps the
+    # instructions its conversation was last sent, unless a profile is named for it.
+    if system is not None:
+        instructions = system
+    elif conversation is not None and profile is None:
+        instructions = conversation.system
+    else:
+        instructions = chosen.system
     earlier = conversation.files if conversation else ()
     context = Context(
         system=instructions,

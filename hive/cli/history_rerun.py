@@ -37,7 +37,7 @@ def rerun(
         bool, typer.Option("--force", help="Run even if the estimate breaks a limit.")
     ] = False,
     no_log: Annotated[
-        bool, typer.Option("--no-log", help="Keep no question, file or answer text.")
+        bool, typer.Option("--no-log", help="Keep no question, file, instruction or answer text.")
     ] = False,
     api_key: Annotated[
         str | None, typer.Option("--api-key", help="OpenRouter key for this run.")

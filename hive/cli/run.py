@@ -222,8 +222,8 @@ class _Session:
         request, record = self.request, self.record
         record.start(
             request.question, request.profile.name, request.simulated,
-            parent_id=request.parent_id, system=request.context.system or None,
-            panel=request.profile.model_dump(mode="json", by_alias=True),
+            parent_id=request.parent_id, system=request.context.system,
+            panel=_panel(request),
             files=[(f.name, f.text) for f in request.new_files],
         )  # fmt: skip
 
@@ -263,6 +263,14 @@ class _Session:
             self.renderer.finish(result, run_id=record.run_id, notes=notes)
         if result.degraded and request.strict:
             raise DegradedError(f"--strict: the answer is degraded: {'; '.join(result.warnings)}")
+
+
+def _panel(request: RunRequest) -> dict[str, Any]:
+    """The profile that ran, with the instructions it was really sent (a run's --system
+    beats the profile's); without them under --no-log, which keeps no instruction text."""
+    panel = request.profile.model_dump(mode="json", by_alias=True)
+    panel["system"] = request.context.system if request.logged else ""
+    return panel
 
 
 def _simulation_seed(request: RunRequest) -> int:

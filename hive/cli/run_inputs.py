@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hive.consensus.context import Attachment, Context, Turn
-from hive.errors import UsageError
+from hive.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from hive.consensus.estimate import RunEstimate
@@ -55,7 +55,9 @@ def follow_up(history: History, run_id: int | None) -> FollowUp:
         )
     turns = tuple(Turn(r["question"], r["answer"]) for r in chain if r["answer"])
     files = tuple(Attachment(name, text) for r in chain for name, text in r["files"])
-    system = next((r["system"] for r in reversed(chain) if r["system"]), "")
+    # The instructions the last turn was sent ("" when it was sent none, or they were
+    # cleared with --system ""); a run from before hive recorded them (None) says nothing.
+    system = next((r["system"] for r in reversed(chain) if r["system"] is not None), "")
     record = history.run(run_id) or {}
     return FollowUp(
         run_id, turns, files, system, str(record.get("profile", "")), record.get("panel")
@@ -96,8 +98,12 @@ def with_overrides(
     limits = {s: v[-1] for s, v in stage_pairs(list(max_tokens or []), int, "--max-tokens").items()}
     if not (models or temperatures or limits):
         return profile
-    return derive(profile, profile.name, models=models, temperatures=temperatures,
-                  max_tokens=limits)  # fmt: skip
+    try:
+        return derive(profile, profile.name, models=models, temperatures=temperatures,
+                      max_tokens=limits)  # fmt: skip
+    except ConfigError as exc:  # said of the profile; it is this run's options that are wrong
+        problem = str(exc).partition(": ")[2] or str(exc)
+        raise UsageError(f"this run's panel options: {problem}") from None
 
 
 def context_notice(context: Context, new: Sequence[Attachment], follow: FollowUp | None) -> str:
@@ -107,9 +113,11 @@ def context_notice(context: Context, new: Sequence[Attachment], follow: FollowUp
     parts = []
     if new:
         parts.append(f"attached {len(new)} file{'s' if len(new) != 1 else ''}")
+    n = len(context.turns)
     if follow is not None:
-        n = len(follow.turns)
         parts.append(f"following up run #{follow.parent_id} ({n} earlier turn{'s' * (n != 1)})")
+    elif n:
+        parts.append(f"after {n} earlier turn{'s' * (n != 1)} of its conversation")
     if context.system.strip():
         parts.append("with your instructions")
     size = message_tokens(context.prefix())
