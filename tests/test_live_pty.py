@@ -136,7 +136,7 @@ def test_a_resize_and_ctrl_c_in_a_real_pty(tmp_path: Path) -> None:
     after = ANSI.sub("", text.split(LEAVE)[-1])
     lines = [line.strip() for line in after.replace("\r", "").split("\n") if line.strip()]
     assert re.fullmatch(
-        r"hive: interrupted \(SIGINT\) during \w+: spent \$[\d.]+ on \d+ calls?; "
+        r"hive: interrupted \(SIGINT\) during \w+: spent \$[\d.]+ \(simulated\) on \d+ calls?; "
         r"run #1 is kept: hive history show 1",
         lines[-1],
     ), lines

@@ -23,11 +23,16 @@ import pytest
 from rich.console import Console
 
 from hive.consensus.events import (
+    CallFailed,
+    CallFinished,
+    CallPlan,
+    CallRecord,
     CallRetrying,
     CallRouted,
     CallStarted,
     ConsensusResult,
     PipelineEvent,
+    RunStarted,
     TokenDelta,
 )
 from hive.consensus.pipeline import Pipeline
@@ -38,7 +43,7 @@ from hive.ui import live_layout as layout
 from hive.ui.answer_view import blocks, print_answer
 from hive.ui.live import LiveRenderer
 from hive.ui.live_screen import ENTER, LEAVE, SYNC_BEGIN, SYNC_END
-from hive.ui.run_board import Board
+from hive.ui.run_board import Board, CallView
 from tests.conftest import FAKE_KEY, stream
 from tests.loopback import Fault, LoopbackOpenRouter
 
@@ -313,3 +318,70 @@ def test_a_view_that_cannot_draw_leaves_the_run_alone(
     text = ANSI.sub("", raw)
     assert "! the live view stopped drawing (ValueError: a bug in drawing)" in text
     assert "run #1" in text
+
+
+# --- from watching it as a new user ------------------------------------------------------------
+
+
+def _record(stage: str, index: int, model: str, **fields: object) -> CallRecord:
+    base: dict[str, object] = dict(
+        stage=stage, index=index, model=model, model_used=model, provider=None,
+        prompt_tokens=10, completion_tokens=5, cost=None, ttft_ms=1.0, latency_ms=2.0,
+        finish_reason="stop", content="text", accepted=True,
+    )  # fmt: skip
+    base.update(fields)
+    return CallRecord(**base)  # type: ignore[arg-type]
+
+
+def _two_rounds() -> Board:
+    board = Board()
+    plan = [CallPlan("generate", 0, "g/a"), CallPlan("refine", 0, "r/r"),
+            CallPlan("validate", 0, "v/v"), CallPlan("curate", 0, "c/c")]  # fmt: skip
+    events: list[PipelineEvent] = [RunStarted("q", "quality", False, plan)]
+    for stage, index, model in [("generate", 0, "g/a"), ("refine", 0, "r/r"),
+                                ("validate", 0, "v/v"), ("refine", 1, "r/r")]:  # fmt: skip
+        events += [CallStarted(stage, index, model), TokenDelta(stage, index, "some text")]
+        if (stage, index) != ("refine", 1):
+            events.append(CallFinished(_record(stage, index, model)))
+    for n, event in enumerate(events):
+        board.handle(event, float(n))
+    return board
+
+
+def test_a_second_round_is_labelled_and_in_the_order_it_ran() -> None:
+    board = _two_rounds()
+    lines = plain(layout.table_lines(board, layout.columns(100), 20.0))
+    stages = [line[2:12].strip() for line in lines[1:]]
+    assert stages == ["generate", "refine", "validate", "refine 2", "curate"]
+    assert [c.index for c in board.lanes()] == [1]  # only the round running now has a lane
+    narrow = plain(layout.table_lines(board, layout.columns(40), 20.0))
+    assert any(line[2:7] == "ref 2" for line in narrow), narrow
+
+
+def test_skipped_calls_are_not_counted_as_not_begun() -> None:
+    board = _two_rounds()
+    board.calls[("curate", 0)].state = "skipped"
+    board.calls[("generate", 1)] = CallView("generate", 1, "g/b")
+    folded = plain(layout.table_lines(board, layout.columns(80), 20.0, folded=True))
+    assert folded[-1] == "· 1 not begun: generate · 1 skipped: curate"
+
+
+def test_a_narrow_header_keeps_the_time_and_the_spend() -> None:
+    board = _two_rounds()
+    header = layout.header(board, 40, 20.0).plain
+    assert header.startswith("stage 2/4 refine · 20.0s · $") and len(header) <= 40
+
+
+def test_the_time_runs_on_while_a_call_waits_to_retry() -> None:
+    board = Board()
+    board.handle(CallStarted("generate", 0, "g/a"), 0.0)
+    board.handle(CallFailed(_record("generate", 0, "g/a", error="HTTP 429")), 1.0)
+    board.handle(CallRetrying("generate", 0, "g/a", 2, 3, 5.0, "HTTP 429"), 1.0)
+    assert board.calls[("generate", 0)].elapsed(4.0) == 4.0
+
+
+def test_a_lane_shows_the_ledger_as_one_line_not_json() -> None:
+    assert layout.readable('<ledger>{"claims": [') == "[writing the claim ledger…]"
+    text = layout.readable('<ledger>{"claims": []}</ledger>\n\nThe answer')
+    assert text == "[the claim ledger]\n\nThe answer"
+    assert layout.readable("[]}</ledger>\nrest") == "[the claim ledger]\nrest"

@@ -111,7 +111,8 @@ def run(request: RunRequest, renderer: Renderer) -> None:
                 asyncio.run(session.main())
             except (KeyboardInterrupt, asyncio.CancelledError) as exc:
                 signum = session.signal or signal.SIGINT
-                raise Interrupted(_interrupted(signum, record), signum) from exc
+                message = _interrupted(signum, record, simulated=request.simulated)
+                raise Interrupted(message, signum) from exc
     except HiveError as exc:
         exc.run_id, exc.spent = record.run_id, record.spent if record.run_id else None
         if isinstance(exc, BudgetError) and record.run_id is not None:
@@ -130,14 +131,15 @@ def _notice(message: str) -> None:
     sys.stderr.flush()
 
 
-def _interrupted(signum: int, record: RunRecord) -> str:
+def _interrupted(signum: int, record: RunRecord, *, simulated: bool = False) -> str:
     name = signal.Signals(signum).name
     if record.run_id is None:
         return f"interrupted ({name}); nothing was spent"
     where = f" during {record.stage}" if record.stage else ""
     calls = len(record.calls)
     return (
-        f"interrupted ({name}){where}: spent {total_text(record.spent)} on {calls} "
+        f"interrupted ({name}){where}: spent {total_text(record.spent)}"
+        f"{' (simulated)' if simulated else ''} on {calls} "
         f"call{'s' if calls != 1 else ''}; run #{record.run_id} is kept: "
         f"hive history show {record.run_id}"
     )

@@ -152,7 +152,8 @@ def reply_text(body: dict[str, Any]) -> str:
     ]
     tag = _VERDICT.search(system)
     if tag:
-        confidence = 0.5 + digest[7] % 45 / 100  # simulated, and labelled so in every output
+        # Simulated, and labelled so in every output; rounded, so no float artefact shows.
+        confidence = round(0.5 + digest[7] % 45 / 100, 2)
         verdict = {"confidence": confidence, "issues": ["simulated review: nothing was checked"]}
         lines += ["", f"<{tag.group(1)}>{json.dumps(verdict)}</{tag.group(1)}>"]
     return "\n".join(lines)

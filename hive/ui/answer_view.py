@@ -60,8 +60,13 @@ def print_answer(console: Console, answer: str) -> None:
         console.file.write(answer.rstrip("\n") + "\n")
         console.file.flush()
         return
+    print_markdown(console, answer)
+
+
+def print_markdown(console: Console, text: str) -> None:
+    """Markdown for a reader: prose at a readable width, code blocks as they are."""
     width = min(console.width, PROSE_WIDTH)
-    for block in blocks(answer):
+    for block in blocks(text):
         if not block.code:
             console.print(Markdown(block.text), width=width)
             continue

@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.rule import Rule
 from rich.text import Text
 
@@ -26,7 +25,7 @@ from hive.consensus.events import ConsensusResult, PipelineEvent, RunWarning, To
 from hive.ui import format as fmt
 from hive.ui import live_layout as layout
 from hive.ui.agreement_view import agreement_lines
-from hive.ui.answer_view import print_answer
+from hive.ui.answer_view import print_answer, print_markdown
 from hive.ui.live_screen import CapturedStderr, Screen
 from hive.ui.run_board import Board
 from hive.ui.stage_detail import sections
@@ -132,8 +131,15 @@ class LiveRenderer:
             self._console.print(Text(f"! {note}", style="yellow"))
 
     def _print_sections(self, result: ConsensusResult) -> None:
+        """Each call's work before the answer: rendered on a terminal (code as it is), and
+        as the plain view writes it into a pipe (Markdown headings, the text unchanged)."""
         out = self._out
+        if not out.is_terminal:
+            for section in sections(result):
+                out.file.write(f"## {section.title}\n\n{section.body}\n\n")
+            out.file.write("## answer\n\n")
+            return
         for section in sections(result):
             out.print(Rule(Text(section.title), style="blue" if section.ok else "red"))
-            out.print(Markdown(section.body), width=min(out.width, 100))
+            print_markdown(out, section.body)
         out.print(Rule(Text("answer"), style="green"))

@@ -10,6 +10,7 @@ until the next stage begins, so nothing jumps.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ ICONS = {
     "cut": ("✂", "yellow"),
 }
 SHORT_STAGE = {"generate": "gen", "refine": "ref", "validate": "val", "curate": "cur"}
+_LEDGER_DONE = re.compile(r"<ledger>.*?</ledger>", re.S)
 MAX_NOTES = 3  # note lines shown while the run goes on; all of them are printed after it
 MAX_LANE_LINES = 12
 SIDE_BY_SIDE_MIN = 38  # columns a lane needs to stand beside another
@@ -51,7 +53,7 @@ def columns(width: int, longest: int = 0) -> Columns:
     there is, at the narrowest): tokens go first, then cost, then the stage is abbreviated.
     The model column is no wider than ``longest`` (its longest name, with room for a try
     count), so the numbers stay near the names on a wide terminal."""
-    options = ((8, True, True), (5, True, True), (5, False, True), (5, False, False))
+    options = ((10, True, True), (5, True, True), (5, False, True), (5, False, False))
     for stage, tokens, cost in options:
         fixed = 2 + stage + 1 + 1 + _TIME
         fixed += (1 + _TOKENS if tokens else 0) + (1 + _COST if cost else 0)
@@ -97,19 +99,20 @@ def frame(board: Board, width: int, height: int, now: float) -> list[Text]:
 
 def header(board: Board, width: int, now: float) -> Text:
     """``balanced · stage 2/4 refine · 12.3s · $0.0123 · escalated``."""
-    name = board.profile + (" (simulated)" if board.simulated else "")
     if board.ended is not None:
         where = "stopped"
     elif board.stage is None:
         where = "starting"
     else:
         where = f"stage {board.stage_number()}/4 {board.stage}"
-    parts = [where, fmt.seconds(board.elapsed(now) * 1000), total_text(board.spent, compact=True)]
-    text = Text(name, style="bold")
-    text.append(" · " + " · ".join(parts))
+    # What changes first, so a narrow terminal cuts the profile's name, not the time or spend.
+    text = Text(where, style="bold")
+    text.append(f" · {fmt.seconds(board.elapsed(now) * 1000)}")
+    text.append(f" · {total_text(board.spent, compact=True)}")
     for label in dict.fromkeys(board.labels):  # each kind once, in order
         text.append(" · ")
         text.append(label, style="cyan")
+    text.append(f" · {board.profile}" + (" (simulated)" if board.simulated else ""), style="dim")
     return _fit(text, width)
 
 
@@ -140,9 +143,13 @@ def table_lines(
             idle.append(call)
             continue
         lines.append(row(call, cols, now))
-    if idle:
-        names = ", ".join(dict.fromkeys(c.stage for c in idle))
-        lines.append(Text(f"· {len(idle)} not begun: {names}", style="dim"))
+    parts = []
+    for state, what in (("waiting", "not begun"), ("skipped", "skipped")):
+        calls = [c for c in idle if c.state == state]
+        if calls:
+            parts.append(f"{len(calls)} {what}: {', '.join(dict.fromkeys(c.stage for c in calls))}")
+    if parts:
+        lines.append(Text("· " + " · ".join(parts), style="dim"))
     return lines
 
 
@@ -153,7 +160,7 @@ def row(call: CallView, cols: Columns, now: float) -> Text:
     dim = "dim" if call.state in ("waiting", "skipped") else ""
     text = Text(icon, style=style)
     text.append(" ")
-    stage = call.stage if cols.stage >= len(call.stage) else SHORT_STAGE.get(call.stage, call.stage)
+    stage = stage_label(call, cols.stage)
     text.append(stage[: cols.stage].ljust(cols.stage) + " ", style=dim)
     text.append(
         _fit_middle(model_cell(call, now), cols.model).ljust(cols.model),
@@ -171,6 +178,14 @@ def row(call: CallView, cols: Columns, now: float) -> Text:
         cost = "" if call.record is None else fmt.call_cost(call.record)
         text.append(" " + cost.rjust(_COST))
     return text
+
+
+def stage_label(call: CallView, width: int) -> str:
+    """``refine``; a later stage's second call (another round, or the escalated panel's
+    refine) ``refine 2``; abbreviated (``ref 2``) when the column is narrow."""
+    number = f" {call.index + 1}" if call.stage != "generate" and call.index else ""
+    full = call.stage + number
+    return full if len(full) <= width else SHORT_STAGE.get(call.stage, call.stage) + number
 
 
 def model_cell(call: CallView, now: float) -> str:
@@ -204,11 +219,11 @@ def lane_lines(lanes: list[CallView], width: int, free: int, now: float) -> list
         out: list[Text] = []
         for lane in lanes:
             out.append(lane_title(lane, width, now))
-            out += [Text(line) for line in tail_lines(lane.tail, width, depth)]
+            out += [Text(line) for line in tail_lines(readable(lane.tail), width, depth)]
         return out
     lane_width = (width - gap * (n - 1)) // n
     titles = [lane_title(lane, lane_width, now) for lane in lanes]
-    bodies = [tail_lines(lane.tail, lane_width, depth) for lane in lanes]
+    bodies = [tail_lines(readable(lane.tail), lane_width, depth) for lane in lanes]
     out = [_beside(titles, lane_width, gap)]
     for i in range(depth):
         out.append(_beside([Text(body[i]) for body in bodies], lane_width, gap))
@@ -222,7 +237,7 @@ def compact_lanes(lanes: list[CallView], width: int, free: int, now: float) -> l
     out = []
     for lane in ordered[:free]:
         title = lane_title(lane, max(10, width // 3), now, rule=False)
-        newest = " ".join(lane.tail.split())
+        newest = " ".join(readable(lane.tail).split())
         room = width - len(title.plain) - 2
         if room > 0 and newest:
             title.append(": " + newest[-room:])
@@ -233,12 +248,25 @@ def compact_lanes(lanes: list[CallView], width: int, free: int, now: float) -> l
 def lane_title(lane: CallView, width: int, now: float, *, rule: bool = True) -> Text:
     icon, style = ICONS.get(lane.state, (SPINNER[int(now * 10) % len(SPINNER)], "cyan"))
     text = Text(icon, style=style)
-    text.append(" " + SHORT_STAGE.get(lane.stage, lane.stage) + " ", style="bold")
+    text.append(" " + stage_label(lane, 0) + " ", style="bold")
     name = lane.answering or lane.model
     text.append(_fit_middle(name, max(6, width - 8)), style="cyan" if lane.live else "dim")
     if rule and len(text.plain) + 2 < width:
         text.append(" " + "─" * (width - len(text.plain) - 1), style="dim")
     return _fit(text, width)
+
+
+def readable(text: str) -> str:
+    """A refiner's claim ledger is JSON for hive to read, not prose to watch: in a lane it
+    stands as one line saying so (the agreement section shows what it held)."""
+    if "ledger>" not in text:
+        return text
+    text = _LEDGER_DONE.sub("[the claim ledger]", text)
+    if (cut := text.rfind("</ledger>")) >= 0:  # its opening is older than the tail kept
+        text = "[the claim ledger]" + text[cut + len("</ledger>") :]
+    if (start := text.rfind("<ledger>")) >= 0:
+        text = text[:start] + "[writing the claim ledger…]"
+    return text
 
 
 def tail_lines(text: str, width: int, depth: int) -> list[str]:

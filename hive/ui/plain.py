@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import TextIO
 
 from hive.consensus.events import (
+    CANCELLED,
     CallFailed,
     CallFinished,
     CallRecord,
@@ -75,6 +76,8 @@ class PlainRenderer:
 
 def _progress(record: CallRecord) -> str:
     state = "done" if record.ok else "cut" if record.cut else "failed"
+    if record.error == CANCELLED:
+        state = "cancelled"
     return (
         f"{record.stage} {record.model} {state} · {fmt.seconds(record.latency_ms)} · "
         f"{fmt.count(record.completion_tokens)} tokens · {fmt.call_cost(record)}"

@@ -129,6 +129,7 @@ class Board:
         elif isinstance(event, CallRetrying):
             call = self._call(event.stage, event.index, event.model)
             call.state, call.retry_at, call.attempt = "retrying", now + event.delay, event.attempt
+            call.ended = None  # the call goes on: its time runs through the wait
         elif isinstance(event, CallRouted):
             self._call(event.stage, event.index, event.model).answering = event.model
         elif isinstance(event, CallFinished | CallFailed):
@@ -190,20 +191,29 @@ class Board:
         self.ended = now
 
     def rows(self) -> list[CallView]:
-        """Every call, stage by stage in pipeline order, then by index."""
+        """Every call in the order it ran: the generators first (by index), then each later
+        call when it began (a second refine after the first validate when it is a second
+        round, before it when the panel escalated), then the calls not begun, in plan order."""
         order = {stage: n for n, stage in enumerate(STAGES)}
-        return sorted(self.calls.values(), key=lambda c: (order.get(c.stage, 9), c.index))
+
+        def key(c: CallView) -> tuple[int, float, int, int]:
+            if c.stage == "generate":
+                return (0, 0.0, 0, c.index)
+            begun = c.started is not None
+            return (1 if begun else 2, c.started or 0.0, order.get(c.stage, 9), c.index)
+
+        return sorted(self.calls.values(), key=key)
 
     def lanes(self) -> list[CallView]:
         """The calls of the stage running now that have begun: each gets a lane, kept (with
         its last text) until the next stage begins, so lanes never jump while a stage runs."""
         if self.stage is None or self.ended is not None:
             return []
-        return [
-            c
-            for c in self.rows()
-            if c.stage == self.stage and c.state not in ("waiting", "skipped")
-        ]
+        idle = ("waiting", "skipped")
+        begun = [c for c in self.rows() if c.stage == self.stage and c.state not in idle]
+        # Generators run side by side; a later stage's calls run one after another (a second
+        # round, an escalated refine): only the newest has a lane.
+        return begun if self.stage == "generate" else begun[-1:]
 
     def stage_number(self) -> int:
         return STAGES.index(self.stage) + 1 if self.stage in STAGES else 0
