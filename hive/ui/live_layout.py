@@ -86,10 +86,13 @@ def frame(board: Board, width: int, height: int, now: float) -> list[Text]:
         block = lane_lines(lanes, width, free, now)
         if block is not None:
             return top + table + block + notes
-    # Each lane's line shows its call's state and model: those rows, and the column names, go.
-    shown = {(c.stage, c.index) for c in lanes}
-    table = table_lines(board, cols, now, folded=True, skip=shown)[1:]
+    # Lanes of one line each, under the folded table; if even that does not fit, the lanes'
+    # own rows go (each lane's line shows its call's state and model) with the column names.
     notes = note_lines(board.notes, width, 1)
+    table = table_lines(board, cols, now, folded=True)
+    if len(top) + len(table) + len(notes) + len(lanes) > room:
+        shown = {(c.stage, c.index) for c in lanes}
+        table = table_lines(board, cols, now, folded=True, skip=shown)[1:]
     free = room - len(top) - len(table) - len(notes)
     if free < 1:
         notes, free = [], free + len(notes)
