@@ -84,7 +84,7 @@ class World:
         self.requests += 1
         model = str(body["model"])
         messages = body["messages"]
-        system = str(messages[-2]["content"])  # the stage's own prompt (context.py)
+        system = str(messages[0]["content"])
         user = str(messages[-1]["content"])
         hard = "[hard]" in user
         stage = stage_of(system)

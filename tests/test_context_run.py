@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hive.cli.app import app
-from hive.consensus.context import FILES, FOLLOW_UP, INSTRUCTIONS
+from hive.consensus.context import FILES, FOLLOW_UP, INSTRUCTIONS, JOB
 from hive.consensus.profiles import BUILTIN_PROFILES
 from hive.store.history import db_path
 from hive.store.paths import resolve_paths
@@ -57,17 +57,19 @@ def test_a_file_goes_to_every_stage_first_and_named(
 
     requests = keyed_env.chat_requests()
     assert len(requests) == 6
-    firsts = {json.dumps(r.body["messages"][0]) for r in requests}
-    assert len(firsts) == 1  # the same shared context in front of every call
-    [first] = [r.body["messages"][0] for r in requests[:1]]
-    assert first["role"] == "system" and first["content"].startswith(FILES)
-    assert f'<file name="{patch}">\n{DIFF.rstrip()}\n</file>' in first["content"]
+    shared = {r.body["messages"][0]["content"].partition(JOB)[0] for r in requests}
+    assert len(shared) == 1  # the same shared text at the front of every call
+    [front] = shared
+    assert front.startswith(FILES)
+    assert f'<file name="{patch}">\n{DIFF.rstrip()}\n</file>' in front
     for request in requests:
         text = flat(request)
         assert text.index(DIFF.rstrip()) < text.rindex(QUESTION)  # the file before the question
-        # The stage's own prompt is untouched, right after the shared context.
-        assert request.body["messages"][1]["role"] == "system"
-        assert FILES not in request.body["messages"][1]["content"]
+        # One system message, first; the stage's own job follows the shared text in it.
+        roles = [m["role"] for m in request.body["messages"]]
+        assert roles == ["system", "user"]
+        job = request.body["messages"][0]["content"].partition(JOB)[2]
+        assert job.strip() and FILES not in job
 
 
 def test_stdin_as_a_file_beside_a_question(keyed_env: LoopbackOpenRouter) -> None:
@@ -168,10 +170,10 @@ def test_the_estimate_counts_the_files(keyed_env: LoopbackOpenRouter, tmp_path: 
 def test_instructions_reach_every_stage_beside_its_own_job(keyed_env: LoopbackOpenRouter) -> None:
     ok(hive("consensus", QUESTION, "balanced", "--system", "answer in German", "--fixed", "-q"))
     for request in keyed_env.chat_requests():
-        shared, job = request.body["messages"][0], request.body["messages"][1]
-        assert shared["content"].startswith(INSTRUCTIONS)
-        assert "<instructions>\nanswer in German\n</instructions>" in shared["content"]
-        assert job["role"] == "system" and "answer in German" not in job["content"]
+        shared, _, job = request.body["messages"][0]["content"].partition(JOB)
+        assert shared.startswith(INSTRUCTIONS)
+        assert "<instructions>\nanswer in German\n</instructions>" in shared
+        assert job.strip() and "answer in German" not in job
 
 
 def test_a_profile_can_carry_instructions(keyed_env: LoopbackOpenRouter) -> None:
@@ -237,7 +239,7 @@ def test_a_follow_up_sends_the_conversation_to_every_stage(
     for request in follow:
         messages = request.body["messages"]
         roles = [m["role"] for m in messages]
-        assert roles == ["system", "user", "assistant", "system", "user"]
+        assert roles == ["system", "user", "assistant", "user"]
         assert DIFF.rstrip() in messages[0]["content"] and FOLLOW_UP in messages[0]["content"]
         assert messages[1]["content"] == QUESTION
         assert messages[2]["content"] == first["answer"]
@@ -359,3 +361,65 @@ def test_no_log_keeps_no_instructions_even_a_profiles(keyed_env: LoopbackOpenRou
     db = db_path(resolve_paths())
     raw = b"".join(p.read_bytes() for p in db.parent.glob("history.db*"))
     assert b"PROFSYS-XYZZY" not in raw
+
+
+def test_the_simulator_finds_a_stage_job_where_context_puts_it() -> None:
+    from hive.openrouter import simulator
+
+    assert simulator._JOB == JOB
+
+
+def test_recursive_never_follows_a_symbolic_link_or_loops(
+    keyed_env: LoopbackOpenRouter, tmp_path: Path
+) -> None:
+    secret = tmp_path / "home" / ".aws" / "credentials"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("aws_secret_access_key=AKIASECRET\n")
+    tree = tmp_path / "repo"
+    tree.mkdir()
+    (tree / "main.py").write_text("print(1)\n")
+    (tree / "config.txt").symlink_to(secret)
+    (tree / "loop").symlink_to(tree / "loop")
+
+    result = hive("consensus", QUESTION, "speed", "-f", str(tree), "-r")
+
+    ok(result)
+    assert all("AKIASECRET" not in flat(r) for r in keyed_env.chat_requests())
+    assert (
+        "config.txt (a symbolic link)" in result.stderr
+        and "loop (a symbolic link)" in result.stderr
+    )
+
+
+def test_overlapping_folders_and_a_file_named_twice_attach_each_file_once(
+    keyed_env: LoopbackOpenRouter, tmp_path: Path
+) -> None:
+    (tmp_path / "proj" / "lib").mkdir(parents=True)
+    (tmp_path / "proj" / "a.py").write_text("a = 1\n")
+    (tmp_path / "proj" / "lib" / "b.py").write_text("b = 2\n")
+    proj, lib = tmp_path / "proj", tmp_path / "proj" / "lib"
+    ok(hive("consensus", QUESTION, "speed", "-f", str(proj), "-f", str(lib), "-r", "-q"))
+    assert flat(keyed_env.chat_requests()[0]).count("b = 2") == 1
+
+
+def test_a_file_attached_again_replaces_its_earlier_version(
+    keyed_env: LoopbackOpenRouter, tmp_path: Path
+) -> None:
+    app_py = write(tmp_path, "app.py", "VERSION-ONE\n")
+    ok(hive("consensus", QUESTION, "speed", "-f", app_py, "-q"))
+    write(tmp_path, "app.py", "VERSION-TWO\n")
+    ok(hive("consensus", "-c", "and now?", "-f", app_py, "-q"))
+    text = flat(keyed_env.chat_requests()[-1])
+    assert "VERSION-TWO" in text and "VERSION-ONE" not in text
+
+
+def test_a_fallback_too_small_for_the_prompt_is_warned_about(
+    keyed_env: LoopbackOpenRouter, tmp_path: Path
+) -> None:
+    small = dict(DEFAULT_MODELS["data"][0], id="tiny/model", context_length=1000)
+    keyed_env.models_body = json.dumps({"data": [*DEFAULT_MODELS["data"], small]}).encode()
+    ok(hive("profiles", "create", "fb", "--from", "speed", "--fallback", "curate=tiny/model"))
+    path = write(tmp_path, "log.txt", "line of a long log\n" * 400)  # ~1,900 tokens
+    result = hive("consensus", QUESTION, "fb", "-f", path, "--estimate")
+    ok(result)
+    assert "the 1,000-token context of its fallback tiny/model" in result.stderr

@@ -61,19 +61,36 @@ def read_files(names: Sequence[str], stdin: TextIO, *, recursive: bool, max_kb: 
         key = str(path.resolve())
         if key not in seen:
             seen.add(key)
-            attached.files.append(Attachment(name, text or ""))
+            attached.files.append(Attachment(_printable(name), text or ""))
     return attached
+
+
+def _printable(name: str) -> str:
+    """A file name as valid text: bytes a name holds that are not UTF-8 (carried through as
+    lone surrogates) become U+FFFD, so the name can be sent and stored."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _unread(error: OSError, root: Path) -> str:
+    where = Path(error.filename).relative_to(root) if error.filename else root
+    return f"{where}/ ({error.strerror or error})"
 
 
 def _directory(root: Path, attached: Attached, max_kb: int, seen: set[str]) -> None:
     found = 0
     left_out: list[str] = []
-    for folder, dirs, files in os.walk(root):
+    for folder, dirs, files in os.walk(root, onerror=lambda e: left_out.append(_unread(e, root))):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for file in sorted(f for f in files if not f.startswith(".")):
             path = Path(folder) / file
+            if path.is_symlink():  # it may point anywhere (~/.aws/credentials): never followed
+                left_out.append(f"{path.relative_to(root)} (a symbolic link)")
+                continue
+            if not path.is_file():  # a socket, a FIFO, a device
+                continue
             key = str(path.resolve())
-            if key in seen or not path.is_file():
+            if key in seen:  # attached already (named, or in an overlapping folder)
+                found += 1
                 continue
             seen.add(key)
             text, problem = _text(path, max_kb)
@@ -88,7 +105,7 @@ def _directory(root: Path, attached: Attached, max_kb: int, seen: set[str]) -> N
                     f"{root} holds more than {MAX_DIRECTORY_FILES} text files: attach the "
                     "files or folders you mean"
                 )
-            attached.files.append(Attachment(str(path), text or ""))
+            attached.files.append(Attachment(_printable(str(path)), text or ""))
     if left_out:
         more = len(left_out) - 5
         shown = "; ".join(left_out[:5]) + (f"; and {more} more" if more > 0 else "")

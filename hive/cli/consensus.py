@@ -287,7 +287,10 @@ def _asked(
         instructions = conversation.system
     else:
         instructions = chosen.system
-    earlier = conversation.files if conversation else ()
+    # A file attached again (same name) replaces its earlier version: the models see the
+    # current one once, not two blocks of the same name.
+    again = {f.name for f in attached.files}
+    earlier = tuple(f for f in (conversation.files if conversation else ()) if f.name not in again)
     context = Context(
         system=instructions,
         files=(*earlier, *attached.files),

@@ -3,7 +3,8 @@
 The same question, files and instructions, on the panel that ran (overrides included, as
 recorded), in the same place of its conversation (its earlier turns are sent again). A new
 run is recorded; the old one is left as it was. A run made with ``--no-log`` kept no question
-to ask again, so it is refused.
+to ask again, so it is refused. How it was run (``--fixed``, ``--rounds``) is not recorded:
+those are given again, as options of this command.
 """
 
 from __future__ import annotations
@@ -36,6 +37,18 @@ def rerun(
     force: Annotated[
         bool, typer.Option("--force", help="Run even if the estimate breaks a limit.")
     ] = False,
+    fixed: Annotated[
+        bool, typer.Option("--fixed", help="No adaptive rules (not recorded: give it again).")
+    ] = False,
+    rounds: Annotated[
+        int | None,
+        typer.Option(
+            "--rounds", min=1, max=5, metavar="N", help="At most N rounds.", show_default=False
+        ),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 5 when the answer is degraded.")
+    ] = False,
     no_log: Annotated[
         bool, typer.Option("--no-log", help="Keep no question, file, instruction or answer text.")
     ] = False,
@@ -47,17 +60,19 @@ def rerun(
     from hive.cli.consensus import failure_json
     from hive.cli.edge import error_edge
 
-    with error_edge(ctx.obj.debug), failure_json(json_output):
+    with error_edge(ctx.obj.debug), failure_json(json_output) as as_json:
         from hive.cli.launch import Shown, launch
         from hive.store.paths import resolve_paths
         from hive.store.settings import load_settings
 
         paths = resolve_paths()
         settings = load_settings(paths).settings
+        as_json.on = json_output or (settings.output == "json" and not plain)
         asked = _recorded(paths, run_id, logged=not no_log)
         shown = Shown(
             json_output=json_output, plain=plain, detailed=detailed, quiet=quiet,
-            simulate=simulate, estimate=estimate, force=force, api_key=api_key,
+            simulate=simulate, estimate=estimate, force=force, api_key=api_key, fixed=fixed,
+            rounds=rounds, strict=strict,
         )  # fmt: skip
         launch(asked, shown, paths, settings)
 

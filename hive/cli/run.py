@@ -187,8 +187,10 @@ class _Session:
             limits = budgets(request.settings, self.history, request.today)
             expected = estimate(request, catalog, self.history)
             from hive.cli.run_inputs import context_limits
+            from hive.consensus.profiles import STAGES
 
-            for warning in context_limits(expected, catalog):
+            backups = {stage: request.profile.stage(stage).fallbacks for stage in STAGES}
+            for warning in context_limits(expected, catalog, backups):
                 if not request.quiet:
                     _notice(warning)
             if request.estimate_only:

@@ -108,7 +108,7 @@ def with_overrides(
 
 def context_notice(context: Context, new: Sequence[Attachment], follow: FollowUp | None) -> str:
     """One line saying what goes in front of the question, and about how many tokens."""
-    from hive.openrouter.tokens import message_tokens
+    from hive.openrouter.tokens import approx_tokens
 
     parts = []
     if new:
@@ -120,18 +120,23 @@ def context_notice(context: Context, new: Sequence[Attachment], follow: FollowUp
         parts.append(f"after {n} earlier turn{'s' * (n != 1)} of its conversation")
     if context.system.strip():
         parts.append("with your instructions")
-    size = message_tokens(context.prefix())
+    size = approx_tokens(context.shared()) + sum(
+        approx_tokens(t.question) + approx_tokens(t.answer) for t in context.turns
+    )
     return f"{', '.join(parts)}: about {size:,} tokens in front of every prompt"
 
 
-def context_limits(expected: RunEstimate, catalog: Catalog) -> list[str]:
+def context_limits(
+    expected: RunEstimate, catalog: Catalog, fallbacks: dict[str, tuple[str, ...]] | None = None
+) -> list[str]:
     """Refuse a run whose prompt for some call is longer than that call's model can read (its
     context length in the model list); warn when the prompt leaves less room than the call's
-    max output tokens. Prompt sizes are hive's estimate (about four characters a token)."""
+    max output tokens, or than a fallback (``fallbacks``: per stage) can read. Prompt sizes
+    are hive's estimate (about four characters a token)."""
+    fallbacks = fallbacks or {}
     warnings = []
     for call in expected.calls:
-        model = catalog.get(call.model)
-        window = None if model is None else model.context_length
+        window = _window(catalog, call.model)
         if not window:
             continue
         if call.prompt_tokens > window:
@@ -146,4 +151,19 @@ def context_limits(expected: RunEstimate, catalog: Catalog) -> list[str]:
                 f"its {call.max_completion_tokens:,} max output tokens in the {window:,}-token "
                 f"context of {call.model}: its answer may be cut short"
             )
+        for fallback in fallbacks.get(call.stage, ()):
+            small = _window(catalog, fallback)
+            if small and call.prompt_tokens > small:
+                warnings.append(
+                    f"{call.stage}'s prompt (about {call.prompt_tokens:,} tokens) is longer than "
+                    f"the {small:,}-token context of its fallback {fallback}: that fallback "
+                    "would fail"
+                )
     return list(dict.fromkeys(warnings))
+
+
+def _window(catalog: Catalog, model_id: str) -> int | None:
+    """A model's context length from the model list; a variant (``:nitro``, ``:floor``) has
+    its base model's when the list does not name it."""
+    model = catalog.get(model_id) or catalog.get(model_id.partition(":")[0])
+    return None if model is None else model.context_length

@@ -1,11 +1,14 @@
 """What a run is about besides its question: the user's instructions, attached files, and the
 conversation it follows up.
 
-Every call of a run sends the same context first — one system message with the instructions
-and the files, then the earlier turns (question, final answer) — and only then its stage's own
-prompt and material. So the front of every prompt is identical across stages, generators and a
-conversation's follow-ups, which is what lets OpenRouter's prompt caching reuse it, and every
-stage reads the files and the conversation before the job it is given.
+Every call of a run sends one system message that begins with the same shared text — the
+instructions and the files — and then gives the stage's own job; the earlier turns (question,
+final answer) follow as user and assistant messages, and the stage's material is the last user
+message. One system message, first: some providers refuse a second one, or one after the
+conversation has begun. The shared text is the front of every prompt, identical across stages
+and generators (and across a conversation's turns while no file is added), which is what lets
+a provider's own prefix caching reuse it (Anthropic's needs ``cache_control`` markers, which
+hive does not send); every stage reads the files before its job.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ Messages = list[dict[str, str]]
 
 INSTRUCTIONS = (
     "The user gave instructions for this request, in <instructions> below. Honour them in what "
-    "you write (its language, the assumptions it makes, its form) while doing the job the next "
-    "system message gives you; they do not change that job."
+    "you write (its language, the assumptions it makes, its form) while doing the job described "
+    "after them; they do not change that job."
 )
 FILES = (
     "The user attached these files, each in a <file> block named after it. They are part of "
@@ -28,6 +31,7 @@ FOLLOW_UP = (
     "after this one: the assistant messages are the final answers the user received. The "
     "question at the end is the follow-up; answer it in that context."
 )
+JOB = "Your job in this step:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +56,8 @@ class Context:
     files: tuple[Attachment, ...] = ()  # the conversation's files, then this run's
     turns: tuple[Turn, ...] = ()  # earlier turns, oldest first
 
-    def prefix(self) -> Messages:
-        """The messages every call of the run sends before its stage's own."""
+    def shared(self) -> str:
+        """The text every call's system message begins with ("" with no context)."""
         parts = []
         if self.system.strip():
             parts.append(
@@ -63,13 +67,19 @@ class Context:
             parts.append(FILES + "\n\n" + "\n\n".join(file_block(f) for f in self.files))
         if self.turns:
             parts.append(FOLLOW_UP)
-        messages: Messages = []
-        if parts:
-            messages.append({"role": "system", "content": "\n\n".join(parts)})
+        return "\n\n".join(parts)
+
+    def messages(self, job: str, user: str) -> Messages:
+        """A call's messages: the shared text and ``job`` as one system message, the earlier
+        turns, then ``user`` (the stage's material)."""
+        shared = self.shared()
+        system = f"{shared}\n\n{JOB}\n\n{job}" if shared else job
+        out: Messages = [{"role": "system", "content": system}]
         for turn in self.turns:
-            messages.append({"role": "user", "content": turn.question})
-            messages.append({"role": "assistant", "content": turn.answer})
-        return messages
+            out.append({"role": "user", "content": turn.question})
+            out.append({"role": "assistant", "content": turn.answer})
+        out.append({"role": "user", "content": user})
+        return out
 
     def __bool__(self) -> bool:
         return bool(self.system.strip() or self.files or self.turns)

@@ -35,13 +35,9 @@ Messages = list[dict[str, str]]
 
 
 def _messages(stage: str, today: date, user: str, context: Context) -> Messages:
-    """The run's shared context first (the same for every call: ``context.py``), then the
-    stage's job and its material: the last two messages are always the stage's own."""
-    return [
-        *context.prefix(),
-        {"role": "system", "content": system_prompt(stage, today)},
-        {"role": "user", "content": user},
-    ]
+    """One system message (the run's shared context, then the stage's job: ``context.py``),
+    the earlier turns, then the stage's material as the last user message."""
+    return context.messages(system_prompt(stage, today), user)
 
 
 def generate_messages(question: str, today: date, context: Context = NO_CONTEXT) -> Messages:
@@ -72,7 +68,7 @@ def revise_messages(
     """Another round's refine: the same drafts under the same labels, the previous answer,
     the reviewer's findings and the disputes, so the revision addresses each."""
     messages = refine_messages(question, drafts, today, context)
-    messages[-2]["content"] += REVISE
+    messages[0]["content"] += REVISE
     user = (
         f"{messages[-1]['content']}\n\n<previous_answer>\n{previous}\n</previous_answer>\n\n"
         f"<review>\n{_findings(verdict)}\n</review>"

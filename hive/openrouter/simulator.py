@@ -42,6 +42,7 @@ _ANGLES = (
 # openrouter layer does not import hive.consensus, so the markers are spelt out here (the tests
 # build requests with hive's own prompts, so a reworded prompt shows up there).
 _GENERATE_MARK = "one of several independent experts"
+_JOB = "Your job in this step:"  # where a stage's job begins after a shared context
 _LEDGER = re.compile(r"<ledger>")
 _VERDICT = re.compile(r"<(verdict)>")
 # Changing the salt reshuffles every simulated position. With this one the README's example
@@ -130,10 +131,10 @@ def reply_text(body: dict[str, Any]) -> str:
     model = str(body.get("model", "unknown/model"))
     messages = body.get("messages") or []
     question = _question(messages)
-    # The stage's own prompt is the last system message (a shared context may come first,
-    # and the user's files in it must not pass for a stage's instructions).
+    # The stage's job ends the system message (a shared context may come first, and the
+    # user's files in it must not pass for a stage's instructions).
     systems = [str(m.get("content", "")) for m in messages if m.get("role") == "system"]
-    system = systems[-1] if systems else ""
+    system = systems[0].rpartition(_JOB)[2] if systems else ""
     if _GENERATE_MARK in system:
         return _draft(model, question, body.get("seed"))
     if _LEDGER.search(system):
