@@ -7,7 +7,18 @@ at a word boundary, marked with an ellipsis.
 
 from __future__ import annotations
 
+import re
+
 ELLIPSIS = "…"
+# C0 controls but tab and newline, DEL, and C1 controls: ESC among them. Model text written to
+# a terminal with these could move the cursor, leave the screen, or set the clipboard (OSC 52).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control character but tab and newline removed (``\r\n`` reads
+    as ``\n``): what a model wrote is shown, never obeyed, by the terminal."""
+    return _CONTROLS.sub("", text)
 
 
 def shorten(text: str, width: int) -> str:

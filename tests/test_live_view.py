@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import pytest
+from rich.cells import cell_len
 from rich.console import Console
 
 from hive.consensus.events import (
@@ -286,10 +287,21 @@ def test_a_piped_answer_is_the_text_as_written() -> None:
     assert console.file.getvalue() == CODE_ANSWER.rstrip("\n") + "\n"  # type: ignore[attr-defined]
 
 
-def test_answer_blocks_split_at_top_level_code_only() -> None:
-    parts = blocks("intro\n\n- item\n\n  ```\n  nested\n  ```\n\n```sh\nls -l\n```\nend")
-    assert [(b.code, b.language) for b in parts] == [(False, ""), (True, "sh"), (False, "")]
-    assert parts[1].text == "ls -l" and "nested" in parts[0].text
+def test_answer_blocks_cut_out_code_even_inside_a_list() -> None:
+    parts = blocks(
+        "intro\n\n1. install:\n\n   ```\n   pip install x\n   ```\n\n```sh\nls -l\n```\nend"
+    )
+    assert [(b.code, b.text) for b in parts if b.code] == [(True, "pip install x"), (True, "ls -l")]
+    assert parts[0].text.startswith("intro") and parts[-1].text == "end"
+
+
+def test_code_keeps_its_tabs_and_loses_its_escapes() -> None:
+    answer = "Run:\r\n\r\n```make\r\nall:\r\n\techo hi\x1b]52;c;Zm9v\x07\r\n```\r\n"
+    console = Console(file=io.StringIO(), width=80, force_terminal=True, markup=False)
+    print_answer(console, answer)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "all:\n\techo hi" in out  # the tab, as written
+    assert "\x1b]" not in out and "\x07" not in out  # shown, never obeyed (no OSC 52)
 
 
 def test_a_call_asked_but_silent_is_told_apart_from_one_streaming(faulty_run: Run) -> None:
@@ -385,3 +397,73 @@ def test_a_lane_shows_the_ledger_as_one_line_not_json() -> None:
     text = layout.readable('<ledger>{"claims": []}</ledger>\n\nThe answer')
     assert text == "[the claim ledger]\n\nThe answer"
     assert layout.readable("[]}</ledger>\nrest") == "[the claim ledger]\nrest"
+
+
+def test_wide_characters_wrap_by_columns_and_the_newest_stays() -> None:
+    text = "".join(f"第{n}句话是这样的。" for n in range(200))
+    lines = layout.tail_lines(text, 40, 6)
+    assert all(cell_len(line) <= 40 for line in lines)
+    assert "".join(lines).endswith("第199句话是这样的。")
+    assert "".join(lines).endswith(text[-len("".join(lines)) :])  # nothing skipped between
+
+
+def test_a_short_terminal_never_cuts_the_running_call() -> None:
+    board = Board()
+    plan = [CallPlan("generate", i, f"g/m{i}") for i in range(5)]
+    events: list[PipelineEvent] = [RunStarted("q", "big", False, plan)]
+    for i in range(5):
+        events += [CallStarted("generate", i, f"g/m{i}"),
+                   CallFinished(_record("generate", i, f"g/m{i}"))]  # fmt: skip
+    for r in range(3):
+        for stage in ("refine", "validate"):
+            events += [CallStarted(stage, r, f"{stage[0]}/x"),
+                       CallFinished(_record(stage, r, f"{stage[0]}/x"))]  # fmt: skip
+    events += [CallStarted("refine", 3, "r/x"), TokenDelta("refine", 3, "the newest words")]
+    for n, event in enumerate(events):
+        board.handle(event, float(n))
+    for height in range(4, 20):
+        lines = plain(layout.frame(board, 80, height, 40.0))
+        assert len(lines) <= height - 1
+        assert any("newest words" in line for line in lines), (height, lines)
+
+
+def test_stderr_written_while_the_view_holds_its_lock_does_not_freeze_the_run() -> None:
+    import sys
+    import threading
+
+    console = Console(file=io.StringIO(), width=80, height=24, force_terminal=True)
+    renderer = LiveRenderer(console)
+
+    def clock() -> float:
+        sys.stderr.write("Exception ignored in: something\n")  # as the GC may, under the lock
+        return 1.0
+
+    with renderer:
+        renderer._clock = clock
+        console.stderr = True
+        done = threading.Event()
+
+        def feed() -> None:
+            renderer.handle(CallStarted("generate", 0, "g/a"))
+            renderer.handle(TokenDelta("generate", 0, "text"))
+            done.set()
+
+        threading.Thread(target=feed, daemon=True).start()
+        assert done.wait(5), "handle() blocked"
+    assert renderer.screen.active is False
+
+
+def test_a_drawing_failure_gives_the_normal_screen_back_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    monkeypatch.setattr(layout, "frame", lambda *a: (_ for _ in ()).throw(ValueError("bug")))
+    console = Console(file=io.StringIO(), width=80, height=24, force_terminal=True)
+    renderer = LiveRenderer(console)
+    with renderer:
+        deadline = time.monotonic() + 5
+        while renderer.screen.active and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not renderer.screen.active  # left while the run goes on
+    assert console.file.getvalue().count(LEAVE) == 1  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ carries only the answer.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -54,8 +55,8 @@ class LiveRenderer:
 
     def __enter__(self) -> LiveRenderer:
         self.screen.start()
-        if sys.stderr is self._console.file or self._console.stderr:
-            self._stderr = CapturedStderr(self._note, sys.stderr)
+        if self.screen.active and (sys.stderr is self._console.file or self._console.stderr):
+            self._stderr = CapturedStderr(sys.stderr)
             sys.stderr = self._stderr
         return self
 
@@ -67,19 +68,28 @@ class LiveRenderer:
         with self._lock:
             self.board.interrupted(self._clock())
         self._close()
-        self._print_record()
+        with contextlib.suppress(OSError):  # a closed terminal (SIGHUP): the run's end matters
+            self._print_record()
 
     def handle(self, event: PipelineEvent) -> None:
         with self._lock:
+            self._take_stderr()
             self.board.handle(event, self._clock())
         if not isinstance(event, TokenDelta):
             self.screen.redraw()  # a state changed: show it now, not at the next tick
 
-    def _note(self, line: str) -> None:
-        self.handle(RunWarning(line))
+    def _take_stderr(self) -> None:
+        """Lines written to stderr meanwhile become notes (the lock is held)."""
+        if self._stderr is not None:
+            self._notes(self._stderr.drain())
+
+    def _notes(self, lines: Sequence[str]) -> None:
+        for line in lines:
+            self.board.handle(RunWarning(line), self._clock())
 
     def _draw(self, width: int, height: int) -> list[Text]:
         with self._lock:
+            self._take_stderr()
             return layout.frame(self.board, width, height, self._clock())
 
     def _close(self) -> None:
@@ -87,11 +97,16 @@ class LiveRenderer:
         if self._closed:
             return
         self._closed = True
-        self.screen.stop()
+        try:
+            self.screen.stop()
+        finally:
+            if self._stderr is not None:
+                left = self._stderr.release()
+                self._stderr = None
+                with self._lock:
+                    self._notes(left)
         if self.screen.failure is not None:
             self.board.notes.append(self.screen.failure)
-        if self._stderr is not None:
-            self._stderr.release()
 
     def finish(
         self, result: ConsensusResult, *, run_id: int | None = None, notes: Sequence[str] = ()

@@ -2,8 +2,9 @@
 
 Every line is cut to the width (never wrapped), and the frame never takes more than the
 height less one line, so what is drawn is exactly what fits. Room is given up in this order:
-columns (tokens, then cost; the stage abbreviated; never the state), then the lanes' depth,
-then waiting calls folded into one row, then each lane down to its newest line. The lanes of
+columns (the stage abbreviated, then tokens, then cost; never the state), then the lanes'
+depth, then waiting calls folded into one row, then each lane down to its newest line, then
+the finished calls of earlier stages: the running calls and their newest text go last. The lanes of
 a stage keep their place while it runs: a finished call's lane stays with its last text
 until the next stage begins, so nothing jumps.
 """
@@ -14,9 +15,11 @@ import re
 import textwrap
 from dataclasses import dataclass
 
+from rich.cells import cell_len, chop_cells
 from rich.text import Text
 
 from hive.money import total_text
+from hive.text import terminal_safe
 from hive.ui import format as fmt
 from hive.ui.run_board import Board, CallView
 
@@ -50,7 +53,7 @@ class Columns:
 
 def columns(width: int, longest: int = 0) -> Columns:
     """The widest set of columns that leaves the model name at least 20 characters (or what
-    there is, at the narrowest): tokens go first, then cost, then the stage is abbreviated.
+    there is, at the narrowest): the stage is abbreviated first, then tokens go, then cost.
     The model column is no wider than ``longest`` (its longest name, with room for a try
     count), so the numbers stay near the names on a wide terminal."""
     options = ((10, True, True), (5, True, True), (5, False, True), (5, False, False))
@@ -82,22 +85,28 @@ def frame(board: Board, width: int, height: int, now: float) -> list[Text]:
         notes = note_lines(board.notes, width, notes_shown)
         free = room - len(top) - len(table) - len(notes)
         if not lanes:
-            return (top + table + notes)[:room]
+            return [_fit(line, width) for line in (top + table + notes)[:room]]
         block = lane_lines(lanes, width, free, now)
         if block is not None:
-            return top + table + block + notes
+            return [_fit(line, width) for line in top + table + block + notes]
     # Lanes of one line each, under the folded table; if even that does not fit, the lanes'
-    # own rows go (each lane's line shows its call's state and model) with the column names.
+    # own rows go (each lane's line shows its call's state and model) with the column names,
+    # then the finished calls of earlier stages fold into one row, then the oldest rows go:
+    # the lanes — what is running now, and its newest text — are never what is cut.
     notes = note_lines(board.notes, width, 1)
     table = table_lines(board, cols, now, folded=True)
     if len(top) + len(table) + len(notes) + len(lanes) > room:
         shown = {(c.stage, c.index) for c in lanes}
         table = table_lines(board, cols, now, folded=True, skip=shown)[1:]
-    free = room - len(top) - len(table) - len(notes)
-    if free < 1:
-        notes, free = [], free + len(notes)
-    block = compact_lanes(lanes, width, max(1, free), now)
-    return (top + table + block + notes)[:room]
+        if len(top) + len(table) + len(notes) + len(lanes) > room:
+            table = table_lines(board, cols, now, folded=True, skip=shown, finished=True)[1:]
+    if len(top) + len(table) + len(notes) + min(len(lanes), 1) > room:
+        notes = []
+    free = max(1, room - len(top) - len(table) - len(notes))
+    block = compact_lanes(lanes, width, free, now)
+    keep = max(0, room - len(top) - len(block) - len(notes))
+    table = table[len(table) - keep :] if keep else []
+    return [_fit(line, width) for line in (top + table + block + notes)[:room]]
 
 
 def header(board: Board, width: int, now: float) -> Text:
@@ -126,9 +135,11 @@ def table_lines(
     *,
     folded: bool = False,
     skip: set[tuple[str, int]] | None = None,
+    finished: bool = False,
 ) -> list[Text]:
     """The column header and a row per call (but those in ``skip``); ``folded``: calls not
-    begun (waiting, skipped) become one row naming their stages."""
+    begun (waiting, skipped) become one row naming their stages; ``finished``: so do the
+    ended calls of stages before the running one."""
     head = Text(" " * 2)
     head.append("stage".ljust(cols.stage) + " " + "model".ljust(cols.model) + " ")
     head.append("time".rjust(_TIME))
@@ -139,13 +150,20 @@ def table_lines(
     head.stylize("bold")
     lines = [head]
     idle: list[CallView] = []
+    ended: list[CallView] = []
     for call in board.rows():
         if skip and (call.stage, call.index) in skip:
+            continue
+        if finished and call.record is not None and call.stage != board.stage:
+            ended.append(call)
             continue
         if folded and call.state in ("waiting", "skipped"):
             idle.append(call)
             continue
         lines.append(row(call, cols, now))
+    if ended:
+        ok = sum(c.state == "done" for c in ended)
+        lines.insert(1, Text(f"✓ {ok} of {len(ended)} earlier calls done", style="dim"))
     parts = []
     for state, what in (("waiting", "not begun"), ("skipped", "skipped")):
         calls = [c for c in idle if c.state == state]
@@ -193,12 +211,12 @@ def stage_label(call: CallView, width: int) -> str:
 
 def model_cell(call: CallView, now: float) -> str:
     """``model``, ``asked → answering``, and the attempt: ``· try 2``, or while waiting to
-    retry ``· retry 2/3 in 1.2s``."""
-    name = call.model
+    retry ``· retry 2 in 1.2s``."""
+    name = terminal_safe(call.model)
     if call.requested and call.requested != call.model:
         name = f"{call.requested} → {call.model}"
     elif call.answering and call.answering != call.model:
-        name = f"{call.model} → {call.answering}"
+        name = f"{name} → {terminal_safe(call.answering)}"
     if call.state == "retrying" and call.retry_at is not None:
         return f"{name} · retry {call.attempt} in {max(0.0, call.retry_at - now):.1f}s"
     if call.attempt > 1:
@@ -241,9 +259,9 @@ def compact_lanes(lanes: list[CallView], width: int, free: int, now: float) -> l
     for lane in ordered[:free]:
         title = lane_title(lane, max(10, width // 3), now, rule=False)
         newest = " ".join(readable(lane.tail).split())
-        room = width - len(title.plain) - 2
+        room = width - title.cell_len - 2
         if room > 0 and newest:
-            title.append(": " + newest[-room:])
+            title.append(": " + _last_cells(newest, room))
         out.append(_fit(title, width))
     return out
 
@@ -252,7 +270,7 @@ def lane_title(lane: CallView, width: int, now: float, *, rule: bool = True) -> 
     icon, style = ICONS.get(lane.state, (SPINNER[int(now * 10) % len(SPINNER)], "cyan"))
     text = Text(icon, style=style)
     text.append(" " + stage_label(lane, 0) + " ", style="bold")
-    name = lane.answering or lane.model
+    name = terminal_safe(lane.answering or lane.model)
     text.append(_fit_middle(name, max(6, width - 8)), style="cyan" if lane.live else "dim")
     if rule and len(text.plain) + 2 < width:
         text.append(" " + "─" * (width - len(text.plain) - 1), style="dim")
@@ -260,8 +278,10 @@ def lane_title(lane: CallView, width: int, now: float, *, rule: bool = True) -> 
 
 
 def readable(text: str) -> str:
-    """A refiner's claim ledger is JSON for hive to read, not prose to watch: in a lane it
-    stands as one line saying so (the agreement section shows what it held)."""
+    """A lane's text as it may be shown: no control characters (``terminal_safe``), and a
+    refiner's claim ledger — JSON for hive to read, not prose to watch — as one line saying
+    so (the agreement section shows what it held)."""
+    text = terminal_safe(text)
     if "ledger>" not in text:
         return text
     text = _LEDGER_DONE.sub("[the claim ledger]", text)
@@ -277,7 +297,11 @@ def tail_lines(text: str, width: int, depth: int) -> list[str]:
     lines at the top while there are fewer, so a lane's height never changes."""
     out: list[str] = []
     for source in reversed(text.expandtabs(4).split("\n")):
-        wrapped = textwrap.wrap(source, width, drop_whitespace=True) or [""]
+        wrapped = [
+            piece
+            for line in textwrap.wrap(source, width, drop_whitespace=True) or [""]
+            for piece in (chop_cells(line, width) if cell_len(line) > width else [line])
+        ]  # wide characters (CJK, emoji) take two columns: wrapped by columns, not characters
         out[:0] = wrapped
         if len(out) >= depth:
             break
@@ -294,7 +318,8 @@ def note_lines(notes: list[str], width: int, limit: int) -> list[Text]:
     out = []
     for n, note in enumerate(shown):
         prefix = f"! (+{earlier} earlier) " if n == 0 and earlier else "! "
-        out.append(_fit(Text(prefix + " ".join(note.split()), style="yellow"), width))
+        line = prefix + " ".join(terminal_safe(note).split())
+        out.append(_fit(Text(line, style="yellow"), width))
     return out
 
 
@@ -312,6 +337,15 @@ def _beside(cells: list[Text], width: int, gap: int) -> Text:
 
 def _model_style(call: CallView) -> str:
     return {"failed": "red", "cut": "yellow", "cancelled": "yellow"}.get(call.state, "")
+
+
+def _last_cells(text: str, width: int) -> str:
+    """The end of ``text`` that fits in ``width`` columns."""
+    used, start = 0, len(text)
+    while start > 0 and used + cell_len(text[start - 1]) <= width:
+        start -= 1
+        used += cell_len(text[start])
+    return text[start:]
 
 
 def _fit(text: Text, width: int) -> Text:

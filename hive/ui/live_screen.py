@@ -15,13 +15,15 @@ thread's clock (10 per second), never the token rate; a resize wakes the thread 
 
 from __future__ import annotations
 
+import atexit
+import collections
 import contextlib
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import IO, TextIO
 
@@ -34,6 +36,7 @@ SYNC_BEGIN, SYNC_END = "\x1b[?2026h", "\x1b[?2026l"
 HOME, ERASE_LINE, ERASE_BELOW = "\x1b[H", "\x1b[2K", "\x1b[J"
 
 MAX_PER_SECOND = 30  # frames, however often a state change asks for one
+JOIN_S = 0.5  # how long stopping waits for a frame being written
 Draw = Callable[[int, int], list[Text]]  # (width, height) -> the frame's lines
 
 
@@ -56,6 +59,8 @@ class Screen:
         self.frames = 0  # frames written, for the benchmark
         self.written = 0  # characters written, escapes included
         self.failure: str | None = None  # why drawing stopped early, if it did
+        self._entered = False  # on the alternate screen now
+        self._leave_lock = threading.Lock()
 
     def start(self) -> None:
         """Take over the terminal. Not a terminal (a file, a pipe), a dumb one or a legacy
@@ -65,6 +70,8 @@ class Screen:
         if not console.is_terminal or console.is_dumb_terminal or console.legacy_windows:
             return
         self._out = self._console.file
+        self._entered = True
+        atexit.register(self._leave)  # whatever happens, the terminal is given back
         self._write(ENTER + HIDE_CURSOR)
         self._watch_resize()
         self._thread = threading.Thread(target=self._loop, name="hive-live", daemon=True)
@@ -77,10 +84,28 @@ class Screen:
             return
         self._stopping.set()
         self._wake.set()
-        self._thread.join()
-        self._thread = None
-        self._unwatch_resize()
+        try:
+            # A terminal that stopped reading (Ctrl-S, a stalled ssh) can hold the drawing
+            # thread in a write: it is a daemon, and the run does not wait for it long.
+            self._thread.join(timeout=JOIN_S)
+        finally:
+            self._thread = None
+            self._unwatch_resize()
+            self._leave()
+
+    def _leave(self) -> None:
+        """Back to the normal screen with the cursor shown, once."""
+        with self._leave_lock:
+            if not self._entered:
+                return
+            self._entered = False
         self._write(LEAVE + SHOW_CURSOR)
+        atexit.unregister(self._leave)
+
+    @property
+    def active(self) -> bool:
+        """Drawing on the alternate screen now."""
+        return self._entered
 
     def redraw(self) -> None:
         """Draw now rather than at the next tick."""
@@ -92,6 +117,7 @@ class Screen:
                 self._frame()
             except Exception as exc:  # a bug in drawing must not stop the run, only the view
                 self.failure = f"the live view stopped drawing ({type(exc).__name__}: {exc})"
+                self._leave()  # not a frozen frame until the run ends: the normal screen
                 return
             drawn = time.monotonic()
             self._wake.wait(self._interval)
@@ -103,7 +129,7 @@ class Screen:
                 self._stopping.wait(early)
 
     def _frame(self) -> None:
-        width, height = self._console.size
+        width, height = self._size()
         lines = self._draw(width, height)
         with self._console.capture() as capture:
             self._console.print(
@@ -115,6 +141,18 @@ class Screen:
         begin, end = (SYNC_BEGIN, SYNC_END) if self._sync else ("", "")
         self._write(f"{begin}{HOME}{body}\n{ERASE_BELOW}{end}")
         self.frames += 1
+
+    def _size(self) -> tuple[int, int]:
+        """The terminal's size now. Asked of the terminal itself: Rich prefers ``COLUMNS`` and
+        ``LINES`` when they are exported, and those do not change when the window does."""
+        out = self._out
+        try:
+            if out is not None:
+                size = os.get_terminal_size(out.fileno())
+                return size.columns, size.lines
+        except (OSError, ValueError, AttributeError):
+            pass
+        return self._console.size
 
     def _write(self, text: str) -> None:
         out = self._out
@@ -148,20 +186,30 @@ class Screen:
 class CapturedStderr:
     """Stands in for ``sys.stderr`` while the screen is up: a line written there (a storage
     warning, a library's message) would land inside the frame and be drawn over, so each
-    complete line goes to ``note`` instead, and is shown with the run's notes."""
+    complete line is queued, and the view shows it with the run's notes.
 
-    def __init__(self, note: Callable[[str], None], real: TextIO) -> None:
-        self._note = note
+    It never takes the view's lock: a write can come from any thread at any moment — the
+    garbage collector's "never awaited" warning while that thread holds the lock — so lines
+    only go into a queue, which the view empties under its own lock."""
+
+    MAX_HELD = 4096  # characters of an unfinished line kept
+
+    def __init__(self, real: TextIO) -> None:
+        self.lines: collections.deque[str] = collections.deque(maxlen=1000)
         self._real = real
         self._held = ""
 
     def write(self, text: str) -> int:
-        self._held += text
-        *lines, self._held = self._held.split("\n")
-        for line in lines:
-            if line.strip():
-                self._note(line.strip())
+        held = self._held + text
+        if "\n" in text:
+            *lines, held = held.split("\n")
+            self.lines.extend(line.strip() for line in lines if line.strip())
+        self._held = held[-self.MAX_HELD :]
         return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
 
     def flush(self) -> None:
         pass
@@ -176,10 +224,22 @@ class CapturedStderr:
     def encoding(self) -> str:
         return getattr(self._real, "encoding", "utf-8")
 
-    def release(self) -> None:
-        """Put ``sys.stderr`` back, with any last unfinished line as a note."""
-        if self._held.strip():
-            self._note(self._held.strip())
-        self._held = ""
+    @property
+    def errors(self) -> str | None:
+        return getattr(self._real, "errors", "strict")
+
+    def drain(self) -> list[str]:
+        """The lines queued since the last call."""
+        out = []
+        while self.lines:
+            out.append(self.lines.popleft())
+        return out
+
+    def release(self) -> list[str]:
+        """Put ``sys.stderr`` back; the lines still queued (and an unfinished one) returned."""
         if sys.stderr is self:
             sys.stderr = self._real
+        if self._held.strip():
+            self.lines.append(self._held.strip())
+        self._held = ""
+        return self.drain()
