@@ -154,3 +154,20 @@ def test_sigterm_also_gives_the_terminal_back(tmp_path: Path) -> None:
     assert code == 143, text[-2000:]
     assert text.count(ENTER) == text.count(LEAVE) == 1
     assert "interrupted (SIGTERM)" in ANSI.sub("", text.split(LEAVE)[-1])
+
+
+def test_ctrl_z_gives_the_shell_its_screen_and_the_view_comes_back(tmp_path: Path) -> None:
+    """Ctrl-Z leaves the alternate screen and shows the cursor before hive stops; resumed, it
+    draws again. (Here hive's process group has no shell, so the kernel does not stop it: the
+    leave and the return follow each other at once, and the run goes on to its end.)"""
+    deadline = time.monotonic() + DEADLINE_S
+    term = Terminal(tmp_path, 80, 24)
+    term.read_until(SYNC_BEGIN.encode(), deadline)
+    os.write(term.master, b"\x1a")  # Ctrl-Z, typed
+    code = term.finish(deadline)
+    text = term.text()
+    assert code == 0, text[-2000:]
+    assert text.count(ENTER) == text.count(LEAVE) == 2  # left on Ctrl-Z, back, left at the end
+    first_leave = text.index(LEAVE)
+    assert text.index(SHOW_CURSOR, first_leave) == first_leave + len(LEAVE)
+    assert SYNC_BEGIN in text[text.index(ENTER, first_leave) :]  # drawn again after resuming

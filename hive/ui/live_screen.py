@@ -61,6 +61,9 @@ class Screen:
         self.failure: str | None = None  # why drawing stopped early, if it did
         self._entered = False  # on the alternate screen now
         self._leave_lock = threading.Lock()
+        self._frame_lock = threading.Lock()  # a frame is written whole, or not while suspended
+        self._suspended = False
+        self._previous_tstp: object = None
 
     def start(self) -> None:
         """Take over the terminal. Not a terminal (a file, a pipe), a dumb one or a legacy
@@ -129,6 +132,11 @@ class Screen:
                 self._stopping.wait(early)
 
     def _frame(self) -> None:
+        with self._frame_lock:
+            if not self._suspended:
+                self._draw_frame()
+
+    def _draw_frame(self) -> None:
         width, height = self._size()
         lines = self._draw(width, height)
         with self._console.capture() as capture:
@@ -164,7 +172,8 @@ class Screen:
             self.written += len(text)
 
     def _watch_resize(self) -> None:
-        """A resize redraws at once (SIGWINCH, where it exists and from the main thread)."""
+        """A resize redraws at once (SIGWINCH, where it exists and from the main thread), and
+        Ctrl-Z (SIGTSTP) suspends the view with the process."""
         winch = getattr(signal, "SIGWINCH", None)
         if winch is None or threading.current_thread() is not threading.main_thread():
             return
@@ -173,14 +182,32 @@ class Screen:
             self._wake.set()
 
         self._previous_winch = signal.signal(winch, resized)
+        tstp = getattr(signal, "SIGTSTP", None)
+        if tstp is not None and signal.getsignal(tstp) is signal.SIG_DFL:
+            self._previous_tstp = signal.signal(tstp, self._suspend)
+
+    def _suspend(self, signum: int, frame: FrameType | None) -> None:
+        """Ctrl-Z: the shell gets its normal screen and cursor while hive is stopped, and the
+        view comes back when it is resumed (``fg``)."""
+        with self._frame_lock:
+            self._suspended = True
+            self._write(LEAVE + SHOW_CURSOR)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)  # stopped here until SIGCONT
+        signal.signal(signum, self._suspend)
+        with self._frame_lock:
+            self._write(ENTER + HIDE_CURSOR)
+            self._suspended = False
+        self._wake.set()
 
     def _unwatch_resize(self) -> None:
-        winch = getattr(signal, "SIGWINCH", None)
-        if winch is None or self._previous_winch is None:
-            return
-        with contextlib.suppress(ValueError, TypeError):
-            signal.signal(winch, self._previous_winch)  # type: ignore[arg-type]
-        self._previous_winch = None
+        for name, attr in (("SIGWINCH", "_previous_winch"), ("SIGTSTP", "_previous_tstp")):
+            signum, previous = getattr(signal, name, None), getattr(self, attr)
+            if signum is None or previous is None:
+                continue
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(signum, previous)
+            setattr(self, attr, None)
 
 
 class CapturedStderr:
