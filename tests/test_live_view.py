@@ -467,3 +467,9 @@ def test_a_drawing_failure_gives_the_normal_screen_back_at_once(
             time.sleep(0.01)
         assert not renderer.screen.active  # left while the run goes on
     assert console.file.getvalue().count(LEAVE) == 1  # type: ignore[attr-defined]
+
+
+def test_terminal_safe_keeps_text_tabs_and_newlines_only() -> None:
+    from hive.text import terminal_safe
+
+    assert terminal_safe("a\x1b[31mb\tc\r\nd\x9b\x07é 中") == "a[31mb\tc\ndé 中"

@@ -23,6 +23,7 @@ from rich.rule import Rule
 from rich.text import Text
 
 from hive.consensus.events import ConsensusResult, PipelineEvent, RunWarning, TokenDelta
+from hive.text import terminal_safe
 from hive.ui import format as fmt
 from hive.ui import live_layout as layout
 from hive.ui.agreement_view import agreement_lines
@@ -124,7 +125,8 @@ class LiveRenderer:
         consensus = None if result.consensus is None else result.consensus.as_dict()
         for line in agreement_lines(consensus, result.confidence, result.issues):
             heading = not line.startswith(" ")
-            console.print(Text(line, style="bold" if heading else ""), soft_wrap=False)
+            console.print(Text(terminal_safe(line), style="bold" if heading else ""),
+                          soft_wrap=False)  # fmt: skip
         style = "dim" if not result.simulated else "yellow"
         console.print(Text(fmt.summary(result, run_id, notes, notes_below=True), style=style))
         if result.degraded:
@@ -143,7 +145,7 @@ class LiveRenderer:
 
     def _print_notes(self) -> None:
         for note in self.board.notes:
-            self._console.print(Text(f"! {note}", style="yellow"))
+            self._console.print(Text(f"! {terminal_safe(note)}", style="yellow"))
 
     def _print_sections(self, result: ConsensusResult) -> None:
         """Each call's work before the answer: rendered on a terminal (code as it is), and

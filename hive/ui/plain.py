@@ -18,6 +18,7 @@ from hive.consensus.events import (
     PipelineEvent,
     RunWarning,
 )
+from hive.text import terminal_safe
 from hive.ui import format as fmt
 from hive.ui.agreement_view import agreement_lines
 from hive.ui.stage_detail import sections
@@ -51,7 +52,7 @@ class PlainRenderer:
         if isinstance(event, CallFinished | CallFailed):
             self._err.write(f"hive: {_progress(event.record)}\n")
         elif isinstance(event, RunWarning):
-            self._err.write(f"hive: warning: {event.message}\n")
+            self._err.write(f"hive: warning: {terminal_safe(event.message)}\n")
         elif isinstance(event, Decided):
             self._err.write(f"hive: decided: {event.decision.message}\n")
         else:
@@ -70,7 +71,7 @@ class PlainRenderer:
         if not self._quiet:
             consensus = None if result.consensus is None else result.consensus.as_dict()
             for line in agreement_lines(consensus, result.confidence, result.issues):
-                self._err.write(f"hive: {line}\n")
+                self._err.write(f"hive: {terminal_safe(line)}\n")
             self._err.write(f"hive: {fmt.summary(result, run_id, notes)}\n")
 
 
