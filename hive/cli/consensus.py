@@ -276,8 +276,8 @@ def _asked(
     if profile is None and conversation is not None:
         chosen = panel_of(conversation)
     if chosen is None:
-        chosen = ProfileStore(paths).get(profile or conversation.profile_name if conversation
-                                         else profile or settings.default_profile)  # fmt: skip
+        fallback = conversation.profile_name if conversation else settings.default_profile
+        chosen = ProfileStore(paths).get(profile or fallback)
     chosen = with_overrides(chosen, **overrides)
     # A run's --system (even "", which clears them) beats all; a follow-up keeps the
     # instructions its conversation was last sent, unless a profile is named for it.
