@@ -121,6 +121,8 @@ class ApiFailure(HiveError):
         # call may be billed; one refused with an error status, or never sent, is not.
         self.accepted = False
         self.model: str | None = None  # the model the server said was answering, if it did
+        # Completion tokens the model spent reasoning before it failed, if usage said.
+        self.reasoning_tokens: int | None = None
 
 
 class AuthError(ApiFailure):

@@ -20,7 +20,14 @@ from hive.errors import (
     RequestTimeout,
     StreamError,
 )
-from hive.openrouter.chat import MAX_SKIPPED, ChunkReducer, Completion, KeepAlive, TextDelta
+from hive.openrouter.chat import (
+    MAX_SKIPPED,
+    ChunkReducer,
+    Completion,
+    KeepAlive,
+    ReasoningDelta,
+    TextDelta,
+)
 from hive.openrouter.error_bodies import error_from_chunk, error_from_response
 from hive.openrouter.sse import Event, SSEDecoder
 from tests.conftest import EXPECTED_ERROR_BY_STATUS, fixture_path
@@ -33,7 +40,7 @@ def payloads(name: str) -> list[str]:
     return [item.data for item in items if isinstance(item, Event)]
 
 
-def run(data: list[str]) -> tuple[ChunkReducer, list[TextDelta | KeepAlive]]:
+def run(data: list[str]) -> tuple[ChunkReducer, list[TextDelta | ReasoningDelta | KeepAlive]]:
     reducer = ChunkReducer()
     return reducer, [reducer.feed(d) for d in data]
 
@@ -93,6 +100,7 @@ def test_basic_capture() -> None:
         cost=Decimal("0.0001025"),
         generation_id="gen-1754441342-hIkMo7SMi0ZecQw3oR4d",
         cached_tokens=0,  # the capture's prompt_tokens_details says 0: a reported miss
+        reasoning_tokens=0,  # and its completion_tokens_details: no reasoning, reported
     )
     assert isinstance(completion.cost, Decimal)
     assert str(completion.cost) == "0.0001025"  # exact, no binary-float residue

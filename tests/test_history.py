@@ -51,7 +51,7 @@ CALL_COLUMNS = {
     "id", "run_id", "finished_at", "stage", "idx", "attempt", "model", "model_used",
     "provider", "prompt_tokens", "completion_tokens", "cost", "cost_estimated", "ttft_ms",
     "latency_ms", "finish_reason", "error", "content", "accepted", "cached_tokens",
-    "cache_write_tokens", "cache_discount",
+    "cache_write_tokens", "cache_discount", "reasoning_tokens",
 }  # fmt: skip
 RUN_COLUMNS = {
     "id", "started_at", "finished_at", "question", "profile", "answer", "simulated",

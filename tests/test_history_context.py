@@ -120,7 +120,7 @@ def test_a_version_4_database_migrates_to_5_keeping_its_rows(tmp_path: Path) -> 
 
     history = History.open(resolve_paths())
     try:
-        assert history.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 5
+        assert history.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         run = history.run(1)
         assert run is not None
         assert (run["question"], run["answer"], run["total_cost"]) == (
@@ -134,6 +134,7 @@ def test_a_version_4_database_migrates_to_5_keeping_its_rows(tmp_path: Path) -> 
         assert old_call["content"] == "draft" and old_call["cost"] == Decimal("0.0003")
         assert old_call["cached_tokens"] is None and old_call["cache_write_tokens"] is None
         assert old_call["cache_discount"] is None
+        assert old_call["reasoning_tokens"] is None  # v6: not reported, not zero
         assert history.conversation(1) == [
             {"id": 1, "question": "old question", "answer": "old answer", "system": None,
              "files": [], "logged": True, "status": "ok"},

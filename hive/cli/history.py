@@ -252,6 +252,7 @@ def _replay(run: dict[str, Any]) -> list[str]:
                 [
                     f"tokens {number(call['prompt_tokens'])} in, "
                     f"{number(call['completion_tokens'])} out",
+                    *_reasoning_part(call),
                     *_cache_parts(call),
                     cost,
                     f"ttft {_ms(call['ttft_ms'])}",
@@ -301,6 +302,12 @@ def _size(size: int) -> str:
     if kib < 1024:
         return f"{kib:,.0f} KiB"
     return f"{kib / 1024:,.1f} MiB"
+
+
+def _reasoning_part(call: dict[str, Any]) -> list[str]:
+    """The completion tokens a call spent reasoning, when the server reported them."""
+    tokens = call.get("reasoning_tokens")
+    return [] if tokens is None else [f"reasoning {tokens:,}"]
 
 
 def _cache_parts(call: dict[str, Any]) -> list[str]:

@@ -32,6 +32,7 @@ from hive.consensus.events import (
     CallStarted,
     PipelineEvent,
     RunWarning,
+    ThinkingDelta,
     TokenDelta,
 )
 from hive.consensus.profiles import StageSpec
@@ -45,7 +46,7 @@ from hive.errors import (
     StageError,
     StreamError,
 )
-from hive.openrouter.chat import ChatRequest, Completion, TextDelta
+from hive.openrouter.chat import ChatRequest, Completion, ReasoningDelta, TextDelta
 from hive.openrouter.client import OpenRouterClient
 from hive.openrouter.retry import RetryPolicy, is_transient, worth_a_fallback
 from hive.openrouter.tokens import approx_tokens, message_tokens
@@ -268,6 +269,9 @@ class Caller:
                         stopped = stop("".join(received))
                         if stopped is not None:
                             break
+                elif isinstance(item, ReasoningDelta):
+                    # Shown as thinking; never part of ``received``, the answer so far.
+                    self._emit(ThinkingDelta(stage, index, item.text))
                 elif isinstance(item, Completion):
                     completion = item
             if stopped is not None:
@@ -291,6 +295,7 @@ class Caller:
                 )  # fmt: skip
                 empty.warnings = completion.warnings
                 empty.accepted, empty.model = True, completion.model  # answered, and billed
+                empty.reasoning_tokens = completion.reasoning_tokens  # it may have only thought
                 raise empty
         except ApiFailure as exc:
             # A failed attempt still cost what the server reported; keep that and any partial text.
@@ -301,6 +306,7 @@ class Caller:
                     cost=exc.cost, ttft_ms=_ms(started, first_token),
                     latency_ms=(self._clock() - started) * 1000, finish_reason=None,
                     content=exc.partial_text, error=str(exc), accepted=exc.accepted,
+                    reasoning_tokens=exc.reasoning_tokens,
                 )
             )  # fmt: skip
             for warning in exc.warnings:  # e.g. a skipped stream line, quoted: the run keeps it
@@ -329,6 +335,7 @@ class Caller:
                 cached_tokens=completion.cached_tokens,
                 cache_write_tokens=completion.cache_write_tokens,
                 cache_discount=completion.cache_discount,
+                reasoning_tokens=completion.reasoning_tokens,
             )
         )  # fmt: skip
         for warning in completion.warnings:

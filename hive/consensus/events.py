@@ -53,6 +53,9 @@ class CallRecord:
     cached_tokens: int | None = None
     cache_write_tokens: int | None = None
     cache_discount: Decimal | None = None
+    # Completion tokens spent reasoning ("thinking"), as the server reported them (None: not
+    # reported); they are part of ``completion_tokens``. The reasoning text is never kept.
+    reasoning_tokens: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -210,6 +213,16 @@ class TokenDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ThinkingDelta:
+    """Reasoning text a thinking model streams before (or while) it answers: shown live,
+    never part of the call's answer or record."""
+
+    stage: str
+    index: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallFinished:
     record: CallRecord
 
@@ -250,6 +263,7 @@ PipelineEvent = (
     | CallRetrying
     | CallRouted
     | TokenDelta
+    | ThinkingDelta
     | CallFinished
     | CallFailed
     | RunWarning

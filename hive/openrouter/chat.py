@@ -1,10 +1,15 @@
 """Chat requests and the reducer that turns OpenRouter's streamed chunks into one completion.
 
-Layers: bytes → SSE events (sse.py) → chunk dicts → ``TextDelta`` / ``KeepAlive`` while the
-stream runs, and one ``Completion`` at the end. The reducer accepts both usage layouts (the
-docs' last chunk with ``choices: []``, and real captures' chunk with one empty-delta choice)
-and both in-band error layouts (the docs' ``finish_reason: "error"`` without ``[DONE]``, and the
-real capture's error beside ``usage`` followed by ``[DONE]``).
+Layers: bytes → SSE events (sse.py) → chunk dicts → ``TextDelta`` / ``ReasoningDelta`` /
+``KeepAlive`` while the stream runs, and one ``Completion`` at the end. A thinking model's
+reasoning (``delta.reasoning``, or the text of ``delta.reasoning_details`` entries when only they
+carry it; real captures send the same text in both, so one is read, never both) streams as
+``ReasoningDelta``: it is shown, never part of the answer.
+
+The reducer accepts both usage layouts (the docs' last chunk with ``choices: []``, and real
+captures' chunk with one empty-delta choice) and both in-band error layouts (the docs'
+``finish_reason: "error"`` without ``[DONE]``, and the real capture's error beside ``usage``
+followed by ``[DONE]``).
 
 A ``data:`` line that is not a JSON object is skipped with a warning, not fatal: the server
 goes on streaming, and billing, after it, so aborting would throw away a call already paid
@@ -67,6 +72,13 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """Reasoning ("thinking") text as it streams: model output to show, never answer text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class KeepAlive:
     """A comment or a content-free chunk: the stream is alive but has nothing to show."""
 
@@ -92,9 +104,12 @@ class Completion:
     # it: a made-up figure would be worse than an unknown one. It is here so a later lookup
     # of the generation can carry it through to history.
     cache_discount: Decimal | None = None
+    # Completion tokens spent reasoning, from ``usage.completion_tokens_details`` (None: not
+    # reported). They are part of ``completion_tokens``, not on top of it.
+    reasoning_tokens: int | None = None
 
 
-StreamItem = TextDelta | KeepAlive | Completion
+StreamItem = TextDelta | ReasoningDelta | KeepAlive | Completion
 
 
 @dataclass
@@ -115,9 +130,14 @@ class ChunkReducer:
     # Applied to a skipped line before it is shortened and quoted (the client masks the key
     # here: a cut key would no longer be recognised as one).
     clean: Callable[[str], str] = str
+    # The model has written something, answer or reasoning: it is answering, not waiting.
+    began: bool = False
     _held: str = ""  # a high surrogate waiting for its low half
+    _held_reasoning: str = ""  # the same, in the reasoning text
 
-    def feed(self, data: str) -> TextDelta | KeepAlive:
+    def feed(self, data: str) -> TextDelta | ReasoningDelta | KeepAlive:
+        """What one ``data:`` line adds. A chunk that carries answer text and reasoning at
+        once (not seen in captures) yields its answer text: the answer is what must be whole."""
         if data.strip() == "[DONE]":
             self.done = True
             return KeepAlive()
@@ -132,13 +152,15 @@ class ChunkReducer:
         self.provider = _str(chunk.get("provider")) or self.provider
         if isinstance(chunk.get("usage"), dict):
             self.usage = chunk["usage"]
-        text = ""
+        text = reasoning = ""
         choices = chunk.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             choice = choices[0]
             delta = choice.get("delta")
-            if isinstance(delta, dict) and isinstance(delta.get("content"), str):
-                text = delta["content"]
+            if isinstance(delta, dict):
+                if isinstance(delta.get("content"), str):
+                    text = delta["content"]
+                reasoning = _reasoning(delta)
             reason = choice.get("finish_reason")
             if isinstance(reason, str):
                 self.finish_reason = reason
@@ -148,10 +170,15 @@ class ChunkReducer:
                 self.error = error_from_chunk(choice["error"], self.provider)
         if chunk.get("error") is not None:
             self.error = error_from_chunk(chunk["error"], self.provider)
-        text = self._whole_characters(text)
+        text, self._held = _whole_characters(self._held, text)
+        reasoning, self._held_reasoning = _whole_characters(self._held_reasoning, reasoning)
+        if text or reasoning:
+            self.began = True
         if text:
             self.parts.append(text)
             return TextDelta(text, self.model)
+        if reasoning:
+            return ReasoningDelta(reasoning)
         return KeepAlive()
 
     def _skip(self, kind: str, data: str) -> KeepAlive:
@@ -172,15 +199,6 @@ class ChunkReducer:
         the rest of the stream (usage, ``[DONE]``) never arrives."""
         return self.finish_reason not in (None, "error") and self.error is None
 
-    def _whole_characters(self, text: str) -> str:
-        """Pair surrogate halves split across chunks (``"\\ud83d"`` then ``"\\ude00"``) and
-        replace lone ones, so the text is always valid Unicode (it goes to SQLite and stdout)."""
-        text = self._held + text
-        self._held = ""
-        if text and "\ud800" <= text[-1] <= "\udbff":  # a high half: its pair may come next
-            text, self._held = text[:-1], text[-1]
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-
     def finish(self) -> Completion:
         prompt_tokens, completion_tokens, cost = self._usage()
         if self.error is not None:
@@ -193,6 +211,7 @@ class ChunkReducer:
             )
             err.warnings = tuple(self.warnings)
             err.accepted, err.model = self.accepted, self.model
+            err.reasoning_tokens = self._reasoning_tokens()
             raise err
         if self.finish_reason == "error":
             raise self.stream_error("the model reported an error without details")
@@ -216,6 +235,7 @@ class ChunkReducer:
             warnings=tuple(self.warnings),
             cached_tokens=cached_tokens,
             cache_write_tokens=cache_write_tokens,
+            reasoning_tokens=self._reasoning_tokens(),
         )
 
     def _usage(self) -> tuple[int | None, int | None, Decimal | None]:
@@ -237,6 +257,12 @@ class ChunkReducer:
             return None, None
         return _count(details.get("cached_tokens")), _count(details.get("cache_write_tokens"))
 
+    def _reasoning_tokens(self) -> int | None:
+        """``usage.completion_tokens_details.reasoning_tokens``: a whole non-negative number,
+        else unknown (None)."""
+        details = (self.usage or {}).get("completion_tokens_details")
+        return _count(details.get("reasoning_tokens")) if isinstance(details, dict) else None
+
     def stream_error(self, message: str) -> StreamError:
         return self.failure(StreamError, message)
 
@@ -254,7 +280,40 @@ class ChunkReducer:
         )
         err.warnings = tuple(self.warnings)
         err.accepted, err.model = self.accepted, self.model
+        err.reasoning_tokens = self._reasoning_tokens()
         return err
+
+
+def _whole_characters(held: str, text: str) -> tuple[str, str]:
+    """``(text, held)``: pair surrogate halves split across chunks (``"\\ud83d"`` then
+    ``"\\ude00"``) and replace lone ones, so the text is always valid Unicode (it goes to
+    SQLite and stdout); a high half at the end is held, as its pair may come next."""
+    text = held + text
+    held = ""
+    if text and "\ud800" <= text[-1] <= "\udbff":
+        text, held = text[:-1], text[-1]
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"), held
+
+
+def _reasoning(delta: dict[str, Any]) -> str:
+    """A delta's reasoning text: ``reasoning`` when it is text; else the text of its
+    ``reasoning_details`` (``reasoning.text`` entries' ``text``, ``reasoning.summary`` entries'
+    ``summary``; encrypted entries and signatures carry nothing to show). OpenRouter sends the
+    same text in both fields, so reading both would show it twice."""
+    reasoning = delta.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:
+        return reasoning
+    details = delta.get("reasoning_details")
+    if not isinstance(details, list):
+        return ""
+    keys = {"reasoning.text": "text", "reasoning.summary": "summary"}
+    texts = []
+    for detail in details:
+        if isinstance(detail, dict) and (key := keys.get(str(detail.get("type")))) is not None:
+            value = detail.get(key)
+            if isinstance(value, str):
+                texts.append(value)
+    return "".join(texts)
 
 
 def _str(value: object) -> str | None:

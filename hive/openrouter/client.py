@@ -4,9 +4,10 @@ built-in simulator and the loopback test server all sit behind it, so every mode
 Three clocks bound a chat call: ``connect_timeout`` to open the connection, the idle
 ``timeout`` between any two reads (OpenRouter's ``: OPENROUTER PROCESSING`` keep-alive comments
 reset it, so a slow model stays alive while a dead stream does not), and
-``first_token_timeout`` from sending the request to the first answer text, keep-alives or not,
-so a model that only ever says it is thinking is given up on. A ``RateLimiter`` decides when a
-call may start.
+``first_token_timeout`` from sending the request to the model's first output, keep-alives or
+not, so a model that only ever says it is processing is given up on. Reasoning text is output:
+a thinking model streaming its reasoning is answering, and is not cut for it. A
+``RateLimiter`` decides when a call may start.
 """
 
 from __future__ import annotations
@@ -101,8 +102,9 @@ class OpenRouterClient:
         first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT,
         limiter: RateLimiter | None = None,
     ) -> None:
-        """``first_token_timeout``: seconds from sending a chat request to its first answer text
-        (None: no limit). ``limiter``: when chat calls may start (None: at once)."""
+        """``first_token_timeout``: seconds from sending a chat request to the model's first
+        output, answer or reasoning text (None: no limit). ``limiter``: when chat calls may
+        start (None: at once)."""
         self._http = http
         self.first_token_timeout = first_token_timeout
         self.limiter = limiter
@@ -164,7 +166,8 @@ class OpenRouterClient:
         return await self._get("models", list)
 
     async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[StreamItem, None]:
-        """Yield text deltas and keep-alives as they arrive, then exactly one Completion.
+        """Yield text and reasoning deltas and keep-alives as they arrive, then exactly one
+        Completion.
 
         Errors leave here with the key masked: their text is the server's, and flows on into
         records, warnings and JSON output.
@@ -199,8 +202,9 @@ class OpenRouterClient:
         deadline = None if limit is None else asyncio.get_running_loop().time() + limit
 
         async def first_token(step: Awaitable[T]) -> T:
-            """Await ``step``, but not past the deadline while no answer text has come."""
-            if deadline is None or reducer.parts:
+            """Await ``step``, but not past the deadline while the model has written nothing
+            (answer or reasoning text: keep-alives do not count)."""
+            if deadline is None or reducer.began:
                 return await step
             try:
                 async with asyncio.timeout_at(deadline):

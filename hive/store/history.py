@@ -187,8 +187,14 @@ def _v5(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX run_files_by_run ON run_files(run_id)")
 
 
+def _v6(db: sqlite3.Connection) -> None:
+    """Reasoning (issue 13): per call, the completion tokens the model spent thinking, as the
+    server reported them (NULL: not reported, or a call from before)."""
+    db.execute("ALTER TABLE calls ADD COLUMN reasoning_tokens INTEGER")
+
+
 # Append only: each entry upgrades the schema by one version. Never edit a released step.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 
 
 def utc_now() -> datetime:
@@ -389,8 +395,8 @@ class History:
                 "INSERT INTO calls (run_id, finished_at, stage, idx, attempt, model, model_used,"
                 " provider, prompt_tokens, completion_tokens, cost, cost_estimated, ttft_ms,"
                 " latency_ms, finish_reason, error, content, accepted, cached_tokens,"
-                " cache_write_tokens, cache_discount)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " cache_write_tokens, cache_discount, reasoning_tokens)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id, _iso(utc_now()), call.stage, call.index, call.attempt, call.model,
                     call.model_used, call.provider, call.prompt_tokens, call.completion_tokens,
@@ -399,6 +405,7 @@ class History:
                     call.error if logged else error_kind(call.error),
                     call.content if logged else "", int(call.accepted), call.cached_tokens,
                     call.cache_write_tokens, _money_text(call.cache_discount),
+                    call.reasoning_tokens,
                 ),
             )  # fmt: skip
 

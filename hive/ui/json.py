@@ -41,6 +41,7 @@ def call_to_json(record: CallRecord) -> dict[str, Any]:
         "cached_tokens": record.cached_tokens,
         "cache_write_tokens": record.cache_write_tokens,
         "cache_discount": None if record.cache_discount is None else float(record.cache_discount),
+        "reasoning_tokens": record.reasoning_tokens,
     }
 
 

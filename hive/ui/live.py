@@ -22,7 +22,13 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
-from hive.consensus.events import ConsensusResult, PipelineEvent, RunWarning, TokenDelta
+from hive.consensus.events import (
+    ConsensusResult,
+    PipelineEvent,
+    RunWarning,
+    ThinkingDelta,
+    TokenDelta,
+)
 from hive.text import terminal_safe
 from hive.ui import format as fmt
 from hive.ui import live_layout as layout
@@ -76,7 +82,7 @@ class LiveRenderer:
         with self._lock:
             self._take_stderr()
             self.board.handle(event, self._clock())
-        if not isinstance(event, TokenDelta):
+        if not isinstance(event, TokenDelta | ThinkingDelta):
             self.screen.redraw()  # a state changed: show it now, not at the next tick
 
     def _take_stderr(self) -> None:

@@ -6,7 +6,9 @@ columns (the stage abbreviated, then tokens, then cost; never the state), then t
 depth, then waiting calls folded into one row, then each lane down to its newest line, then
 the finished calls of earlier stages: the running calls and their newest text go last. The lanes of
 a stage keep their place while it runs: a finished call's lane stays with its last text
-until the next stage begins, so nothing jumps.
+until the next stage begins, so nothing jumps. A call that is thinking (reasoning text, no
+answer yet) shows its newest reasoning, dim, under a title that says ``thinking``; its answer
+replaces it as soon as it begins.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ SHORT_STAGE = {"generate": "gen", "refine": "ref", "validate": "val", "curate": 
 _LEDGER_DONE = re.compile(r"<ledger>.*?</ledger>", re.S)
 MAX_NOTES = 3  # note lines shown while the run goes on; all of them are printed after it
 MAX_LANE_LINES = 12
+THINKING = "thinking"  # what a lane's title and a call's row say while it only reasons
+THINKING_STYLE = "dim italic"
 SIDE_BY_SIDE_MIN = 38  # columns a lane needs to stand beside another
 _TIME, _TOKENS, _COST = 6, 7, 10
 
@@ -222,7 +226,8 @@ def model_cell(call: CallView, now: float) -> str:
     if call.attempt > 1:
         name = f"{name} · try {call.attempt}"
     if call.state == "streaming" and not call.chars:
-        name += " · no text yet"  # asked, and not yet answering: not the same as streaming
+        # asked, and not yet answering: not the same as streaming (nor is thinking)
+        name += f" · {THINKING}" if call.thinking else " · no text yet"
     return name
 
 
@@ -239,16 +244,26 @@ def lane_lines(lanes: list[CallView], width: int, free: int, now: float) -> list
     if not beside:
         out: list[Text] = []
         for lane in lanes:
+            text, style = lane_text(lane)
             out.append(lane_title(lane, width, now))
-            out += [Text(line) for line in tail_lines(readable(lane.tail), width, depth)]
+            out += [Text(line, style=style) for line in tail_lines(text, width, depth)]
         return out
     lane_width = (width - gap * (n - 1)) // n
     titles = [lane_title(lane, lane_width, now) for lane in lanes]
-    bodies = [tail_lines(readable(lane.tail), lane_width, depth) for lane in lanes]
+    texts = [lane_text(lane) for lane in lanes]
+    bodies = [(tail_lines(text, lane_width, depth), style) for text, style in texts]
     out = [_beside(titles, lane_width, gap)]
     for i in range(depth):
-        out.append(_beside([Text(body[i]) for body in bodies], lane_width, gap))
+        out.append(_beside([Text(body[i], style=style) for body, style in bodies], lane_width, gap))
     return out
+
+
+def lane_text(lane: CallView) -> tuple[str, str]:
+    """What a lane shows, and its style: the answer as it streams, or while there is none
+    yet, the model's reasoning, dim (the title then says ``thinking``)."""
+    if lane.thinking:
+        return terminal_safe(lane.thinking_tail), THINKING_STYLE
+    return readable(lane.tail), ""
 
 
 def compact_lanes(lanes: list[CallView], width: int, free: int, now: float) -> list[Text]:
@@ -258,10 +273,14 @@ def compact_lanes(lanes: list[CallView], width: int, free: int, now: float) -> l
     out = []
     for lane in ordered[:free]:
         title = lane_title(lane, max(10, width // 3), now, rule=False)
-        newest = " ".join(readable(lane.tail).split())
-        room = width - title.cell_len - 2
+        text, style = lane_text(lane)
+        newest = " ".join(text.split())
+        # A one-line title has no room for the label: the text says it is thinking.
+        label = f"{THINKING}: " if lane.thinking else ""
+        room = width - title.cell_len - 2 - len(label)
         if room > 0 and newest:
-            title.append(": " + _last_cells(newest, room))
+            title.append(": ")
+            title.append(label + _last_cells(newest, room), style=style)
         out.append(_fit(title, width))
     return out
 
@@ -271,7 +290,11 @@ def lane_title(lane: CallView, width: int, now: float, *, rule: bool = True) -> 
     text = Text(icon, style=style)
     text.append(" " + stage_label(lane, 0) + " ", style="bold")
     name = terminal_safe(lane.answering or lane.model)
-    text.append(_fit_middle(name, max(6, width - 8)), style="cyan" if lane.live else "dim")
+    label = f" · {THINKING}" if lane.thinking and rule else ""
+    room = max(6, width - 8 - len(label))
+    text.append(_fit_middle(name, room), style="cyan" if lane.live else "dim")
+    if label:
+        text.append(label, style=THINKING_STYLE)
     if rule and len(text.plain) + 2 < width:
         text.append(" " + "─" * (width - len(text.plain) - 1), style="dim")
     return _fit(text, width)

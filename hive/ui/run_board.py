@@ -1,6 +1,7 @@
 """What the live view knows about a run, built from the pipeline's events: state, no drawing.
 
-One ``CallView`` per call (a row, and a lane while its stage runs), the notes (retries,
+One ``CallView`` per call (a row, and a lane while its stage runs; a thinking model's reasoning
+kept apart from its answer, shown only until the answer begins), the notes (retries,
 fallbacks, drops: the run's warnings, in order), the adaptive decisions as short labels, and
 what was spent. ``live_layout.py`` draws a board; ``LiveRenderer`` feeds one from the event
 loop while its screen thread draws it, under one lock. Times come in as ``now`` (monotonic
@@ -24,6 +25,7 @@ from hive.consensus.events import (
     PipelineEvent,
     RunStarted,
     RunWarning,
+    ThinkingDelta,
     TokenDelta,
 )
 from hive.money import Total
@@ -58,23 +60,41 @@ class CallView:
     started: float | None = None  # the call's first attempt began (its time runs from here)
     ended: float | None = None  # cleared when the call starts again
     retry_at: float | None = None  # when the next attempt begins, while waiting to retry
-    chars: int = 0  # characters streamed by this attempt
+    chars: int = 0  # characters of answer streamed by this attempt
+    thought: int = 0  # characters of reasoning ("thinking") streamed by this attempt
     record: CallRecord | None = None  # the last attempt's record, once it ended
     _pieces: list[str] = field(default_factory=list)
+    _thinking: list[str] = field(default_factory=list)
 
     def add(self, text: str) -> None:
         """A streamed piece: counted, and kept while it is among the last ``TAIL_CHARS``."""
         self.chars += len(text)
-        self._pieces.append(text)
-        if len(self._pieces) > _COMPACT_AT:
-            self._pieces = ["".join(self._pieces)[-TAIL_CHARS:]]
+        _keep(self._pieces, text)
+
+    def think(self, text: str) -> None:
+        """A piece of reasoning: counted, and kept (bounded the same way) apart from the
+        answer, which it never joins."""
+        self.thought += len(text)
+        _keep(self._thinking, text)
 
     @property
     def tail(self) -> str:
         """The newest streamed text (at least the last ``TAIL_CHARS`` characters of it)."""
-        if len(self._pieces) > 1:
-            self._pieces = ["".join(self._pieces)[-TAIL_CHARS:]]
-        return self._pieces[0] if self._pieces else ""
+        return _joined(self._pieces)
+
+    @property
+    def thinking_tail(self) -> str:
+        """The newest reasoning text (at least the last ``TAIL_CHARS`` characters of it)."""
+        return _joined(self._thinking)
+
+    @property
+    def thinking(self) -> bool:
+        """The call has reasoned and not yet begun its answer: its lane shows the thinking."""
+        return self.thought > 0 and self.chars == 0
+
+    def restart(self) -> None:
+        """A new attempt: what the last one streamed, answer and reasoning, is let go."""
+        self.chars, self.thought, self._pieces, self._thinking = 0, 0, [], []
 
     def elapsed(self, now: float) -> float | None:
         """Seconds since the call's first attempt began (backoff waits included), to its end."""
@@ -87,8 +107,8 @@ class CallView:
         estimate from the text (about four characters a token); (None, False) if unknown."""
         if self.record is not None and self.record.completion_tokens is not None:
             return self.record.completion_tokens, False
-        if self.chars:
-            return max(1, self.chars // 4), True
+        if self.chars or self.thought:  # reasoning tokens are completion tokens too
+            return max(1, (self.chars + self.thought) // 4), True
         return (None, False) if self.record is not None else (0, True)
 
     @property
@@ -120,6 +140,11 @@ class Board:
             if call is not None:
                 call.add(event.text)
                 call.state = "streaming"
+        elif isinstance(event, ThinkingDelta):
+            call = self.calls.get((event.stage, event.index))
+            if call is not None:
+                call.think(event.text)
+                call.state = "streaming"
         elif isinstance(event, RunStarted):
             self.profile, self.simulated = event.profile, event.simulated
             for plan in event.plan:
@@ -147,7 +172,8 @@ class Board:
         call = self._call(event.stage, event.index, event.model)
         call.model, call.requested, call.answering = event.model, event.requested, None
         call.state, call.attempt, call.retry_at, call.ended = "streaming", event.attempt, None, None
-        call.chars, call._pieces, call.record = 0, [], None
+        call.record = None
+        call.restart()
         if call.started is None:
             call.started = now
         self.stage = event.stage
@@ -225,3 +251,17 @@ class Board:
 
     def cost(self) -> Decimal:
         return self.spent.known
+
+
+def _keep(pieces: list[str], text: str) -> None:
+    """Add ``text`` to ``pieces``, joined and cut to the last ``TAIL_CHARS`` now and then."""
+    pieces.append(text)
+    if len(pieces) > _COMPACT_AT:
+        pieces[:] = ["".join(pieces)[-TAIL_CHARS:]]
+
+
+def _joined(pieces: list[str]) -> str:
+    """The pieces as one text, the last ``TAIL_CHARS`` characters at least (kept joined)."""
+    if len(pieces) > 1:
+        pieces[:] = ["".join(pieces)[-TAIL_CHARS:]]
+    return pieces[0] if pieces else ""
