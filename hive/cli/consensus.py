@@ -211,19 +211,12 @@ def consensus(
     ] = None,
 ) -> None:
     """Ask several models through four stages and print one answer."""
-    from hive.cli.edge import error_edge
+    from hive.cli.launch import Shown, run_command
 
-    with error_edge(ctx.obj.debug), failure_json(json_output) as as_json:
-        from hive.cli.launch import Shown, launch
-        from hive.store.paths import resolve_paths
-        from hive.store.settings import load_settings
-
-        paths = resolve_paths()
-        settings = load_settings(paths).settings
-        as_json.on = json_output or (settings.output == "json" and not plain)
+    def ask(paths: Paths, settings: Settings) -> Asked:
         if follow and follow_run is not None:
             raise UsageError("give --continue (the newest run) or --continue-run N, not both")
-        asked = _asked(
+        return _asked(
             paths, settings, question, profile,
             files=files or [], recursive=recursive, system=system,
             follow=follow_run if follow_run is not None else (0 if follow else None),
@@ -231,12 +224,13 @@ def consensus(
                        "curate": curate, "temperature": temperature, "max_tokens": max_tokens},
             logged=not no_log,
         )  # fmt: skip
-        shown = Shown(
-            json_output=json_output, plain=plain, detailed=detailed, quiet=quiet,
-            simulate=simulate, estimate=estimate, strict=strict, force=force, rounds=rounds,
-            fixed=fixed, api_key=api_key,
-        )  # fmt: skip
-        launch(asked, shown, paths, settings)
+
+    shown = Shown(
+        json_output=json_output, plain=plain, detailed=detailed, quiet=quiet,
+        simulate=simulate, estimate=estimate, strict=strict, force=force, rounds=rounds,
+        fixed=fixed, api_key=api_key,
+    )  # fmt: skip
+    run_command(ctx.obj.debug, shown, ask)
 
 
 def _asked(

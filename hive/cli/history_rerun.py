@@ -57,24 +57,14 @@ def rerun(
     ] = None,
 ) -> None:
     """Run a recorded question again, with its files, instructions and panel."""
-    from hive.cli.consensus import failure_json
-    from hive.cli.edge import error_edge
+    from hive.cli.launch import Shown, run_command
 
-    with error_edge(ctx.obj.debug), failure_json(json_output) as as_json:
-        from hive.cli.launch import Shown, launch
-        from hive.store.paths import resolve_paths
-        from hive.store.settings import load_settings
-
-        paths = resolve_paths()
-        settings = load_settings(paths).settings
-        as_json.on = json_output or (settings.output == "json" and not plain)
-        asked = _recorded(paths, run_id, logged=not no_log)
-        shown = Shown(
-            json_output=json_output, plain=plain, detailed=detailed, quiet=quiet,
-            simulate=simulate, estimate=estimate, force=force, api_key=api_key, fixed=fixed,
-            rounds=rounds, strict=strict,
-        )  # fmt: skip
-        launch(asked, shown, paths, settings)
+    shown = Shown(
+        json_output=json_output, plain=plain, detailed=detailed, quiet=quiet,
+        simulate=simulate, estimate=estimate, force=force, api_key=api_key, fixed=fixed,
+        rounds=rounds, strict=strict,
+    )  # fmt: skip
+    run_command(ctx.obj.debug, shown, lambda paths, _: _recorded(paths, run_id, logged=not no_log))
 
 
 def _recorded(paths: Paths, run_id: int, *, logged: bool) -> Asked:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,23 @@ class Shown:
     rounds: int | None = None
     fixed: bool = False
     api_key: str | None = None
+
+
+def run_command(debug: bool, shown: Shown, ask: Callable[[Paths, Settings], Asked]) -> None:
+    """A run command from its edge to its end: the error net, the failure object ``--json``
+    (or ``output = "json"``) promises, the paths and settings, what ``ask`` gathers from them
+    (checked before anything is spent), and the run."""
+    from hive.cli.consensus import failure_json
+    from hive.cli.edge import error_edge
+
+    with error_edge(debug), failure_json(shown.json_output) as as_json:
+        from hive.store.paths import resolve_paths
+        from hive.store.settings import load_settings
+
+        paths = resolve_paths()
+        settings = load_settings(paths).settings
+        as_json.on = shown.json_output or (settings.output == "json" and not shown.plain)
+        launch(ask(paths, settings), shown, paths, settings)
 
 
 def launch(asked: Asked, shown: Shown, paths: Paths, settings: Settings) -> None:

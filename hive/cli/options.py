@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from hive.consensus.profiles import STAGES
 from hive.errors import UsageError
@@ -28,3 +28,28 @@ def stage_pairs(
         except ValueError:
             raise UsageError(f"{what}: {raw!r} is not a valid value for {stage}") from None
     return out
+
+
+def panel_changes(
+    *,
+    generate: Sequence[str] | None,
+    refine: str | None,
+    validate: str | None,
+    curate: str | None,
+    temperature: Sequence[str] | None,
+    max_tokens: Sequence[str] | None,
+) -> dict[str, Any]:
+    """What ``--generate``, ``--refine``, ``--validate``, ``--curate``, ``--temperature`` and
+    ``--max-tokens`` ask of a profile, as ``derive_profile``'s ``models``, ``temperatures``
+    and ``max_tokens`` (each empty when not asked; a repeated STAGE=VALUE: the last wins)."""
+    single = {"refine": refine, "validate": validate, "curate": curate}
+    models = {stage: [model] for stage, model in single.items() if model}
+    if generate:
+        models["generate"] = list(generate)
+    temperatures = stage_pairs(list(temperature or []), float, "--temperature")
+    limits = stage_pairs(list(max_tokens or []), int, "--max-tokens")
+    return {
+        "models": models,
+        "temperatures": {stage: values[-1] for stage, values in temperatures.items()},
+        "max_tokens": {stage: values[-1] for stage, values in limits.items()},
+    }

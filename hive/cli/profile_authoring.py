@@ -92,30 +92,26 @@ def _save(
     system: str | None = None,
 ) -> None:
     with error_edge(ctx.obj.debug):
-        from hive.cli.options import stage_pairs
+        from hive.cli.options import panel_changes, stage_pairs
         from hive.cli.profiles import warn_biased_judges, warn_unlisted
         from hive.store.paths import resolve_paths
         from hive.store.user_profiles import ProfileStore, derivation_note, derive_profile
 
         paths = resolve_paths()
         store = ProfileStore(paths)
-        single = {"refine": refine, "validate": validate, "curate": curate}
-        models = {stage: [model] for stage, model in single.items() if model}
-        if generate:
-            models["generate"] = generate
+        changes = panel_changes(
+            generate=generate, refine=refine, validate=validate, curate=curate,
+            temperature=temperature, max_tokens=max_tokens,
+        )  # fmt: skip
         derived = derive_profile(
             store.get(base_name),
             name,
             description=description,
             keep_description=not creating,
-            models=models,
             fallbacks=stage_pairs(fallback, str, "--fallback"),
             clear_fallbacks=[stage.strip() for stage in no_fallbacks or []],
-            temperatures={
-                s: v[-1] for s, v in stage_pairs(temperature, float, "--temperature").items()
-            },
-            max_tokens={s: v[-1] for s, v in stage_pairs(max_tokens, int, "--max-tokens").items()},
             adaptive=_rules(adaptive),
+            **changes,
             system=system,
         )
         store.save(derived.profile, force=force, replace=not creating)

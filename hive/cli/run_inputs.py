@@ -86,21 +86,17 @@ def with_overrides(
 ) -> Profile:
     """``profile`` with this run's one-off changes, validated as a profile edit would be (a
     replaced model leaves its fallbacks behind, as there). Unchanged without any."""
-    from hive.cli.options import stage_pairs
+    from hive.cli.options import panel_changes
     from hive.store.user_profiles import derive
 
-    single = {"refine": refine, "validate": validate, "curate": curate}
-    models = {stage: [model] for stage, model in single.items() if model}
-    if generate:
-        models["generate"] = list(generate)
-    temperatures = {s: v[-1] for s, v in stage_pairs(list(temperature or []), float,
-                                                     "--temperature").items()}  # fmt: skip
-    limits = {s: v[-1] for s, v in stage_pairs(list(max_tokens or []), int, "--max-tokens").items()}
-    if not (models or temperatures or limits):
+    changes = panel_changes(
+        generate=generate, refine=refine, validate=validate, curate=curate,
+        temperature=temperature, max_tokens=max_tokens,
+    )  # fmt: skip
+    if not any(changes.values()):
         return profile
     try:
-        return derive(profile, profile.name, models=models, temperatures=temperatures,
-                      max_tokens=limits)  # fmt: skip
+        return derive(profile, profile.name, **changes)
     except ConfigError as exc:  # said of the profile; it is this run's options that are wrong
         problem = str(exc).partition(": ")[2] or str(exc)
         raise UsageError(f"this run's panel options: {problem}") from None

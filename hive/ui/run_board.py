@@ -11,7 +11,6 @@ seconds), so tests build a board event by event at the times they choose.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from hive.consensus.events import (
     CANCELLED,
@@ -28,9 +27,9 @@ from hive.consensus.events import (
     ThinkingDelta,
     TokenDelta,
 )
+from hive.consensus.profiles import STAGES
 from hive.money import Total
 
-STAGES = ("generate", "refine", "validate", "curate")
 TAIL_CHARS = 4000  # streamed text kept per call: far more than any lane shows
 _COMPACT_AT = 256  # pieces of text held before they are joined and trimmed to the tail
 
@@ -248,9 +247,6 @@ class Board:
         if self.started is None:
             return 0.0
         return (self.ended if self.ended is not None else now) - self.started
-
-    def cost(self) -> Decimal:
-        return self.spent.known
 
 
 def _keep(pieces: list[str], text: str) -> None:
