@@ -64,6 +64,8 @@ SETTINGS = [
     "requests_per_minute",
     "free_requests_per_minute",
     "max_file_kb",
+    "data_collection",
+    "zdr",
 ]
 DEFAULTS: dict[str, Any] = {
     "default_profile": "balanced",
@@ -86,6 +88,8 @@ DEFAULTS: dict[str, Any] = {
     "requests_per_minute": 0,
     "free_requests_per_minute": 20,
     "max_file_kb": 512,
+    "data_collection": None,
+    "zdr": False,
 }
 
 runner = CliRunner()

@@ -51,7 +51,8 @@ CALL_COLUMNS = {
     "id", "run_id", "finished_at", "stage", "idx", "attempt", "model", "model_used",
     "provider", "prompt_tokens", "completion_tokens", "cost", "cost_estimated", "ttft_ms",
     "latency_ms", "finish_reason", "error", "content", "accepted", "cached_tokens",
-    "cache_write_tokens", "cache_discount", "reasoning_tokens",
+    "cache_write_tokens", "cache_discount", "reasoning_tokens", "generation_id", "web_searches",
+    "sources",
 }  # fmt: skip
 RUN_COLUMNS = {
     "id", "started_at", "finished_at", "question", "profile", "answer", "simulated",
@@ -776,8 +777,10 @@ def test_show_json_has_every_field(seeded: dict[str, int]) -> None:
         assert set(call) == CALL_COLUMNS | {"billable"}  # billable: derived, for readers
         assert call["cost"] == row["cost"]  # exact text or null, never a float
         assert call["cost_estimated"] is bool(row["cost_estimated"])
-        for name in CALL_COLUMNS - {"cost", "cost_estimated"}:
+        for name in CALL_COLUMNS - {"cost", "cost_estimated", "sources"}:
             assert call[name] == row[name], name
+        # Cited pages: the stored JSON list, decoded ([] for a call that cited none).
+        assert call["sources"] == json.loads(row["sources"] or "[]")
     assert [c["cost_estimated"] for c in run["calls"]] == [False, False, False, True, False]
     assert run["calls"][1]["cost"] is None and run["calls"][1]["attempt"] == 2
 

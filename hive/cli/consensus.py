@@ -193,6 +193,14 @@ def consensus(
         list[str] | None,
         typer.Option(metavar="STAGE=N", help="This run's max output tokens, e.g. curate=4096."),
     ] = None,
+    web: Annotated[
+        bool,
+        typer.Option(
+            "--web",
+            help="Let the generators search the web (OpenRouter's web plugin; its fees are "
+            "counted in the estimate and budgets).",
+        ),
+    ] = False,
     no_log: Annotated[
         bool,
         typer.Option(
@@ -228,7 +236,7 @@ def consensus(
     shown = Shown(
         json_output=json_output, plain=plain, detailed=detailed, quiet=quiet,
         simulate=simulate, estimate=estimate, strict=strict, force=force, rounds=rounds,
-        fixed=fixed, api_key=api_key,
+        fixed=fixed, api_key=api_key, web=web,
     )  # fmt: skip
     run_command(ctx.obj.debug, shown, ask)
 

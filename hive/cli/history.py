@@ -205,6 +205,7 @@ def _replay(run: dict[str, Any]) -> list[str]:
     from hive.money import dollars, total_text
     from hive.ui.agreement_view import agreement_lines
     from hive.ui.format import confidence, estimated_note, seconds, tokens
+    from hive.ui.sources_view import source_lines
 
     def number(value: int | None) -> str:
         return "?" if value is None else f"{value:,}"
@@ -263,9 +264,14 @@ def _replay(run: dict[str, Any]) -> list[str]:
         ]
         if call["error"]:
             lines.append(f"error: {call['error']}")
+        if call.get("generation_id"):
+            lines.append(f"generation {call['generation_id']}")
         lines.append(call["content"] or ("(no output)" if logged else UNSTORED))
     answer = run["answer"] if run["answer"] is not None else "(no answer)"
     lines += ["", "── answer", answer if logged else UNSTORED]
+    cited = {s["url"]: s.get("title") for c in calls for s in c["sources"] if s.get("url")}
+    if cited:
+        lines += ["", *source_lines(list(cited.items()))]
     agreement = agreement_lines(run.get("consensus"), run["confidence"], run.get("issues") or [])
     if agreement:
         lines += ["", "── agreement", *agreement]
@@ -305,9 +311,13 @@ def _size(size: int) -> str:
 
 
 def _reasoning_part(call: dict[str, Any]) -> list[str]:
-    """The completion tokens a call spent reasoning, when the server reported them."""
-    tokens = call.get("reasoning_tokens")
-    return [] if tokens is None else [f"reasoning {tokens:,}"]
+    """The completion tokens a call spent reasoning and the web searches it ran, when the
+    server reported them."""
+    tokens, searches = call.get("reasoning_tokens"), call.get("web_searches")
+    parts = [] if tokens is None else [f"reasoning {tokens:,}"]
+    if searches:
+        parts.append(f"{searches} web search{'es' if searches != 1 else ''}")
+    return parts
 
 
 def _cache_parts(call: dict[str, Any]) -> list[str]:

@@ -50,6 +50,7 @@ class Shown:
     rounds: int | None = None
     fixed: bool = False
     api_key: str | None = None
+    web: bool = False  # --web: the generators search the web
 
 
 def run_command(debug: bool, shown: Shown, ask: Callable[[Paths, Settings], Asked]) -> None:
@@ -82,12 +83,13 @@ def launch(asked: Asked, shown: Shown, paths: Paths, settings: Settings) -> None
     )
     speed = settings.simulation_speed
     notices = list(asked.notices)
+    profile = sent_profile(asked.profile, settings, web=shown.web)
     if resolved is None and not shown.estimate:
         why = "--simulate" if shown.simulate else "no API key set"
         notices.append(f"simulation mode ({why}): no model is asked; a built-in simulator replies.")
     request = run.RunRequest(
         question=asked.question,
-        profile=asked.profile,
+        profile=profile,
         settings=settings,
         paths=paths,
         key=resolved.value if resolved else None,
@@ -111,6 +113,18 @@ def launch(asked: Asked, shown: Shown, paths: Paths, settings: Settings) -> None
         if isinstance(exc.cause, Unreachable):  # no server: this command can do without
             exc.args = (f"{exc}, or run with --simulate",)
         raise
+
+
+def sent_profile(profile: Profile, settings: Settings, *, web: bool = False) -> Profile:
+    """The profile as the run sends it: routing resolved per stage under the global data
+    policy (``data_collection``, ``zdr`` settings), and ``--web`` turned on for generators."""
+    from hive.consensus.controls import WebSpec
+
+    return profile.effective(
+        data_collection=settings.data_collection,
+        zdr=settings.zdr,
+        web=WebSpec() if web else None,
+    )
 
 
 def _dumb_terminal() -> bool:

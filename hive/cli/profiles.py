@@ -57,13 +57,17 @@ def _stages_json(profile: Profile) -> dict[str, object]:
     """The JSON shape of a profile: its description and a ``stages`` table in stage order."""
     from hive.consensus.profiles import STAGES
 
-    stages = {s: profile.stage(s).model_dump(mode="json") for s in STAGES}
-    return {
+    # Unset controls (reasoning, provider, web) are left out, as in profiles.toml.
+    stages = {s: profile.stage(s).model_dump(mode="json", exclude_none=True) for s in STAGES}
+    shape: dict[str, object] = {
         "description": profile.description,
         "system": profile.system,
         "stages": stages,
         "adaptive": profile.adaptive.model_dump(mode="json"),
     }
+    if profile.provider is not None:
+        shape["provider"] = profile.provider.body()
+    return shape
 
 
 @app.command("list")
@@ -117,6 +121,7 @@ def show(ctx: typer.Context, name: Name, json_output: JsonFlag = False) -> None:
     with error_edge(ctx.obj.debug):
         import json
 
+        from hive.consensus.controls import describe as controls_lines
         from hive.consensus.profiles import STAGES
         from hive.store.paths import resolve_paths
         from hive.store.user_profiles import ProfileStore
@@ -127,6 +132,8 @@ def show(ctx: typer.Context, name: Name, json_output: JsonFlag = False) -> None:
         # On stderr, so --json output stays one document.
         warn_unlisted(paths, profile)
         warn_biased_judges(profile)
+        for warning in profile.reasoning_warnings():
+            typer.echo(f"hive: warning: {warning}", err=True)
         if json_output:
             row = {"name": name, "default": is_default, "source": entry.source}
             typer.echo(json.dumps({**row, **_stages_json(profile)}, indent=2))
@@ -143,6 +150,8 @@ def show(ctx: typer.Context, name: Name, json_output: JsonFlag = False) -> None:
                 typer.echo(f"  {model}")
             if spec.fallbacks:
                 typer.echo(f"  fallbacks: {', '.join(spec.fallbacks)}")
+            for line in controls_lines(spec.reasoning, profile.routing(stage), spec.web):
+                typer.echo(f"  {line}")
         from hive.consensus.adaptive import describe
 
         typer.echo("\nadaptive (change with hive profiles edit NAME --adaptive RULE=VALUE):")

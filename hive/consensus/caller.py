@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
+from typing import Any
 
 from hive.consensus.budget import SpendLimit
 from hive.consensus.estimate import PriceOf
@@ -112,7 +113,7 @@ class Caller:
         (on the dearest model each may end on), take the run over its limit; a BudgetError
         says so before anything is sent."""
         calls = {(stage, i): [_model(stage, spec, i), *spec.fallbacks] for i in indexes}
-        self._guard.admit(stage, calls, message_tokens(messages), spec.max_tokens)
+        self._guard.admit(stage, calls, message_tokens(messages), spec)
 
     def affordable(
         self,
@@ -131,7 +132,7 @@ class Caller:
             worst = sum(
                 (
                     self._guard.worst_case(stage, [_model(stage, spec, index), *spec.fallbacks],
-                                           prompt, spec.max_tokens)
+                                           prompt, spec)
                     for stage, index, spec, prompt in planned
                 ),
                 Decimal(0),
@@ -191,14 +192,15 @@ class Caller:
             if last is not None:
                 self.warn(f"{stage}: {candidates[0]} gave no answer; falling back to {model}")
             request = ChatRequest(model, messages, spec.temperature, spec.max_tokens,
-                                  tuple(candidates[position + 1 :]), seed=seed)  # fmt: skip
+                                  tuple(candidates[position + 1 :]), seed=seed,
+                                  **controls_of(spec))  # fmt: skip
             requested = None if model == candidates[0] else candidates[0]  # a fallback's origin
             for tries in range(1, self._policy.max_attempts + 1):
                 attempt += 1
                 if attempt > 1:  # a retry or a fallback: it must fit the limit again
                     self._guard.admit(
                         stage, {(stage, index): candidates[position:]}, prompt,
-                        spec.max_tokens, what=f"retrying {stage} on {model}",
+                        spec, what=f"retrying {stage} on {model}",
                     )  # fmt: skip
                 self._emit(CallStarted(stage, index, model, attempt, requested))
                 try:
@@ -336,6 +338,8 @@ class Caller:
                 cache_write_tokens=completion.cache_write_tokens,
                 cache_discount=completion.cache_discount,
                 reasoning_tokens=completion.reasoning_tokens,
+                generation_id=completion.generation_id, web_searches=completion.web_searches,
+                sources=tuple((s.url, s.title) for s in completion.sources),
             )
         )  # fmt: skip
         for warning in completion.warnings:
@@ -388,6 +392,17 @@ class Caller:
         if completion is None:
             completion = approx_tokens(record.content) if record.content else 0
         return dataclasses.replace(record, cost=price.cost(prompt, completion), cost_estimated=True)
+
+
+def controls_of(spec: StageSpec) -> dict[str, Any]:
+    """The stage's OpenRouter controls as ``ChatRequest`` fields, in their documented shape;
+    an empty provider object is not sent."""
+    routing = spec.provider.body() if spec.provider is not None else None
+    return {
+        "reasoning": spec.reasoning.body() if spec.reasoning is not None else None,
+        "provider": routing or None,
+        "plugins": [spec.web.body()] if spec.web is not None else None,
+    }
 
 
 def _model(stage: str, spec: StageSpec, index: int) -> str:

@@ -30,7 +30,7 @@ from hive.consensus import stages
 from hive.consensus.adaptive import FIXED
 from hive.consensus.context import NO_CONTEXT, Context
 from hive.consensus.ledger import labels
-from hive.consensus.profiles import Profile
+from hive.consensus.profiles import Profile, StageSpec
 from hive.money import Total
 from hive.openrouter.catalog import ModelPrice
 from hive.openrouter.tokens import message_tokens
@@ -107,15 +107,55 @@ class RunEstimate:
         return list(dict.fromkeys(m for c in self.path(name) for m in c.unpriced))
 
 
-def cost_at(price: ModelPrice | None, prompt_tokens: int, max_tokens: int) -> Decimal | None:
-    return price.cost(prompt_tokens, max_tokens) if price is not None and price.known else None
+def cost_at(
+    price: ModelPrice | None,
+    prompt_tokens: int,
+    completion_tokens: int,
+    spec: StageSpec | None = None,
+    *,
+    worst: bool = False,
+) -> Decimal | None:
+    """A call's cost at the model's catalog price, with what the stage's OpenRouter controls
+    add (``controls.py``): output priced at the model's reasoning price when that is dearer
+    and reasoning is on (reasoning tokens are output, inside ``max_tokens``), and the most its
+    web search may charge. ``worst``: at the dearest provider the stage's routing allows,
+    which is its ``max_price`` where set (the catalog's one price otherwise: per-provider
+    prices are not in the model list). None when the model, or its search, has no known
+    price."""
+    if price is None or not price.known:
+        return None
+    prompt_rate, output_rate, request = price.prompt, price.completion, price.request
+    fee = Decimal(0)
+    if spec is not None:
+        reasoning = spec.reasoning
+        if reasoning is not None and not reasoning.off and price.reasoning is not None:
+            output_rate = max(output_rate, price.reasoning)
+        cap = spec.provider.max_price if spec.provider is not None else None
+        if worst and cap is not None:
+            prompt_rate = _capped(cap.per_token("prompt"), prompt_rate)
+            output_rate = _capped(cap.per_token("completion"), output_rate)
+            request = _capped(cap.request, request)
+        if spec.web is not None:
+            web = spec.web.worst_fee(price.web_search)
+            if web is None:
+                return None
+            fee = web
+    return request + fee + prompt_rate * prompt_tokens + output_rate * completion_tokens
+
+
+def _capped(cap: Decimal | float | None, rate: Decimal) -> Decimal:
+    """A routing cap is the dearest price a provider may charge: it bounds the worst case."""
+    return rate if cap is None else Decimal(str(cap))
 
 
 def dearest_ceiling(
-    price_of: PriceOf, models: list[str], prompt_tokens: int, max_tokens: int
+    price_of: PriceOf, models: list[str], prompt_tokens: int, spec: StageSpec
 ) -> Decimal | None:
-    """The most a call may cost on any of ``models``; None if any of them is unpriced."""
-    ceilings = [cost_at(price_of(m), prompt_tokens, max_tokens) for m in models]
+    """The most a call may cost on any of ``models`` at ``spec``'s ``max_tokens`` (and its
+    controls); None if any of them is unpriced."""
+    ceilings = [
+        cost_at(price_of(m), prompt_tokens, spec.max_tokens, spec, worst=True) for m in models
+    ]
     known = [c for c in ceilings if c is not None]
     return max(known) if len(known) == len(ceilings) else None
 
@@ -151,8 +191,8 @@ def estimate_run(
             prompt_tokens=prompt,
             completion_tokens=expected_out,
             max_completion_tokens=spec.max_tokens,
-            expected=cost_at(price_of(model), prompt, expected_out),
-            ceiling=dearest_ceiling(price_of, candidates, prompt_max, spec.max_tokens),
+            expected=cost_at(price_of(model), prompt, expected_out, spec),
+            ceiling=dearest_ceiling(price_of, candidates, prompt_max, spec),
             unpriced=tuple(m for m in candidates if not priced(price_of(m))),
             when=when,
             **flags,

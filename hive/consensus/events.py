@@ -56,6 +56,14 @@ class CallRecord:
     # Completion tokens spent reasoning ("thinking"), as the server reported them (None: not
     # reported); they are part of ``completion_tokens``. The reasoning text is never kept.
     reasoning_tokens: int | None = None
+    # OpenRouter's id for the generation (``gen-…``, the chunks' ``id``), to ask its
+    # /generation endpoint what it billed (``hive history show N --verify``); None when the
+    # server sent none.
+    generation_id: str | None = None
+    # Web searches the server ran for the call (None: not reported) and the pages the answer
+    # cited, (url, title or None) in order.
+    web_searches: int | None = None
+    sources: tuple[tuple[str, str | None], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -151,6 +159,16 @@ class ConsensusResult:
     @property
     def unreported_token_calls(self) -> int:
         return token_total(self.calls)[1]
+
+    @property
+    def sources(self) -> list[tuple[str, str | None]]:
+        """The web pages the run's calls cited (web search), each url once, in call order:
+        the sources the drafts, and so the answer, were written from."""
+        found: dict[str, str | None] = {}
+        for call in self.calls:
+            for url, title in call.sources:
+                found.setdefault(url, title)
+        return list(found.items())
 
 
 @dataclass(frozen=True, slots=True)

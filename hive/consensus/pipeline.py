@@ -137,7 +137,7 @@ class Pipeline:
             question, self._today, context=self._context
         )
 
-        for warning in judge_warnings(profile):
+        for warning in [*judge_warnings(profile), *profile.reasoning_warnings()]:
             self._caller.warn(warning)
         labelled, refined, consensus = await self._panel(question, profile, rules)
         for problem in self._consensus_warnings(consensus):

@@ -16,6 +16,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hive.consensus.controls import ProviderSpec, ReasoningSpec, WebSpec, answer_room_warning
+
 STAGES = ("generate", "refine", "validate", "curate")
 MAX_GENERATORS = 8
 MAX_ROUNDS = 5  # refine -> validate rounds a run may take at most
@@ -49,6 +51,10 @@ class StageSpec(BaseModel):
     fallbacks: tuple[str, ...] = Field(default=(), max_length=MAX_FALLBACKS)
     temperature: float = Field(ge=0, le=2)
     max_tokens: int = Field(gt=0, le=1_000_000)
+    # OpenRouter's controls (``controls.py``), sent as documented; None: not sent.
+    reasoning: ReasoningSpec | None = None
+    provider: ProviderSpec | None = None  # laid over the profile's own ``provider``
+    web: WebSpec | None = None
 
     @field_validator("models", "fallbacks")
     @classmethod
@@ -98,6 +104,8 @@ class Profile(BaseModel):
     validate_: StageSpec = Field(alias="validate")
     curate: StageSpec
     adaptive: AdaptiveSpec = AdaptiveSpec()
+    # Provider routing for every stage; a stage's own ``provider`` fields win over these.
+    provider: ProviderSpec | None = None
 
     @field_validator("name")
     @classmethod
@@ -114,6 +122,38 @@ class Profile(BaseModel):
     def stage(self, name: str) -> StageSpec:
         spec: StageSpec = getattr(self, "validate_" if name == "validate" else name)
         return spec
+
+    def routing(self, name: str) -> ProviderSpec | None:
+        """The provider preferences a stage's calls send: its own over the profile's."""
+        own = self.stage(name).provider
+        return own.over(self.provider) if own is not None else self.provider
+
+    def effective(
+        self,
+        *,
+        data_collection: str | None = None,
+        zdr: bool | None = None,
+        web: WebSpec | None = None,
+    ) -> Profile:
+        """The profile as a run sends it: each stage's provider preferences resolved (its own
+        over the profile's, then the global data policy, stricter wins), and ``web`` (``--web``)
+        turned on for the generators unless they already search."""
+        stages: dict[str, StageSpec] = {}
+        for name in STAGES:
+            spec, routing = self.stage(name), self.routing(name)
+            if routing is not None or data_collection == "deny" or zdr:
+                routing = (routing or ProviderSpec()).with_policy(data_collection, zdr)
+            update: dict[str, object] = {"provider": routing}
+            if name == "generate" and web is not None and spec.web is None:
+                update["web"] = web
+            stages["validate_" if name == "validate" else name] = spec.model_copy(update=update)
+        return self.model_copy(update={**stages, "provider": None})
+
+    def reasoning_warnings(self) -> list[str]:
+        """Stages whose reasoning budget may leave too little of max_tokens for an answer."""
+        found = (answer_room_warning(s, self.stage(s).reasoning, self.stage(s).max_tokens)
+                 for s in STAGES)  # fmt: skip
+        return [warning for warning in found if warning is not None]
 
     def models(self) -> list[str]:
         """Every model the profile asks first, in stage order, without repeats."""

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from hive.consensus.budget import SpendLimit
 from hive.consensus.estimate import PriceOf, dearest_ceiling, priced
+from hive.consensus.profiles import StageSpec
 from hive.errors import BudgetError
 from hive.money import dollars
 
@@ -33,12 +34,15 @@ class SpendGuard:
         self._held: dict[CallKey, Decimal] = {}
 
     def worst_case(
-        self, stage: str, models: Sequence[str], prompt_tokens: int, max_tokens: int
+        self, stage: str, models: Sequence[str], prompt_tokens: int, spec: StageSpec
     ) -> Decimal:
-        """The most one call may cost on any of ``models``; a BudgetError if one is unpriced."""
-        worst = dearest_ceiling(self._price_of, list(models), prompt_tokens, max_tokens)
+        """The most one call may cost on any of ``models`` (``spec``'s max_tokens, routing
+        cap and web search included); a BudgetError if one is unpriced."""
+        worst = dearest_ceiling(self._price_of, list(models), prompt_tokens, spec)
         if worst is None:
-            unpriced = next(m for m in models if not priced(self._price_of(m)))
+            unpriced = next(
+                (m for m in models if not priced(self._price_of(m))), f"{stage}'s web search"
+            )
             reason = self._limit.reason if self._limit else "a spending limit"
             raise BudgetError(
                 f"stopped before {stage}: the cost of {unpriced} cannot be bounded in advance "
@@ -52,7 +56,7 @@ class SpendGuard:
         stage: str,
         calls: Mapping[CallKey, Sequence[str]],
         prompt_tokens: int,
-        max_tokens: int,
+        spec: StageSpec,
         *,
         what: str | None = None,
     ) -> None:
@@ -61,7 +65,7 @@ class SpendGuard:
         if self._limit is None:
             return
         worst = {
-            key: self.worst_case(stage, models, prompt_tokens, max_tokens)
+            key: self.worst_case(stage, models, prompt_tokens, spec)
             for key, models in calls.items()
         }
         spent = self._spent()

@@ -46,6 +46,10 @@ class ModelPrice:
     prompt: Decimal  # per input token
     completion: Decimal  # per output token
     request: Decimal = Decimal(0)
+    # Per native web search (``pricing.web_search``) and per reasoning token when it differs
+    # from output (``pricing.internal_reasoning``); None: not stated.
+    web_search: Decimal | None = None
+    reasoning: Decimal | None = None
 
     @property
     def known(self) -> bool:
@@ -63,6 +67,8 @@ def builtin_prices() -> dict[str, ModelPrice]:
             Decimal(entry["pricing"]["prompt"]),
             Decimal(entry["pricing"]["completion"]),
             Decimal(entry["pricing"].get("request", "0")),
+            to_decimal(entry["pricing"].get("web_search")),
+            to_decimal(entry["pricing"].get("internal_reasoning")),
         )
         for entry in _builtin_body()["data"]
     }
@@ -213,6 +219,8 @@ class CatalogModel(_Lenient):
             p.prompt if p.prompt is not None else unknown,
             p.completion if p.completion is not None else unknown,
             p.request if p.request is not None else Decimal(0),
+            p.web_search,
+            p.internal_reasoning,
         )
 
     @property

@@ -48,6 +48,12 @@ class ChatRequest:
     # once) gets a different seed per call, so its drafts differ (a provider without seed
     # support ignores it, and the drafts then differ only as sampling makes them).
     seed: int | None = None
+    # OpenRouter's own request fields, already in their documented shape (the profile's
+    # specs build them): ``reasoning`` (effort or a token budget, or exclude), ``provider``
+    # (routing preferences) and ``plugins`` (the web search plugin). None: not sent.
+    reasoning: dict[str, Any] | None = None
+    provider: dict[str, Any] | None = None
+    plugins: list[dict[str, Any]] | None = None
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": self.messages, "stream": True}
@@ -59,7 +65,22 @@ class ChatRequest:
             body["max_tokens"] = self.max_tokens
         if self.seed is not None:
             body["seed"] = self.seed
+        if self.reasoning is not None:
+            body["reasoning"] = self.reasoning
+        if self.provider is not None:
+            body["provider"] = self.provider
+        if self.plugins is not None:
+            body["plugins"] = self.plugins
         return body
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A web page a model's answer cites: a ``url_citation`` annotation (OpenRouter's web
+    search returns them), its title when the server gave one."""
+
+    url: str
+    title: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +128,10 @@ class Completion:
     # Completion tokens spent reasoning, from ``usage.completion_tokens_details`` (None: not
     # reported). They are part of ``completion_tokens``, not on top of it.
     reasoning_tokens: int | None = None
+    # Web searches the server ran for the call (``usage.server_tool_use_details
+    # .web_search_requests``; None: not reported) and the pages it cited, in order, once each.
+    web_searches: int | None = None
+    sources: tuple[Source, ...] = ()
 
 
 StreamItem = TextDelta | ReasoningDelta | KeepAlive | Completion
@@ -132,6 +157,7 @@ class ChunkReducer:
     clean: Callable[[str], str] = str
     # The model has written something, answer or reasoning: it is answering, not waiting.
     began: bool = False
+    sources: dict[str, Source] = field(default_factory=dict)  # by url, first title kept
     _held: str = ""  # a high surrogate waiting for its low half
     _held_reasoning: str = ""  # the same, in the reasoning text
 
@@ -161,6 +187,10 @@ class ChunkReducer:
                 if isinstance(delta.get("content"), str):
                     text = delta["content"]
                 reasoning = _reasoning(delta)
+                self._cite(delta.get("annotations"))
+            message = choice.get("message")  # a whole message (a non-streaming body's layout)
+            if isinstance(message, dict):
+                self._cite(message.get("annotations"))
             reason = choice.get("finish_reason")
             if isinstance(reason, str):
                 self.finish_reason = reason
@@ -180,6 +210,20 @@ class ChunkReducer:
         if reasoning:
             return ReasoningDelta(reasoning)
         return KeepAlive()
+
+    def _cite(self, annotations: object) -> None:
+        """Keep the ``url_citation`` annotations of a delta or message (each url once, first
+        title kept); anything else in the list is not a source and is passed over."""
+        if not isinstance(annotations, list):
+            return
+        for note in annotations:
+            if not isinstance(note, dict) or note.get("type") != "url_citation":
+                continue
+            cited = note.get("url_citation")
+            url = _str(cited.get("url")) if isinstance(cited, dict) else None
+            if url is None or url in self.sources:
+                continue
+            self.sources[url] = Source(url, _str(cited.get("title")) if cited else None)
 
     def _skip(self, kind: str, data: str) -> KeepAlive:
         """Pass over a data line that is not a chunk, saying so; give up on a stream that is
@@ -236,7 +280,15 @@ class ChunkReducer:
             cached_tokens=cached_tokens,
             cache_write_tokens=cache_write_tokens,
             reasoning_tokens=self._reasoning_tokens(),
+            web_searches=self._web_searches(),
+            sources=tuple(self.sources.values()),
         )
+
+    def _web_searches(self) -> int | None:
+        """``usage.server_tool_use_details.web_search_requests`` (whole, non-negative), else
+        unknown (None)."""
+        details = (self.usage or {}).get("server_tool_use_details")
+        return _count(details.get("web_search_requests")) if isinstance(details, dict) else None
 
     def _usage(self) -> tuple[int | None, int | None, Decimal | None]:
         usage = self.usage or {}

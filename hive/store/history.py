@@ -193,8 +193,17 @@ def _v6(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE calls ADD COLUMN reasoning_tokens INTEGER")
 
 
+def _v7(db: sqlite3.Connection) -> None:
+    """OpenRouter's controls (issue 13): per call, the generation id (to check the bill with
+    /generation), the web searches the server ran, and the pages cited (a JSON list of
+    ``{"url", "title"}``; NULL for calls from before)."""
+    db.execute("ALTER TABLE calls ADD COLUMN generation_id TEXT")
+    db.execute("ALTER TABLE calls ADD COLUMN web_searches INTEGER")
+    db.execute("ALTER TABLE calls ADD COLUMN sources TEXT")
+
+
 # Append only: each entry upgrades the schema by one version. Never edit a released step.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 
 
 def utc_now() -> datetime:
@@ -278,6 +287,13 @@ def _decimal(text: str | None) -> Decimal | None:
 def _money_text(amount: Decimal | None) -> str | None:
     """An amount as exact decimal text (SQLite's REAL would round it); None stays unknown."""
     return None if amount is None else format(amount, "f")
+
+
+def _sources_text(sources: Sequence[tuple[str, str | None]]) -> str | None:
+    """A call's cited pages as JSON; None when it cited none (most calls)."""
+    if not sources:
+        return None
+    return json.dumps([{"url": url, "title": title} for url, title in sources], ensure_ascii=False)
 
 
 @contextmanager
@@ -395,8 +411,10 @@ class History:
                 "INSERT INTO calls (run_id, finished_at, stage, idx, attempt, model, model_used,"
                 " provider, prompt_tokens, completion_tokens, cost, cost_estimated, ttft_ms,"
                 " latency_ms, finish_reason, error, content, accepted, cached_tokens,"
-                " cache_write_tokens, cache_discount, reasoning_tokens)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " cache_write_tokens, cache_discount, reasoning_tokens, generation_id,"
+                " web_searches, sources)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " ?)",
                 (
                     run_id, _iso(utc_now()), call.stage, call.index, call.attempt, call.model,
                     call.model_used, call.provider, call.prompt_tokens, call.completion_tokens,
@@ -405,7 +423,8 @@ class History:
                     call.error if logged else error_kind(call.error),
                     call.content if logged else "", int(call.accepted), call.cached_tokens,
                     call.cache_write_tokens, _money_text(call.cache_discount),
-                    call.reasoning_tokens,
+                    call.reasoning_tokens, call.generation_id, call.web_searches,
+                    _sources_text(call.sources) if logged else None,
                 ),
             )  # fmt: skip
 
@@ -727,4 +746,15 @@ def call_dict(row: sqlite3.Row) -> dict[str, Any]:
     data["accepted"] = bool(data.get("accepted"))
     data["billable"] = _billable(data)
     data["cost_estimated"] = bool(data["cost_estimated"])
+    data["sources"] = _sources(data.get("sources"))
     return data
+
+
+def _sources(text: str | None) -> list[dict[str, str | None]]:
+    """A call's cited pages from their JSON text ([] for none, or for text that is not the
+    list hive wrote)."""
+    try:
+        value = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return [s for s in value if isinstance(s, dict)] if isinstance(value, list) else []

@@ -109,6 +109,14 @@ class Settings(BaseModel):
     max_file_kb: int = Field(
         512, ge=1, description="largest file -f attaches, in KiB (bigger ones are refused)"
     )
+    data_collection: Literal["allow", "deny"] | None = Field(
+        None,
+        description="deny: every call goes only to providers that do not store or train on "
+        "data (a profile cannot loosen it)",
+    )
+    zdr: bool = Field(
+        False, description="true: every call goes only to zero-data-retention endpoints"
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -135,6 +143,8 @@ ENVIRONMENT: dict[str, str] = {
     "requests_per_minute": "HIVE_REQUESTS_PER_MINUTE",
     "free_requests_per_minute": "HIVE_FREE_REQUESTS_PER_MINUTE",
     "max_file_kb": "HIVE_MAX_FILE_KB",
+    "data_collection": "HIVE_DATA_COLLECTION",
+    "zdr": "HIVE_ZDR",
     "max_cost_per_run": "HIVE_MAX_COST_PER_RUN",
     "daily_budget": "HIVE_DAILY_BUDGET",
     "monthly_budget": "HIVE_MONTHLY_BUDGET",

@@ -35,7 +35,8 @@ class Entry:
 
 def profile_to_toml(profile: Profile) -> dict[str, Any]:
     """The profile's table; an empty ``system`` is left out (older hives read the file too)."""
-    table = profile.model_dump(mode="json", by_alias=True, exclude={"name"})
+    # exclude_none: TOML has no null, and an unset control is simply absent.
+    table = profile.model_dump(mode="json", by_alias=True, exclude={"name"}, exclude_none=True)
     if not table.get("system"):
         table.pop("system", None)
     return table

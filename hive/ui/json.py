@@ -42,6 +42,9 @@ def call_to_json(record: CallRecord) -> dict[str, Any]:
         "cache_write_tokens": record.cache_write_tokens,
         "cache_discount": None if record.cache_discount is None else float(record.cache_discount),
         "reasoning_tokens": record.reasoning_tokens,
+        "generation_id": record.generation_id,
+        "web_searches": record.web_searches,
+        "sources": [{"url": url, "title": title} for url, title in record.sources],
     }
 
 
@@ -76,6 +79,7 @@ def result_to_json(result: ConsensusResult) -> dict[str, Any]:
         "consensus": None if result.consensus is None else result.consensus.as_dict(),
         "rounds": result.rounds,
         "decisions": [decision.as_dict() for decision in result.decisions],
+        "sources": [{"url": url, "title": title} for url, title in result.sources],
         "stages": [call_to_json(record) for record in result.calls],
     }
 

@@ -36,6 +36,7 @@ from hive.ui.agreement_view import agreement_lines
 from hive.ui.answer_view import print_answer, print_markdown
 from hive.ui.live_screen import CapturedStderr, Screen
 from hive.ui.run_board import Board
+from hive.ui.sources_view import source_lines
 from hive.ui.stage_detail import sections
 
 
@@ -129,7 +130,9 @@ class LiveRenderer:
         print_answer(self._out, result.answer)
         console.line()
         consensus = None if result.consensus is None else result.consensus.as_dict()
-        for line in agreement_lines(consensus, result.confidence, result.issues):
+        lines = [*source_lines(result.sources),
+                 *agreement_lines(consensus, result.confidence, result.issues)]  # fmt: skip
+        for line in lines:
             heading = not line.startswith(" ")
             console.print(Text(terminal_safe(line), style="bold" if heading else ""),
                           soft_wrap=False)  # fmt: skip

@@ -21,6 +21,7 @@ from hive.consensus.events import (
 from hive.text import terminal_safe
 from hive.ui import format as fmt
 from hive.ui.agreement_view import agreement_lines
+from hive.ui.sources_view import source_lines
 from hive.ui.stage_detail import sections
 
 
@@ -70,8 +71,11 @@ class PlainRenderer:
         self._out.flush()
         if not self._quiet:
             consensus = None if result.consensus is None else result.consensus.as_dict()
-            for line in agreement_lines(consensus, result.confidence, result.issues):
-                self._err.write(f"hive: {terminal_safe(line)}\n")
+            for line in [
+                *source_lines(result.sources),
+                *agreement_lines(consensus, result.confidence, result.issues),
+            ]:
+                self._err.write(f"hive: {terminal_safe(line)}\n")  # fmt: skip
             self._err.write(f"hive: {fmt.summary(result, run_id, notes)}\n")
 
 
