@@ -88,12 +88,19 @@ def test_builtin_prices_equal_the_snapshot() -> None:
         actual = entry["pricing"]
         for field in ("prompt", "completion"):
             assert actual[field] == expected[field], (model_id, field)
-        assert actual.get("request") == expected.get("request"), model_id
+        # Optional prices a stage's controls add (web search, reasoning) are as listed too.
+        for field in ("request", "web_search", "internal_reasoning"):
+            assert actual.get(field) == expected.get(field), (model_id, field)
+        # What each model accepts, for `hive profiles check` without a network.
+        assert entry["supported_parameters"] == snapshot[model_id].get("supported_parameters", [])
 
         price = builtin_prices()[model_id]
         assert price.prompt == Decimal(expected["prompt"])
         assert price.completion == Decimal(expected["completion"])
         assert price.request == Decimal(expected.get("request", "0"))
+        web, reasoning = expected.get("web_search"), expected.get("internal_reasoning")
+        assert price.web_search == (None if web is None else Decimal(web))
+        assert price.reasoning == (None if reasoning is None else Decimal(reasoning))
 
 
 # --- (c) startup imports --------------------------------------------------------------------

@@ -197,8 +197,8 @@ def consensus(
         bool,
         typer.Option(
             "--web",
-            help="Let the generators search the web (OpenRouter's web plugin; its fees are "
-            "counted in the estimate and budgets).",
+            help="Let the generators search the web (OpenRouter's web search; its fees are "
+            "counted in the estimate and budgets, the pages cited listed as sources).",
         ),
     ] = False,
     no_log: Annotated[

@@ -272,7 +272,7 @@ class _Session:
 def _panel(request: RunRequest) -> dict[str, Any]:
     """The profile that ran, with the instructions it was really sent (a run's --system
     beats the profile's); without them under --no-log, which keeps no instruction text."""
-    panel = request.profile.model_dump(mode="json", by_alias=True)
+    panel = request.profile.model_dump(mode="json", by_alias=True, exclude_none=True)
     panel["system"] = request.context.system if request.logged else ""
     return panel
 

@@ -291,13 +291,16 @@ class Caller:
             assert completion is not None  # stream_chat always ends with one
             if not completion.text.strip():
                 empty = StreamError(
-                    EMPTY_ANSWER, provider=completion.provider, cost=completion.cost,
+                    _empty_answer(completion, request.max_tokens),
+                    provider=completion.provider, cost=completion.cost,
                     prompt_tokens=completion.prompt_tokens,
                     completion_tokens=completion.completion_tokens,
                 )  # fmt: skip
                 empty.warnings = completion.warnings
                 empty.accepted, empty.model = True, completion.model  # answered, and billed
                 empty.reasoning_tokens = completion.reasoning_tokens  # it may have only thought
+                if empty.args[0] != EMPTY_ANSWER:  # it thought until max_tokens: so would a retry
+                    empty.retryable = False
                 raise empty
         except ApiFailure as exc:
             # A failed attempt still cost what the server reported; keep that and any partial text.
@@ -401,7 +404,7 @@ def controls_of(spec: StageSpec) -> dict[str, Any]:
     return {
         "reasoning": spec.reasoning.body() if spec.reasoning is not None else None,
         "provider": routing or None,
-        "plugins": [spec.web.body()] if spec.web is not None else None,
+        "tools": [spec.web.body()] if spec.web is not None else None,
     }
 
 
@@ -409,6 +412,19 @@ def _model(stage: str, spec: StageSpec, index: int) -> str:
     """The model call ``(stage, index)`` asks first: a generator's own; every later stage has
     one model, and its index counts the times the stage ran (a second round's refine is 1)."""
     return spec.models[index] if stage == "generate" else spec.models[0]
+
+
+def _empty_answer(completion: Completion, max_tokens: int | None) -> str:
+    """Why a call has no answer; a model that thought until ``max_tokens`` ran out is told
+    apart, with what to change, since a retry would end the same way."""
+    thought = completion.reasoning_tokens
+    if completion.finish_reason == "length" and thought:
+        limit = f" of its {max_tokens} max_tokens" if max_tokens else ""
+        return (
+            f"{EMPTY_ANSWER}: it spent {thought}{limit} reasoning and ran out before answering "
+            "(raise the stage's max_tokens or lower its reasoning)"
+        )
+    return EMPTY_ANSWER
 
 
 def _short(exc: ApiFailure) -> str:

@@ -17,10 +17,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Effort = Literal["xhigh", "high", "medium", "low", "minimal", "none"]
+Effort = Literal["max", "xhigh", "high", "medium", "low", "minimal", "none"]
 # OpenRouter turns an effort into a share of the request's max_tokens for models that take a
 # token budget: budget = max(min(max_tokens * share, 128000), 1024) ("Reasoning Tokens").
 EFFORT_SHARE: dict[str, Decimal] = {
+    "max": Decimal("0.95"),
     "xhigh": Decimal("0.95"),
     "high": Decimal("0.8"),
     "medium": Decimal("0.5"),
@@ -33,10 +34,20 @@ BUDGET_FLOOR, BUDGET_CEILING = 1024, 128_000
 # a verdict or a draft needs room, and a model that spends max_tokens thinking answers nothing.
 ANSWER_ROOM = 512
 
-# The web plugin's Exa engine bills per result: $4 per 1,000 ("Web Search"); at most 5
-# results unless a profile says otherwise.
-EXA_PER_RESULT = Decimal("0.004")
-DEFAULT_RESULTS = 5
+# What one web search costs on OpenRouter's own engines, per its "Web Search" page (August
+# 2026): Exa $0.007, Parallel (basic) $0.005, Perplexity $0.005 a search, each including up to
+# 10 results and $0.001 a result beyond. A native search is priced per model in the catalog
+# (``pricing.web_search``). These bound the estimate and the budget only: what a call cost is
+# always the server's ``usage.cost``, which includes the search.
+ENGINE_PRICE: dict[str, Decimal] = {
+    "exa": Decimal("0.007"),
+    "parallel": Decimal("0.005"),
+    "perplexity": Decimal("0.005"),
+}
+INCLUDED_RESULTS = 10
+EXTRA_RESULT = Decimal("0.001")
+DEFAULT_RESULTS = 5  # OpenRouter's default max_results
+DEFAULT_USES = 1  # searches a call may run: hive always sends max_uses, so the fee is bounded
 
 
 class _Strict(BaseModel):
@@ -74,7 +85,7 @@ class ReasoningSpec(_Strict):
         if self.off:
             return 0
         if self.max_tokens is not None:
-            return self.max_tokens
+            return max(self.max_tokens, BUDGET_FLOOR)
         share = EFFORT_SHARE[self.effort or "medium"]
         return max(min(int(max_tokens * share), BUDGET_CEILING), BUDGET_FLOOR)
 
@@ -151,26 +162,42 @@ class ProviderSpec(_Strict):
 
 
 class WebSpec(_Strict):
-    """OpenRouter's web search plugin for a stage's calls: ``{"id": "web", ...}``."""
+    """OpenRouter's web search server tool for a stage's calls, sent as
+    ``{"type": "openrouter:web_search", "parameters": {...}}`` in ``tools`` (the ``web``
+    plugin and ``:online`` are deprecated). The model decides whether to search; ``max_uses``
+    (always sent) caps how often, so a call's search fee has a bound."""
 
+    # auto (OpenRouter's default): the provider's native search where it has one, else Exa.
+    engine: Literal["auto", "native", "exa", "parallel", "perplexity"] | None = None
     max_results: int | None = Field(default=None, ge=1, le=25)
-    engine: Literal["native", "exa"] | None = None
-    search_prompt: str | None = None
+    max_uses: int = Field(default=DEFAULT_USES, ge=1, le=10)
+    search_context_size: Literal["low", "medium", "high"] | None = None
+    allowed_domains: tuple[str, ...] | None = None
+    excluded_domains: tuple[str, ...] | None = None
 
     def body(self) -> dict[str, Any]:
-        return {"id": "web", **self.model_dump(mode="json", exclude_none=True)}
+        parameters = self.model_dump(mode="json", exclude_none=True)
+        return {"type": "openrouter:web_search", "parameters": parameters}
 
     def worst_fee(self, native_price: Decimal | None) -> Decimal | None:
-        """The most one call's search may add: Exa's per-result fee for every result it may
-        return; for the native engine the model's stated per-search price (None: unknown).
-        Without an engine OpenRouter uses native search where the provider has it, else
-        Exa, so the dearer of the two bounds it."""
-        exa = EXA_PER_RESULT * (self.max_results or DEFAULT_RESULTS)
-        if self.engine == "exa":
-            return exa
-        if native_price is None or native_price < 0:
-            return None if self.engine == "native" else exa
-        return native_price if self.engine == "native" else max(exa, native_price)
+        """The most one call's searches may add: ``max_uses`` searches, each at its engine's
+        price (more results than the ten included cost extra), or at the model's stated
+        native price. For ``auto`` the dearer of native and Exa. None when the model's
+        native price is unknown and native search is asked for."""
+        results = self.max_results or DEFAULT_RESULTS
+        extra = EXTRA_RESULT * max(results - INCLUDED_RESULTS, 0)
+        native = native_price if native_price is not None and native_price >= 0 else None
+        engine = self.engine or "auto"
+        if engine == "native":
+            if native is None:
+                return None
+            per_search = native
+        elif engine == "auto":
+            exa = ENGINE_PRICE["exa"] + extra
+            per_search = exa if native is None else max(exa, native)
+        else:
+            per_search = ENGINE_PRICE[engine] + extra
+        return per_search * self.max_uses
 
 
 def describe(
@@ -188,9 +215,10 @@ def describe(
         hidden = ", not returned (still billed)" if reasoning.exclude else ""
         lines.append(f"reasoning: {what}{hidden}")
     if web is not None:
-        results = web.max_results or DEFAULT_RESULTS
+        uses = f"up to {web.max_uses} search{'es' if web.max_uses != 1 else ''}"
+        results = f", {web.max_results} results each" if web.max_results else ""
         engine = f", {web.engine} engine" if web.engine else ""
-        lines.append(f"web search: up to {results} results{engine}")
+        lines.append(f"web search: {uses}{results}{engine}")
     if routing is not None and (body := routing.body()):
         parts = []
         for key, value in body.items():

@@ -50,10 +50,10 @@ class ChatRequest:
     seed: int | None = None
     # OpenRouter's own request fields, already in their documented shape (the profile's
     # specs build them): ``reasoning`` (effort or a token budget, or exclude), ``provider``
-    # (routing preferences) and ``plugins`` (the web search plugin). None: not sent.
+    # (routing preferences) and ``tools`` (its web search server tool). None: not sent.
     reasoning: dict[str, Any] | None = None
     provider: dict[str, Any] | None = None
-    plugins: list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = None
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": self.messages, "stream": True}
@@ -69,8 +69,8 @@ class ChatRequest:
             body["reasoning"] = self.reasoning
         if self.provider is not None:
             body["provider"] = self.provider
-        if self.plugins is not None:
-            body["plugins"] = self.plugins
+        if self.tools is not None:
+            body["tools"] = self.tools
         return body
 
 
@@ -285,10 +285,15 @@ class ChunkReducer:
         )
 
     def _web_searches(self) -> int | None:
-        """``usage.server_tool_use_details.web_search_requests`` (whole, non-negative), else
-        unknown (None)."""
-        details = (self.usage or {}).get("server_tool_use_details")
-        return _count(details.get("web_search_requests")) if isinstance(details, dict) else None
+        """``usage.server_tool_use_details.web_search_requests`` (as streams report it), or
+        ``usage.server_tool_use.web_search_requests`` (as the docs show it): whole and
+        non-negative, else unknown (None)."""
+        usage = self.usage or {}
+        for key in ("server_tool_use_details", "server_tool_use"):
+            details = usage.get(key)
+            if isinstance(details, dict):
+                return _count(details.get("web_search_requests"))
+        return None
 
     def _usage(self) -> tuple[int | None, int | None, Decimal | None]:
         usage = self.usage or {}
