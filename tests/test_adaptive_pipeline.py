@@ -31,7 +31,7 @@ from hive.openrouter.retry import RetryPolicy
 from hive.store.paths import resolve_paths
 from hive.store.user_profiles import ProfileStore
 from tests.conftest import FAKE_KEY, chunk, last_run, stream, without_ledger
-from tests.loopback import Fault, LoopbackOpenRouter
+from tests.loopback import Fault, LoopbackOpenRouter, Scripted
 
 TODAY = date(2026, 11, 28)
 QUESTION = "Is async built into Rust?"
@@ -569,6 +569,35 @@ def test_a_silent_first_panel_generator_gets_the_next_one_asked_alongside(
     assert sorted(m for _, m in result.consensus.panel) == sorted([GENERATORS[0], GENERATORS[2]])
     assert "escalated" not in kinds(result)  # nobody left to escalate to
     assert not result.degraded
+
+
+def test_a_generator_streaming_its_reasoning_is_not_silent(server: LoopbackOpenRouter) -> None:
+    """The second generator thinks aloud for a while before it writes: it has begun
+    answering, so no generator is asked in its place (a silent one would be, as above)."""
+    profile = with_rules(BALANCED, straggler_floor=0.05)
+    thinker = GENERATORS[1]
+
+    def thought(text: str) -> bytes:
+        body = {"id": "gen-2", "model": thinker,
+                "choices": [{"index": 0, "delta": {"content": "", "reasoning": text},
+                             "finish_reason": None}]}  # fmt: skip
+        return f"data: {json.dumps(body)}\n\n".encode()
+
+    def script(body: dict[str, Any]) -> Scripted | None:
+        if body["model"] != thinker:
+            return None
+        events = [thought(f"step {n}. ") for n in range(8)] + stream(thinker, "A draft.")
+        return Scripted(events, latency=0.6)
+
+    server.script = script
+    server.fail(REFINER, Fault(reply=refiner(agreeing)))
+
+    result = run(server, profile)
+
+    assert "replacement_asked" not in kinds(result)
+    assert not asked(server, GENERATORS[2])
+    drafted = next(c for c in result.calls if c.stage == "generate" and c.index == 1)
+    assert drafted.ok and drafted.content == "A draft."
 
 
 def test_an_escalated_generator_is_judged_by_its_own_batch(server: LoopbackOpenRouter) -> None:

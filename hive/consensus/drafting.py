@@ -1,10 +1,11 @@
 """The generate stage: every generator asked, drafts gathered as they come, stragglers cut.
 
 One ``Drafting`` per run. It watches the generators' streams go by (``observe``: when each
-began answering, how much it has written) and asks the policy (``adaptive.stragglers``) what
-to do while drafts come in: cut a generator far behind the drafts in (its call cancelled and
-recorded with what streamed), or ask the next generator alongside a first-panel one that stays
-silent. Each such decision goes out through ``decide``; the pipeline keeps the rest.
+began answering, with its answer or its reasoning, and how much it has written) and asks the
+policy (``adaptive.stragglers``) what to do while drafts come in: cut a generator far behind
+the drafts in (its call cancelled and recorded with what streamed), or ask the next
+generator alongside a first-panel one that stays silent. Each such decision goes out through
+``decide``; the pipeline keeps the rest.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from hive.consensus import adaptive, panel
 from hive.consensus.adaptive import Decision
 from hive.consensus.bias import base_model
 from hive.consensus.caller import Caller
-from hive.consensus.events import CUT, CallFailed, CallStarted, PipelineEvent, TokenDelta
+from hive.consensus.events import (
+    CUT,
+    CallFailed,
+    CallStarted,
+    PipelineEvent,
+    ThinkingDelta,
+    TokenDelta,
+)
 from hive.consensus.profiles import AdaptiveSpec, StageSpec
 from hive.consensus.stages import Messages
 from hive.errors import AuthError, StageError
@@ -59,6 +67,10 @@ class Drafting:
         elif isinstance(event, TokenDelta) and event.stage == "generate":
             self._first_token.setdefault(event.index, self._clock())
             self._streamed[event.index] = self._streamed.get(event.index, 0) + len(event.text)
+        elif isinstance(event, ThinkingDelta) and event.stage == "generate":
+            # A model that streams its reasoning is answering, not silent: it is judged as a
+            # slow writer, not as one that never began.
+            self._first_token.setdefault(event.index, self._clock())
 
     async def batch(
         self, spec: StageSpec, indexes: Sequence[int], rules: AdaptiveSpec, reserve: list[int]
