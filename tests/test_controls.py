@@ -562,7 +562,7 @@ def test_cited_pages_are_shown_under_the_answer_kept_and_listed(
     keyed_env: LoopbackOpenRouter,
 ) -> None:
     for model in BUILTIN_PROFILES["balanced"].generate.models:
-        keyed_env.fail(model, *[Fault(reply=searched)] * 3)
+        keyed_env.fail(model, *[Fault(reply=searched)] * 4)
     plain = ok(hive("consensus", "What is new in 3.14?", "balanced", "--fixed", "--web", "--plain"))
     assert "hive: sources (2 web pages cited):" in plain.stderr
     assert (
@@ -581,6 +581,11 @@ def test_cited_pages_are_shown_under_the_answer_kept_and_listed(
     generators = [c for c in as_json["stages"] if c["stage"] == "generate"]
     assert all(c["web_searches"] == 1 for c in generators)
     assert all(c["generation_id"] == "gen-1" for c in generators)
+
+    detailed = ok(hive("consensus", "once more", "balanced", "--fixed", "--web", "--plain",
+                       "--detailed"))  # fmt: skip
+    titles = [line for line in detailed.stdout.splitlines() if line.startswith("## generate")]
+    assert len(titles) == 3 and all("· 1 web search ·" in t for t in titles)
 
     run = last_run()
     shown = ok(hive("history", "show", str(run["id"])))

@@ -17,7 +17,7 @@ FINAL = "(the final answer, shown below)"
 
 @dataclass(frozen=True, slots=True)
 class Section:
-    title: str  # stage · model · tokens · cost · time
+    title: str  # stage · model · tokens · reasoning, searches (when reported) · cost · time
     body: str  # Markdown
     ok: bool = True
 
@@ -32,9 +32,13 @@ def _section(record: CallRecord, final: str) -> Section:
     if record.model_used and record.model_used != record.model:
         model = f"{record.model} → {record.model_used}"
     tokens = f"{fmt.count(record.prompt_tokens)}+{fmt.count(record.completion_tokens)} tokens"
+    # Reasoning tokens are part of the output tokens; searches add a fee to the cost.
+    extra = [] if record.reasoning_tokens is None else [f"{record.reasoning_tokens:,} reasoning"]
+    if record.web_searches:
+        extra.append(f"{record.web_searches} web search{'es' if record.web_searches != 1 else ''}")
     title = " · ".join(
         [f"{record.stage} #{record.index + 1}" if record.stage == "generate" else record.stage,
-         model, tokens, fmt.call_cost(record), fmt.seconds(record.latency_ms)]
+         model, tokens, *extra, fmt.call_cost(record), fmt.seconds(record.latency_ms)]
     )  # fmt: skip
     return Section(title, _body(record, final), record.ok)
 
