@@ -87,6 +87,8 @@ VALID_VALUES: dict[str, tuple[str, Any]] = {
     "requests_per_minute": ("60", 60),
     "free_requests_per_minute": ("10", 10),
     "max_file_kb": ("64", 64),
+    "data_collection": ("deny", "deny"),
+    "zdr": ("true", True),
 }
 
 
@@ -300,7 +302,7 @@ def test_concurrent_set_setting_processes_lose_nothing(tmp_path: Path, paths: Pa
         )
         for name, (raw, _) in VALID_VALUES.items()
     ]
-    assert len(procs) == len(setting_names()) == 20
+    assert len(procs) == len(setting_names()) == 22
     run_all(procs, go)
 
     loaded = load_settings(paths)
@@ -447,6 +449,8 @@ ENV_CASES = [
     ("requests_per_minute", "HIVE_REQUESTS_PER_MINUTE", "120", 120),
     ("free_requests_per_minute", "HIVE_FREE_REQUESTS_PER_MINUTE", "0", 0),
     ("max_file_kb", "HIVE_MAX_FILE_KB", "1024", 1024),
+    ("data_collection", "HIVE_DATA_COLLECTION", "allow", "allow"),
+    ("zdr", "HIVE_ZDR", "false", False),
 ]
 
 
@@ -490,9 +494,13 @@ def test_set_setting_types_the_value(paths: Paths, name: str, raw: str, typed: A
     assert getattr(load_settings(paths).settings, name) == typed
 
 
-def test_there_is_no_boolean_setting_to_type() -> None:
-    # `"true"` / `"false"` typing only matters for a bool setting; there is none today.
-    assert not any(f.annotation is bool for f in Settings.model_fields.values())
+def test_the_boolean_setting_is_typed_from_true_and_false(paths: Paths) -> None:
+    assert [n for n, f in Settings.model_fields.items() if f.annotation is bool] == ["zdr"]
+    assert set_setting(paths, "zdr", "true") is True
+    assert read_toml(paths.config_file)["zdr"] is True  # a TOML boolean, not text
+    assert set_setting(paths, "zdr", "false") is False
+    with pytest.raises(UsageError, match="zdr"):
+        set_setting(paths, "zdr", "maybe")
 
 
 @pytest.mark.parametrize(("name", "raw"), [("title", "2024"), ("default_profile", "123")])
@@ -1047,8 +1055,10 @@ def test_template_is_all_comments_and_mentions_every_setting() -> None:
     )
     limits = {"max_cost_per_run", "daily_budget", "monthly_budget"}
     parsed = Settings.model_validate(tomllib.loads(uncommented))
-    assert parsed.model_dump(exclude=limits) == Settings().model_dump(exclude=limits)
+    unset = {*limits, "data_collection"}
+    assert parsed.model_dump(exclude=unset) == Settings().model_dump(exclude=unset)
     assert {getattr(parsed, name) for name in limits} == {Decimal("1.00")}
+    assert parsed.data_collection == "deny"
 
 
 def test_edit_saves_a_valid_change(

@@ -18,14 +18,18 @@ from hive.errors import ConfigError, HiveError, StorageError, UsageError
 from hive.store.files import atomic_write, ensure_dir, locked, storage_error
 from hive.store.settings import Settings, validate_file
 
+# Example values for settings that are unset by default (a spending limit's is 1.00).
+EXAMPLES = {"data_collection": '"deny"'}
+
 
 def template() -> str:
     """A new config.toml: every setting, commented out at its default, with what it means."""
     lines = ["# hive settings. Uncomment a line to change it; `hive config show` lists them.", ""]
     for name, field in Settings.model_fields.items():
         default = field.default
-        if default is None:  # a limit that is off by default: show an example value
-            literal = "1.00  # an example: not set by default"
+        if default is None:  # off by default: show an example value
+            example = EXAMPLES.get(name, "1.00")
+            literal = f"{example}  # an example: not set by default"
         else:
             literal = f'"{default}"' if isinstance(default, str) else str(default).lower()
         lines += [f"# {field.description}", f"# {name} = {literal}", ""]
