@@ -254,6 +254,33 @@ def test_on_a_terminal_frames_are_drawn_on_the_alternate_screen(faulty_run: Run)
     assert ANSI.sub("", record).count("model") >= 1 and "run #3" in ANSI.sub("", record)
 
 
+def test_the_pages_cited_are_listed_under_the_answer_with_model_text_made_safe(
+    faulty_run: Run,
+) -> None:
+    """Sources come from the calls that searched; their titles are model-side text, so an
+    escape sequence in one is shown harmless, never sent to the terminal."""
+    import dataclasses
+
+    calls = list(faulty_run.result.calls)
+    first = next(i for i, c in enumerate(calls) if c.ok and c.stage == "generate")
+    calls[first] = dataclasses.replace(
+        calls[first], sources=(("https://a.example/x", "A \x1b]52;c;aGk=\x07title"),
+                               ("https://b.example/", None)),
+    )  # fmt: skip
+    result = dataclasses.replace(faulty_run.result, calls=calls)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=100, force_terminal=False)
+    renderer = LiveRenderer(console, out=Console(file=io.StringIO(), width=100))
+    with renderer:
+        renderer.finish(result, run_id=4)
+    text = buffer.getvalue()
+    assert "sources (2 web pages cited):" in text
+    assert "  1. A ]52;c;aGk=title — https://a.example/x" in text  # the escape's ESC and BEL gone
+    assert "\x1b]52" not in text and "\x07" not in text
+    assert "  2. https://b.example/" in text
+    assert text.index("sources (2") < text.index("run #4")
+
+
 CODE_ANSWER = (
     """Reverse it in place:
 
