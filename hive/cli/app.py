@@ -22,6 +22,7 @@ from hive.cli import (
     keys,
     models,
     profile_authoring,
+    profile_check,
     profile_sharing,
     profiles,
 )
@@ -73,7 +74,7 @@ def root(
 
 app.command("consensus")(consensus.consensus)
 # Commands of one group live in several modules; importing them registers them on its app.
-_ = (profile_authoring, profile_sharing, history_rerun)
+_ = (profile_authoring, profile_check, profile_sharing, history_rerun)
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(keys.app, name="keys")
 app.add_typer(config.app, name="config")

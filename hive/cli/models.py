@@ -65,7 +65,7 @@ def list_models(
 
         limit = _usd(max_price)
         paths = resolve_paths()
-        catalog = _load(paths)
+        catalog = catalog_for(paths)
         models = select(catalog, free=free, search=search, max_price=limit, sort=sort.value)
         if json_output:
             typer.echo(json.dumps([summary_json(m) for m in models], indent=2))
@@ -103,7 +103,7 @@ def show(
         from hive.ui.model_catalog import detail_json, details
 
         paths = resolve_paths()
-        catalog = _load(paths)
+        catalog = catalog_for(paths)
         model = catalog.get(model_id)
         if model is None:
             close = catalog.closest(model_id)
@@ -171,7 +171,9 @@ def _fetcher(paths: Paths) -> tuple[Fetch, str]:
     return fetch, settings.base_url
 
 
-def _load(paths: Paths) -> Catalog:
+def catalog_for(paths: Paths) -> Catalog:
+    """The configured server's model list as the model commands read it: a fresh cache, else
+    a fetch, else a stale cache, else the built-in catalog (a note on stderr says which)."""
     import asyncio
 
     from hive.openrouter.catalog_cache import load_catalog, provenance_note

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from hive.store.paths import Paths
 
 app = typer.Typer(
-    help="List, show, create, edit, delete, export and import profiles.",
+    help="List, show, check, update, create, edit, delete, export and import profiles.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
