@@ -100,8 +100,11 @@ def _print(check: ProfileCheck, source: str, unverified: str) -> None:
         typer.echo(f"  {len(check.stale)} stale: {', '.join(check.stale)}; {fix}")
     else:
         unknown = check.ids("unverified")
-        extra = f" ({len(unknown)} cannot be verified)" if unknown else ""
-        typer.echo(f"  ok: every model is listed{extra}")
+        if not unknown:
+            typer.echo("  ok: every model is listed")
+        else:
+            verb = "is" if len(unknown) == 1 else "are"
+            typer.echo(f"  ok: none is gone or expired, but {len(unknown)} {verb} not verified")
 
 
 def _json(check: ProfileCheck, source: str) -> dict[str, object]:
