@@ -2,7 +2,9 @@
 
 It also answers ``GET /api/v1/key`` with ``key_body`` and ``GET /api/v1/models`` (public, no key
 needed) with ``models_body``, both settable per test and scriptable with
-``server.fail("GET /key" | "GET /models", Fault(...))``. For chat it serves
+``server.fail("GET /key" | "GET /models", Fault(...))``, and ``GET /api/v1/generation?id=ID``
+from ``generations`` (scriptable with ``server.fail("GET /generation ID" | "GET /generation",
+Fault(...))``). For chat it serves
 hive's own simulator byte stream (``hive.openrouter.simulator.sse_events``) over real
 sockets with chunked transfer encoding, records every request (headers, JSON body, start and
 end times) and can be scripted per model with faults: an HTTP error status and body, a replaced
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
+from urllib.parse import parse_qs
 
 from hive.openrouter.simulator import sse_events
 
@@ -174,6 +177,10 @@ class LoopbackOpenRouter:
         ).encode()
         # What GET /models answers (no key needed, as on OpenRouter): prices are strings.
         self.models_body = json.dumps(DEFAULT_MODELS).encode()
+        # What GET /generation?id=ID answers, by id: a dict is the ``data`` object (sent as
+        # {"data": ...}), bytes the whole body as is (exact number literals). An unknown id is
+        # a 404 in OpenRouter's error envelope.
+        self.generations: dict[str, dict[str, Any] | bytes] = {}
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -251,6 +258,8 @@ def _make_handler(server: LoopbackOpenRouter) -> type[BaseHTTPRequestHandler]:
                 server.requests.append(record)
             if self.path.split("?", 1)[0].endswith("/models"):
                 self._models()  # public on OpenRouter: no key needed
+            elif self.path.split("?", 1)[0].endswith("/generation"):
+                self._generation()
             elif not self.path.endswith("/key"):
                 self._send(404, _error_body(404))
             elif server.api_key is not None and (
@@ -264,6 +273,28 @@ def _make_handler(server: LoopbackOpenRouter) -> type[BaseHTTPRequestHandler]:
                 else:
                     self._send(200, server.key_body)
             record.finished = time.monotonic()
+
+        def _generation(self) -> None:
+            if server.api_key is not None and (
+                self.headers.get("Authorization") != f"Bearer {server.api_key}"
+            ):
+                self._send(401, AUTH_FAILURE)
+                return
+            gen_id = parse_qs(self.path.partition("?")[2]).get("id", [""])[0]
+            fault = server._next_fault(
+                f"GET /generation {gen_id}", wildcard=False
+            ) or server._next_fault("GET /generation", wildcard=False)
+            if fault is not None and fault.status is not None:
+                self._send(fault.status, fault.body or _error_body(fault.status), fault.headers)
+                return
+            found = server.generations.get(gen_id)
+            if found is None:  # as OpenRouter answers an id it does not know (yet)
+                message = {"error": {"code": 404, "message": "Generation not found"}}
+                self._send(404, json.dumps(message).encode())
+            elif isinstance(found, bytes):
+                self._send(200, found)
+            else:
+                self._send(200, json.dumps({"data": found}).encode())
 
         def _models(self) -> None:
             fault = server._next_fault("GET /models", wildcard=False) or Fault()

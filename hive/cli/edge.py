@@ -1,7 +1,8 @@
 """The CLI's edge: every failure becomes one redacted line on stderr and a documented exit code.
 
 Exit codes: 0 answer · 1 run failed · 2 bad usage or input · 3 key rejected or out of credits ·
-4 a spending limit · 5 degraded answer with --strict · 130 interrupted (Ctrl-C) · 143
+4 a spending limit · 5 degraded answer with --strict · 6 the bill differs from the record
+(history show --verify) · 130 interrupted (Ctrl-C) · 143
 terminated (SIGTERM) · 129 hung up (SIGHUP) · 141 stdout closed.
 ``--debug`` (or ``HIVE_DEBUG=1``) adds the traceback, still redacted.
 """

@@ -182,7 +182,18 @@ def list_runs(
 
 
 @app.command("show")
-def show(ctx: typer.Context, run_id: RunId, json_output: JsonFlag = False) -> None:
+def show(
+    ctx: typer.Context,
+    run_id: RunId,
+    json_output: JsonFlag = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Check each call's recorded cost against what OpenRouter billed (needs a key).",
+        ),
+    ] = False,
+) -> None:
     """Replay one run: the question, every call with its full output, then the answer."""
     with error_edge(ctx.obj.debug):
         from hive.errors import UsageError
@@ -194,6 +205,11 @@ def show(ctx: typer.Context, run_id: RunId, json_output: JsonFlag = False) -> No
             history.close()
         if run is None:
             raise UsageError(f"no run #{run_id} in history (see `hive history list`)")
+        if verify:
+            from hive.cli.history_verify import verify_run
+
+            verify_run(run, json_output=json_output)
+            return
         if json_output:
             typer.echo(_dump(_jsonable(run)))
             return

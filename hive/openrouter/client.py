@@ -35,6 +35,7 @@ from hive.env import (
 from hive.errors import (
     ApiFailure,
     HostNotFound,
+    ModelNotFound,
     ProviderUnavailable,
     RequestTimeout,
     StreamError,
@@ -109,13 +110,22 @@ class OpenRouterClient:
         self.first_token_timeout = first_token_timeout
         self.limiter = limiter
 
-    async def _get(self, path: str, expect: type, what: str = "") -> dict[str, Any]:
+    async def _get(
+        self,
+        path: str,
+        expect: type,
+        what: str = "",
+        *,
+        params: dict[str, str] | None = None,
+        exact: bool = False,
+    ) -> dict[str, Any]:
         """``GET path`` as OpenRouter answers it: ``{"data": <expect>, ...}``, else a typed error
         with the key masked. A 404, or a reply of another shape (an HTML page, say), names the
         URL asked and the status answered: the server is likely not OpenRouter, and lacks
-        ``what`` (default: "<path> endpoint")."""
+        ``what`` (default: "<path> endpoint"). ``exact``: money in the reply is read as
+        ``Decimal`` from its literal text, never through a float."""
         try:
-            resp = await self._http.get(path, headers={"Accept": "application/json"})
+            resp = await self._http.get(path, params=params, headers={"Accept": "application/json"})
         except httpx.TimeoutException as exc:
             raise RequestTimeout(f"no response from {self._host()} in time") from exc
         except httpx.TransportError as exc:
@@ -130,7 +140,7 @@ class OpenRouterClient:
             if resp.status_code == 404:
                 error.message = f"{asked}: this server has no {what or path + ' endpoint'}"
             raise self._redacted(error)
-        body = parse_body(resp.content)
+        body = parse_body(resp.content, exact=exact)
         if not isinstance(body, dict) or not isinstance(body.get("data"), expect):
             kind = resp.headers.get("content-type", "").split(";")[0].strip() or "no content type"
             raise self._redacted(
@@ -142,12 +152,13 @@ class OpenRouterClient:
         return body
 
     async def key_info(self) -> KeyInfo:
-        data: dict[str, Any] = (await self._get("key", dict, "key endpoint"))["data"]
+        data: dict[str, Any] = (await self._get("key", dict, "key endpoint", exact=True))["data"]
 
         def money(name: str) -> Decimal | None:
             value = data.get(name)
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            return Decimal(str(value)) if ok else None
+            if isinstance(value, int) and not isinstance(value, bool):
+                return Decimal(value)
+            return value if isinstance(value, Decimal) and value.is_finite() else None
 
         label, free, expires = data.get("label"), data.get("is_free_tier"), data.get("expires_at")
         return KeyInfo(
@@ -158,6 +169,23 @@ class OpenRouterClient:
             is_free_tier=free if isinstance(free, bool) else None,
             expires_at=expires if isinstance(expires, str) else None,
         )
+
+    async def generation(self, generation_id: str) -> dict[str, Any] | None:
+        """``GET /generation?id=…``: the ``data`` of what OpenRouter billed for one call, money
+        exact; None when OpenRouter answers (a 404 in its own error envelope) that it has no
+        such generation, not yet or not for this key. A 404 of any other kind means the server
+        has no such endpoint: ``ModelNotFound`` says so, as ``_get`` words it."""
+        try:
+            body = await self._get(
+                "generation", dict, "/generation endpoint", params={"id": generation_id},
+                exact=True,
+            )  # fmt: skip
+        except ModelNotFound as exc:
+            if exc.status == 404 and exc.code is not None:
+                return None
+            raise
+        data: dict[str, Any] = body["data"]
+        return data
 
     async def list_models(self) -> dict[str, Any]:
         """``GET /models``: the catalog as OpenRouter sent it (``{"data": [...], ...}``), parsed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from decimal import Decimal
 from typing import Any
 
 from hive.errors import (
@@ -66,10 +67,12 @@ def _class_for(status: int | None, code: object, error_type: object) -> type[Api
     return ProviderUnavailable
 
 
-def parse_body(raw: bytes) -> Any:
-    """Lenient JSON: OpenRouter pads bodies with whitespace; anything unparsable becomes None."""
+def parse_body(raw: bytes, *, exact: bool = False) -> Any:
+    """Lenient JSON: OpenRouter pads bodies with whitespace; anything unparsable becomes None.
+    ``exact``: numbers with a fraction become ``Decimal`` from their literal text (money)."""
     try:
-        return json.loads(raw.decode("utf-8", errors="replace").strip() or "null")
+        text = raw.decode("utf-8", errors="replace").strip() or "null"
+        return json.loads(text, parse_float=Decimal) if exact else json.loads(text)
     except (ValueError, RecursionError):
         return None
 
