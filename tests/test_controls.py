@@ -485,6 +485,35 @@ def test_a_model_that_thinks_until_max_tokens_is_told_apart(keyed_env: LoopbackO
 # --- web search results: usage and cited pages ------------------------------------------------
 
 
+def test_the_web_search_capture_over_a_socket_through_the_real_client() -> None:
+    """The real 2026 capture, replayed by the loopback server to the real client, asked with
+    the search tool on: the search is counted, the cost is the server's, nothing is cited."""
+    import asyncio
+
+    from hive.openrouter.client import OpenRouterClient, make_http_client
+    from tests.conftest import FAKE_KEY
+
+    raw = fixture_path("stream_chat_web_search_2026.txt").read_bytes()
+    events = [part + b"\n\n" for part in raw.split(b"\n\n") if part.strip()]
+    model = "openai/gpt-4.1-mini"
+    request = ChatRequest(model, [{"role": "user", "content": "hive on GitHub?"}],
+                          tools=[WebSpec(max_uses=1).body()])  # fmt: skip
+
+    async def go() -> list[Any]:
+        async with make_http_client(api_key=FAKE_KEY, base_url=server.base_url) as http:
+            return [item async for item in OpenRouterClient(http).stream_chat(request)]
+
+    with LoopbackOpenRouter(api_key=FAKE_KEY) as server:
+        server.fail(model, Fault(events=events))
+        items = asyncio.run(go())
+        [sent] = server.chat_requests()
+    completion = items[-1]
+    assert sent.body["tools"] == [{"type": "openrouter:web_search", "parameters": {"max_uses": 1}}]
+    assert completion.text == "https://github.com/pydantic/pydantic-ai "
+    assert completion.web_searches == 1 and completion.cost == Decimal("0.0133176")
+    assert completion.provider == "OpenAI" and completion.sources == ()
+
+
 def test_the_web_search_capture_reports_its_search() -> None:
     decoder = SSEDecoder()
     raw = fixture_path("stream_chat_web_search_2026.txt").read_bytes()
