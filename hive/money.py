@@ -13,6 +13,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 
+def money_text(amount: Decimal | None) -> str | None:
+    """An amount for JSON and for storage: exact decimal text in plain notation, USD
+    (``"0.0000001"``, never ``1E-7``, and never a float that rounds); None stays unknown
+    (``null``). Every ``--json`` writes money this way; ``jq -r '.total_cost'`` reads it as
+    text, ``jq '.total_cost | tonumber'`` as a (rounded) number."""
+    if amount is None:
+        return None
+    text = format(amount, "f")
+    return "0" if text == "-0" else text
+
+
 def dollars(cost: Decimal | None) -> str:
     if cost is None:
         return "$?"

@@ -249,6 +249,11 @@ def is_number(value: object) -> bool:
     return isinstance(value, int | Decimal) and not isinstance(value, bool)
 
 
+def is_money(value: object) -> bool:
+    """Money as every --json writes it: exact decimal text in plain notation, never a float."""
+    return isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value) is not None
+
+
 @pytest.mark.parametrize("profile", ["speed", "balanced"])
 def test_json_schema_and_costs(keyed_env: LoopbackOpenRouter, profile: str) -> None:
     # --fixed: every stage with the full panel (the adaptive paths: test_adaptive_pipeline.py)
@@ -263,7 +268,7 @@ def test_json_schema_and_costs(keyed_env: LoopbackOpenRouter, profile: str) -> N
     assert data["simulated"] is False
     assert data["confidence"] is None or is_number(data["confidence"])
     assert isinstance(data["answer"], str) and data["answer"]
-    assert is_number(data["total_cost"])
+    assert is_money(data["total_cost"])
     assert isinstance(data["total_tokens"], int)
     assert isinstance(data["duration_ms"], int) and data["duration_ms"] >= 0
 
@@ -277,17 +282,17 @@ def test_json_schema_and_costs(keyed_env: LoopbackOpenRouter, profile: str) -> N
         for key in ("prompt_tokens", "completion_tokens", "latency_ms"):
             assert isinstance(stage[key], int) and not isinstance(stage[key], bool), key
         assert stage["ttft_ms"] is None or isinstance(stage["ttft_ms"], int)
-        assert is_number(stage["cost"])
+        assert is_money(stage["cost"])
     assert [s["stage"] for s in stages].count("generate") == len(
         BUILTIN_PROFILES[profile].generate.models
     )
     assert [s["stage"] for s in stages][-3:] == list(STAGES[1:])
 
     # Totals add up, and equal exactly what the server billed in its usage chunks.
-    assert data["total_cost"] == sum(Decimal(s["cost"]) for s in stages)
+    assert Decimal(data["total_cost"]) == sum(Decimal(s["cost"]) for s in stages)
     assert data["total_tokens"] == sum(s["prompt_tokens"] + s["completion_tokens"] for s in stages)
     billed = [served(r.body) for r in keyed_env.chat_requests()]
-    assert data["total_cost"] == sum(cost for _, cost, _ in billed if cost is not None)
+    assert Decimal(data["total_cost"]) == sum(cost for _, cost, _ in billed if cost is not None)
     assert data["total_tokens"] == sum(u["total_tokens"] for _, _, u in billed)
 
     # Each stage's content is what the server streamed for it; the answer is curate's.
@@ -621,7 +626,7 @@ def test_simulation_is_deterministic(profile: str) -> None:
     # Generators finish in any order; compare them as a set, the rest in order.
     assert sorted(comparable(a), key=repr) == sorted(comparable(b), key=repr)
     assert comparable(a)[-3:] == comparable(b)[-3:]
-    assert a["total_cost"] == sum(Decimal(s["cost"]) for s in a["stages"])
+    assert Decimal(a["total_cost"]) == sum(Decimal(s["cost"]) for s in a["stages"])
 
 
 def test_simulation_differs_by_question() -> None:

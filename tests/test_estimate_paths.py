@@ -131,7 +131,7 @@ def test_a_limit_between_the_paths_lets_the_run_start(
     result = hive("consensus", "What is Rust?", "balanced", "--json")
 
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["total_cost"] <= limit
+    assert Decimal(json.loads(result.stdout)["total_cost"]) <= limit
     text = hive("consensus", "What is Rust?", "balanced", "--estimate").stdout
     assert "budget: checked before the run on the calls every run may make" in text
     assert "budget: the fullest path could cross it" in text  # what the run may leave out

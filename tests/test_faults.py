@@ -1007,7 +1007,7 @@ def test_every_call_failing_exits_1_with_the_real_cause(keyed_env: LoopbackOpenR
 
     assert result.exit_code == 1
     failure = json.loads(result.stdout)
-    assert failure["exit_code"] == 1 and failure["total_cost"] == 0
+    assert failure["exit_code"] == 1 and failure["total_cost"] == "0"
     assert failure["unknown_cost_calls"] == 0  # HTTP 500s answered nothing: nothing billed
     line = error_line(result)
     assert "generate stage failed" in line and "Internal Server Error (HTTP 500)" in line

@@ -330,7 +330,7 @@ def test_json_failure_carries_the_run_id_and_what_was_spent(
     assert result.exit_code == 3
     failure = json.loads(result.stdout)
     assert failure["exit_code"] == 3 and failure["run_id"] == 1
-    assert failure["total_cost"] == 0 and failure["unknown_cost_calls"] == 0
+    assert failure["total_cost"] == "0" and failure["unknown_cost_calls"] == 0
     assert result.stderr.strip().splitlines()[-1] == f"hive: error: {failure['error']}"
     assert "0" * 64 not in result.stdout  # the key stays masked on stdout too
 

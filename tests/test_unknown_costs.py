@@ -87,15 +87,15 @@ def test_no_usage_is_priced_from_the_catalog_and_marked_estimated(
     assert len(out["stages"]) == CALLS_IN_SPEED
     for call in out["stages"]:
         # hive's own count of what was sent and received, at the catalog's price: marked
-        assert call["cost_estimated"] is True and call["cost"] > 0, call
+        assert call["cost_estimated"] is True and Decimal(call["cost"]) > 0, call
         assert call["prompt_tokens"] is None and call["completion_tokens"] is None
-    assert out["total_cost"] == sum(c["cost"] for c in out["stages"]) > 0
+    assert Decimal(out["total_cost"]) == sum(Decimal(c["cost"]) for c in out["stages"]) > 0
     assert out["unknown_cost_calls"] == 0
     # Tokens nobody reported are not a zero.
     assert out["total_tokens"] is None
     assert out["unreported_token_calls"] == CALLS_IN_SPEED
     [run] = history_rows("SELECT * FROM runs")
-    assert Decimal(run["total_cost"]) == out["total_cost"] and run["unknown_cost_calls"] == 0
+    assert run["total_cost"] == out["total_cost"] and run["unknown_cost_calls"] == 0  # same text
     assert run["unreported_token_calls"] == CALLS_IN_SPEED
 
 
@@ -289,10 +289,12 @@ def test_a_stream_accepted_then_broken_may_be_billed_but_a_refusal_is_not(
     refused, broken, answered = [s for s in out["stages"] if s["stage"] == "generate"]
     assert refused["error"] and refused["cost"] is None  # not billed: not an unknown cost
     assert broken["error"] and broken["content"] == ""
-    assert broken["cost_estimated"] is True and broken["cost"] > 0  # its prompt, priced by hive
+    assert broken["cost_estimated"] is True and Decimal(broken["cost"]) > 0  # priced by hive
     assert answered["error"] is None and answered["cost_estimated"] is False
     assert out["unknown_cost_calls"] == 0
-    assert out["total_cost"] == sum(s["cost"] for s in out["stages"] if s["cost"] is not None)
+    assert Decimal(out["total_cost"]) == sum(
+        Decimal(s["cost"]) for s in out["stages"] if s["cost"] is not None
+    )
 
 
 def test_the_billable_rule_reads_the_same_in_sql_and_in_python() -> None:

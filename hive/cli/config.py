@@ -69,6 +69,7 @@ def get(ctx: typer.Context, name: Name) -> None:
     with error_edge(ctx.obj.debug):
         from decimal import Decimal
 
+        from hive.money import money_text
         from hive.store.paths import resolve_paths
         from hive.store.settings import check_name, load_settings
 
@@ -76,7 +77,7 @@ def get(ctx: typer.Context, name: Name) -> None:
         value = getattr(load_settings(resolve_paths()).settings, name)
         # Unset prints an empty line (for scripts); amounts in plain decimal, never 1E-7.
         typer.echo(
-            "" if value is None else format(value, "f") if isinstance(value, Decimal) else value
+            "" if value is None else money_text(value) if isinstance(value, Decimal) else value
         )
 
 

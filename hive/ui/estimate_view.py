@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import json
 import sys
-from decimal import Decimal
 from typing import Any, TextIO
 
 from hive.consensus.budget import Budgets
 from hive.consensus.estimate import RunEstimate
-from hive.money import Total, dollars, total_text
+from hive.money import Total, dollars, money_text, total_text
 
 SIMULATION_NOTE = "simulation mode: these are the costs of a real run; this one would cost nothing"
 
 
-def _money(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
-
-
 def _partial(total: Total) -> str | None:
-    return None if total.unknown and not total.known else _money(total.known)
+    return None if total.unknown and not total.known else money_text(total.known)
 
 
 def _budget(estimate: RunEstimate, limits: Budgets) -> dict[str, Any] | None:
@@ -37,7 +32,7 @@ def _budget(estimate: RunEstimate, limits: Budgets) -> dict[str, Any] | None:
         return None
     refusal = limits.refusal(estimate)
     return {
-        "limit": _money(limit.amount),
+        "limit": money_text(limit.amount),
         "reason": limit.reason,
         "checked_on": "required",
         "refused": None if refusal is None else refusal.why,
@@ -74,8 +69,8 @@ def estimate_to_json(estimate: RunEstimate, limits: Budgets, *, simulated: bool)
                 "prompt_tokens": c.prompt_tokens,
                 "completion_tokens": c.completion_tokens,
                 "max_completion_tokens": c.max_completion_tokens,
-                "expected_cost": _money(c.expected),
-                "max_cost": _money(c.ceiling),
+                "expected_cost": money_text(c.expected),
+                "max_cost": money_text(c.ceiling),
                 "unpriced_models": list(c.unpriced),
                 "when": c.when or None,
                 "optional": c.optional,
@@ -84,8 +79,8 @@ def estimate_to_json(estimate: RunEstimate, limits: Budgets, *, simulated: bool)
             for c in estimate.calls
         ],
         "budget": _budget(estimate, limits),
-        "left_today": _money(limits.left_today()),
-        "left_this_month": _money(limits.left_this_month()),
+        "left_today": money_text(limits.left_today()),
+        "left_this_month": money_text(limits.left_this_month()),
     }
 
 

@@ -1,7 +1,7 @@
 """``--json``: exactly one JSON object on stdout when the run ends; nothing else there.
 
-Costs are exact decimals in the model; they are written as JSON numbers, which for the
-micro-dollar amounts OpenRouter reports round-trip exactly (shortest float repr).
+Money is written as every ``--json`` of hive writes it: exact decimal strings in USD
+(``hive.money.money_text``), ``null`` when unknown.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from hive.consensus.events import CallRecord, ConsensusResult, PipelineEvent
 from hive.errors import HiveError
-from hive.money import Total
+from hive.money import Total, money_text
 from hive.redact import redact
 
 
@@ -31,7 +31,7 @@ def call_to_json(record: CallRecord) -> dict[str, Any]:
         "provider": record.provider,
         "prompt_tokens": record.prompt_tokens,
         "completion_tokens": record.completion_tokens,
-        "cost": None if record.cost is None else float(record.cost),
+        "cost": money_text(record.cost),
         "cost_estimated": record.cost_estimated,
         "ttft_ms": _ms(record.ttft_ms),
         "latency_ms": _ms(record.latency_ms),
@@ -40,7 +40,7 @@ def call_to_json(record: CallRecord) -> dict[str, Any]:
         "error": record.error,
         "cached_tokens": record.cached_tokens,
         "cache_write_tokens": record.cache_write_tokens,
-        "cache_discount": None if record.cache_discount is None else float(record.cache_discount),
+        "cache_discount": money_text(record.cache_discount),
         "reasoning_tokens": record.reasoning_tokens,
         "generation_id": record.generation_id,
         "web_searches": record.web_searches,
@@ -53,7 +53,7 @@ def cost_fields(total: Total) -> dict[str, Any]:
     ``unknown_cost_calls`` (billable calls nobody could price; 0 when the total is complete)."""
     nothing_known = total.unknown and total.known == 0
     return {
-        "total_cost": None if nothing_known else float(total.known),
+        "total_cost": None if nothing_known else money_text(total.known),
         "unknown_cost_calls": total.unknown,
     }
 
