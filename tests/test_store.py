@@ -286,6 +286,35 @@ def test_settings_file_gets_the_ordinary_mode(paths: Paths) -> None:
     assert stat.S_IMODE(paths.config_file.stat().st_mode) == 0o644
 
 
+@POSIX_ONLY
+def test_a_lock_held_elsewhere_is_waited_for_then_named(paths: Paths) -> None:
+    """Another process's lock (here: another open file description, which flock treats
+    alike) is retried until the timeout, then one StorageError names the file; no hang."""
+    import fcntl
+
+    from hive.store.files import LOCK_POLL_S
+
+    target = paths.config_file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    now = [0.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    with open(target.with_name("config.toml.lock"), "a+b") as other:
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+        held = locked(target, timeout=1.0, sleep=sleep, clock=lambda: now[0])
+        with pytest.raises(StorageError) as caught, held:
+            pytest.fail("the lock was taken while another held it")
+        fcntl.flock(other.fileno(), fcntl.LOCK_UN)
+    assert str(caught.value).startswith(f"{target} is locked by another hive command (waited 1s")
+    assert waits and set(waits) == {LOCK_POLL_S} and now[0] >= 1.0
+    with locked(target, timeout=0, sleep=sleep, clock=lambda: now[0]):  # free again: at once
+        pass
+
+
 # --- locking across real processes -------------------------------------------------------------
 
 

@@ -17,14 +17,19 @@ import contextlib
 import os
 import sys
 import tempfile
+import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from hive.errors import ConfigError, StorageError
 
 PRIVATE_DIR = 0o700
+# How long a command waits for another hive's lock on a settings, profiles or keys file, and
+# how often it tries again meanwhile.
+LOCK_TIMEOUT_S = 10.0
+LOCK_POLL_S = 0.05
 
 
 def ensure_dir(path: Path, mode: int = PRIVATE_DIR) -> None:
@@ -109,8 +114,17 @@ def _fsync_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Exclusive inter-process lock for a read-modify-write of ``path``."""
+def locked(
+    path: Path,
+    *,
+    timeout: float = LOCK_TIMEOUT_S,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[None]:
+    """Exclusive inter-process lock for a read-modify-write of ``path``. Another hive holding
+    it is waited for, ``timeout`` seconds at most; then a StorageError says which lock file
+    and who to look for, never a hang and never a raw OSError (Windows gives up after ~10 s
+    of its own)."""
     ensure_dir(path.parent)
     lock_path = path.with_name(path.name + ".lock")
     try:
@@ -118,21 +132,46 @@ def locked(path: Path) -> Iterator[None]:
     except OSError as exc:
         raise storage_error(f"cannot lock {path} (with {lock_path.name})", lock_path, exc) from exc
     with handle:
+        deadline = clock() + timeout
+        while not _try_lock(handle):
+            if clock() >= deadline:
+                raise StorageError(
+                    f"{path} is locked by another hive command (waited {timeout:g}s for "
+                    f"{lock_path}); try again when it ends"
+                )
+            sleep(LOCK_POLL_S)
+        try:
+            yield
+        finally:
+            _unlock(handle)
+
+
+def _try_lock(handle: BinaryIO) -> bool:
+    """Take the lock without waiting: True if taken, False if another process holds it."""
+    try:
         if sys.platform == "win32":
             import msvcrt
 
             handle.seek(0)
-            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
-            try:
-                yield
-            finally:
-                handle.seek(0)
-                msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
         else:
             import fcntl
 
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (BlockingIOError, PermissionError):  # held elsewhere (PermissionError on Windows)
+        return False
+    except OSError as exc:
+        raise storage_error(f"cannot lock {handle.name}", Path(str(handle.name)), exc) from exc
+    return True
+
+
+def _unlock(handle: BinaryIO) -> None:
+    if sys.platform == "win32":
+        import msvcrt
+
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
