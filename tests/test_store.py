@@ -286,6 +286,43 @@ def test_settings_file_gets_the_ordinary_mode(paths: Paths) -> None:
     assert stat.S_IMODE(paths.config_file.stat().st_mode) == 0o644
 
 
+def test_set_and_unset_keep_the_file_s_comments_and_layout(paths: Paths) -> None:
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    hand = (
+        "# my hive settings\n"
+        "\n"
+        "# a title for the dashboard\n"
+        'title = "mine"  # keep\n'
+        "\n"
+        "# request_timeout = 120\n"
+    )
+    paths.config_file.write_text(hand, encoding="utf-8")
+    set_setting(paths, "request_timeout", "45")
+    set_setting(paths, "title", "ours")
+    set_setting(paths, "zdr", "true")
+    assert paths.config_file.read_text("utf-8") == (
+        "# my hive settings\n"
+        "\n"
+        "# a title for the dashboard\n"
+        'title = "ours"\n'
+        "\n"
+        "# request_timeout = 120\n"
+        "request_timeout = 45.0\n"
+        "zdr = true\n"
+    )
+    assert unset_setting(paths, "title") is True
+    text = paths.config_file.read_text("utf-8")
+    assert "title" not in text.replace("# a title", "") and "# my hive settings" in text
+    assert load_settings(paths).settings.request_timeout == 45.0
+
+
+def test_a_value_over_several_lines_is_rewritten_plainly(paths: Paths) -> None:
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text('# note\ntitle = """a\nb"""\n', encoding="utf-8")
+    set_setting(paths, "title", "one line")
+    assert read_toml(paths.config_file) == {"title": "one line"}
+
+
 @POSIX_ONLY
 def test_a_lock_held_elsewhere_is_waited_for_then_named(paths: Paths) -> None:
     """Another process's lock (here: another open file description, which flock treats

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -24,10 +25,13 @@ from hive.env import (
     DEFAULT_REFERER,
     DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_REQUESTS_PER_MINUTE,
+    DEFAULT_RETRY_ATTEMPTS,
+    DEFAULT_RETRY_BASE_DELAY,
+    DEFAULT_RETRY_MAX_WAIT,
     DEFAULT_TITLE,
 )
 from hive.errors import ConfigError, UsageError
-from hive.store.files import locked, read_toml, write_toml
+from hive.store.files import atomic_write, locked, read_toml, storage_error, write_toml
 from hive.store.paths import Paths
 
 
@@ -72,13 +76,22 @@ class Settings(BaseModel):
     )
 
     retry_attempts: int = Field(
-        3, ge=1, le=10, description="tries per model for a transient failure, the first included"
+        DEFAULT_RETRY_ATTEMPTS,
+        ge=1,
+        le=10,
+        description="tries per model for a transient failure, the first included",
     )
     retry_base_delay: float = Field(
-        1.0, ge=0, le=60, description="seconds of backoff before the second try; doubles, jittered"
+        DEFAULT_RETRY_BASE_DELAY,
+        ge=0,
+        le=60,
+        description="seconds of backoff before the second try; doubles, jittered",
     )
     retry_max_wait: float = Field(
-        60.0, ge=0, le=3600, description="seconds one call may spend waiting between tries in all"
+        DEFAULT_RETRY_MAX_WAIT,
+        ge=0,
+        le=3600,
+        description="seconds one call may spend waiting between tries in all",
     )
 
     connect_timeout: float = Field(
@@ -197,7 +210,7 @@ def set_setting(paths: Paths, name: str, raw: str) -> Any:
         except ValidationError as exc:
             raise UsageError(_describe(exc, None)) from exc
         data[name] = value
-        write_toml(paths.config_file, data)
+        _save(paths.config_file, data, name)
     return value
 
 
@@ -210,8 +223,42 @@ def unset_setting(paths: Paths, name: str) -> bool:
         if name not in data:
             return False
         del data[name]
-        write_toml(paths.config_file, data)
+        _save(paths.config_file, data, name)
     return True
+
+
+def _save(path: Path, data: dict[str, Any], name: str) -> None:
+    """Write ``data``, in which ``name`` was just set or removed, changing only that line, so
+    the file's comments and layout stay as the user left them. An edit the line cannot hold
+    (a value written over several lines) rewrites the file plainly instead."""
+    import tomli_w
+
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        text = ""
+    except OSError as exc:
+        raise storage_error(f"cannot read {path}", path, exc) from exc
+    line = tomli_w.dumps({name: data[name]}) if name in data else ""
+    pattern = re.compile(rf"^\s*[\"']?{re.escape(name)}[\"']?\s*=")
+    lines = text.splitlines(keepends=True)
+    at = next((i for i, old in enumerate(lines) if pattern.match(old)), None)
+    if at is None:
+        edited = text + ("\n" if text and not text.endswith("\n") else "") + line
+    else:
+        lines[at] = line
+        edited = "".join(lines)
+    try:
+        parsed = tomllib.loads(edited)
+        kept = parsed.keys() == data.keys() and Settings.model_validate(
+            parsed
+        ) == Settings.model_validate(data)
+    except (tomllib.TOMLDecodeError, ValidationError):
+        kept = False
+    if kept:
+        atomic_write(path, edited.encode("utf-8"))
+    else:
+        write_toml(path, data)
 
 
 def validate_file(path: Path) -> None:
