@@ -21,6 +21,11 @@ DEFAULT_MAX_CONCURRENT_REQUESTS = 8
 DEFAULT_REQUESTS_PER_MINUTE = 0
 # OpenRouter's documented limit for ":free" model variants: 20 requests per minute.
 DEFAULT_FREE_REQUESTS_PER_MINUTE = 20
+# Retries of a transient failure (settings `retry_attempts`, `retry_base_delay`,
+# `retry_max_wait`; the retry policy's own defaults too).
+DEFAULT_RETRY_ATTEMPTS = 3  # tries per model, the first included
+DEFAULT_RETRY_BASE_DELAY = 1.0  # seconds before the second try; doubles, jittered
+DEFAULT_RETRY_MAX_WAIT = 60.0  # seconds one call may wait between tries in all
 
 
 def api_key() -> tuple[str, str] | None:
