@@ -844,7 +844,11 @@ def test_config_show_lists_every_setting_with_value_and_source(
     }
     assert list(rows) == SETTINGS
     for name in SETTINGS:
-        shown = "(not set)" if DEFAULTS[name] is None else str(DEFAULTS[name])
+        value = DEFAULTS[name]
+        # As the file spells it: a boolean is true/false.
+        shown = "(not set)" if value is None else str(value)
+        if isinstance(value, bool):
+            shown = shown.lower()
         line = " ".join(rows[name])
         assert line.startswith(f"{name} {shown} default")
     verbose = ok(hive("config", "show", "-v")).stdout

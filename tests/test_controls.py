@@ -75,6 +75,10 @@ def test_reasoning_is_sent_as_documented(settings: dict[str, Any], body: dict[st
     "settings",
     [
         {"effort": "high", "max_tokens": 1000},  # one or the other, as the docs say
+        {"effort": "high", "enabled": False},  # off, yet an effort: which is meant?
+        {"max_tokens": 2000, "enabled": False},
+        {"enabled": "yes"},  # TOML has booleans: text is a mistake, not true
+        {"exclude": 1},
         {"effort": "extreme"},
         {"max_tokens": 0},
         {"budget": 1000},  # not a field: a typo is an error, never ignored
@@ -98,7 +102,7 @@ def test_reasoning_refuses_what_openrouter_does_not_take(settings: dict[str, Any
         ({"max_tokens": 500}, 4096, 1024),  # used directly, with a minimum of 1024
         ({"effort": "max"}, 10_000, 9500),
         ({"effort": "none"}, 4096, 0),
-        ({"enabled": False, "max_tokens": 3000}, 4096, 0),
+        ({"enabled": False}, 4096, 0),
     ],
 )
 def test_the_reasoning_budget(settings: dict[str, Any], max_tokens: int, budget: int) -> None:
@@ -158,8 +162,13 @@ def test_provider_routing_is_sent_field_for_field() -> None:
         "max_price": {"prompt": 1.0, "completion": 2.5, "request": 0.01, "image": 0.5},
     }
     assert ProviderSpec().body() == {}
+    # One name where a list is meant is that list; booleans and quantizations are checked.
+    assert ProviderSpec.model_validate({"only": "anthropic"}).body() == {"only": ["anthropic"]}
+    for wrong in ({"zdr": "yes"}, {"allow_fallbacks": 1}, {"quantizations": ["int3"]}):
+        with pytest.raises(ValidationError):
+            ProviderSpec.model_validate(wrong)
     assert ProviderSpec(max_price=MaxPrice()).body() == {}  # an empty cap is no cap
-    for wrong in ({"sort": "cheapest"}, {"data_collection": "never"}, {"order": "openai"}):
+    for wrong in ({"sort": "cheapest"}, {"data_collection": "never"}, {"order": 3}):
         with pytest.raises(ValidationError):
             ProviderSpec.model_validate(wrong)
 
@@ -175,6 +184,32 @@ def test_a_stage_s_routing_wins_field_by_field_and_the_data_policy_cannot_be_loo
     assert allowing.with_policy("deny", True).body() == {"data_collection": "deny", "zdr": True}
     assert allowing.with_policy("allow", False) is allowing  # a loose setting changes nothing
     assert ProviderSpec(data_collection="deny").with_policy("allow", None).data_collection == "deny"
+
+
+def test_web_true_is_search_with_the_defaults_and_false_is_none() -> None:
+    base = {"models": ["a/b"], "temperature": 0.5, "max_tokens": 100}
+    assert StageSpec.model_validate({**base, "web": True}).web == WebSpec()
+    assert StageSpec.model_validate({**base, "web": False}).web is None
+    narrowed = StageSpec.model_validate({**base, "web": {"allowed_domains": "python.org"}})
+    assert narrowed.web is not None and narrowed.web.allowed_domains == ("python.org",)
+
+
+def test_the_controls_in_words() -> None:
+    from hive.consensus.controls import MaxPrice, describe
+
+    lines = describe(
+        ReasoningSpec(enabled=True),
+        ProviderSpec(data_collection="deny", order=("a", "b"), allow_fallbacks=False,
+                     max_price=MaxPrice(prompt=1, completion=5, request=0.01)),
+        WebSpec(max_uses=2, engine="exa", search_context_size="high",
+                allowed_domains=("python.org",)),
+    )  # fmt: skip
+    assert lines == [
+        "reasoning: on, at the model's default effort",
+        "web search: up to 2 searches, exa engine, high search context, only python.org",
+        "providers: no data collection; try in order a, b; no fallback providers; "
+        "at most $1/M prompt, $5/M completion, $0.01 per request",
+    ]
 
 
 def test_web_search_is_the_documented_server_tool() -> None:
@@ -394,6 +429,29 @@ def test_the_data_policy_setting_reaches_every_call(
     for request in requests:
         assert request.body["provider"] == {"data_collection": "deny", "zdr": True}
         assert "tools" not in request.body and "reasoning" not in request.body
+
+
+def test_the_data_policy_is_shown_where_it_applies(keyed_env: LoopbackOpenRouter) -> None:
+    write_profiles(DEEP.replace('data_collection = "deny"', 'data_collection = "allow"'))
+    assert "no data collection" not in ok(hive("profiles", "show", "deep")).stdout
+    assert ok(hive("config", "set", "zdr", "true")).stdout == "zdr = true\n"  # TOML's spelling
+    assert ok(hive("config", "get", "zdr")).stdout == "true\n"
+    ok(hive("config", "set", "data_collection", "deny"))
+    shown = ok(hive("profiles", "show", "deep")).stdout
+    assert "your settings, for every call: no data collection; zero data retention only" in shown
+    # Each stage's providers line is what its calls send: the settings win over the profile.
+    refine = shown.split("\nrefine:")[1].split("\n\n")[0]
+    assert "providers: no data collection; zero data retention only; sorted by price" in refine
+
+
+def test_a_simulated_run_says_what_it_cannot_show() -> None:
+    write_profiles(DEEP)
+    searching = ok(hive("consensus", "q", "deep", "--simulate", "--plain"))
+    assert "hive: note: web search and reasoning are not simulated" in searching.stderr
+    plain = ok(hive("consensus", "q", "balanced", "--simulate", "--plain"))
+    assert "not simulated" not in plain.stderr
+    web = ok(hive("consensus", "q", "balanced", "--simulate", "--plain", "--web"))
+    assert "hive: note: web search is not simulated: the replies show none of it." in web.stderr
 
 
 def test_a_built_in_run_sends_no_controls(keyed_env: LoopbackOpenRouter) -> None:
@@ -649,7 +707,10 @@ def test_a_profile_with_controls_survives_export_and_import(
     assert "reasoning" not in shown["stages"]["refine"]
     text = ok(hive("profiles", "show", "deep")).stdout
     assert "web search: up to 1 search, 3 results each" in text
-    assert "providers: data_collection=deny zdr=true only=minimax sort=price" in text
+    assert (
+        "providers: no data collection; zero data retention only; only minimax; sorted by price"
+        in text
+    )
     copy = tmp_path / "deep.toml"
     copy.write_text(exported.replace("[deep", "[deep2"), encoding="utf-8")
     ok(hive("profiles", "import", str(copy)))

@@ -54,7 +54,7 @@ def show(
         table.add_column("value", no_wrap=True)  # values are what people copy: never broken
         table.add_column("source", no_wrap=True)
         for name, value in values.items():
-            shown = "(not set)" if value is None else str(value)
+            shown = "(not set)" if value is None else _toml_text(value)
             table.add_row(name, shown, loaded.sources[name])
         make_console(loaded.settings.color).print(table)
         if verbose:  # what each means, and the environment variable that overrides it
@@ -76,9 +76,9 @@ def get(ctx: typer.Context, name: Name) -> None:
         check_name(name)
         value = getattr(load_settings(resolve_paths()).settings, name)
         # Unset prints an empty line (for scripts); amounts in plain decimal, never 1E-7.
-        typer.echo(
-            "" if value is None else money_text(value) if isinstance(value, Decimal) else value
-        )
+        if isinstance(value, Decimal):
+            value = money_text(value)
+        typer.echo("" if value is None else _toml_text(value))
 
 
 @app.command("set")
@@ -100,7 +100,9 @@ def set_(
 
             ProfileStore(paths).entry(value)  # a UsageError naming the profiles if not
         stored = set_setting(paths, name, value)
-        typer.echo(f"{name} = {json.dumps(stored) if isinstance(stored, str) else stored}")
+        typer.echo(
+            f"{name} = {json.dumps(stored) if isinstance(stored, str) else _toml_text(stored)}"
+        )
 
 
 @app.command("unset")
@@ -160,3 +162,8 @@ def path(ctx: typer.Context, json_output: JsonFlag = False) -> None:
         width = max(map(len, rows))
         for key, value in rows.items():
             typer.echo(f"{key:<{width}}  {value}")
+
+
+def _toml_text(value: object) -> str:
+    """A setting's value as the file holds it: ``true``/``false``, not Python's ``True``."""
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -87,6 +87,8 @@ def launch(asked: Asked, shown: Shown, paths: Paths, settings: Settings) -> None
     if resolved is None and not shown.estimate:
         why = "--simulate" if shown.simulate else "no API key set"
         notices.append(f"simulation mode ({why}): no model is asked; a built-in simulator replies.")
+        if unsimulated := _unsimulated(profile):
+            notices.append(f"note: {unsimulated} not simulated: the replies show none of it.")
     request = run.RunRequest(
         question=asked.question,
         profile=profile,
@@ -125,6 +127,20 @@ def sent_profile(profile: Profile, settings: Settings, *, web: bool = False) -> 
         zdr=settings.zdr,
         web=WebSpec() if web else None,
     )
+
+
+def _unsimulated(profile: Profile) -> str:
+    """The controls a simulated run cannot show (no searches, sources, fees or reasoning), in
+    words; "" when the profile sets none of them."""
+    from hive.consensus.profiles import STAGES
+
+    specs = [profile.stage(name) for name in STAGES]
+    found = []
+    if any(spec.web is not None for spec in specs):
+        found.append("web search")
+    if any(spec.reasoning is not None and not spec.reasoning.off for spec in specs):
+        found.append("reasoning")
+    return " and ".join(found) + (" are" if len(found) > 1 else " is") if found else ""
 
 
 def _dumb_terminal() -> bool:

@@ -96,6 +96,8 @@ def _print(check: ProfileCheck, source: str, unverified: str) -> None:
             f"hive profiles update {profile.name} replaces {heirs} with a successor"
             if heirs
             else "none has a successor: change them with hive profiles edit"
+            if len(check.stale) > 1
+            else "it has no successor: change it with hive profiles edit"
         )
         typer.echo(f"  {len(check.stale)} stale: {', '.join(check.stale)}; {fix}")
     else:

@@ -121,6 +121,7 @@ def show(ctx: typer.Context, name: Name, json_output: JsonFlag = False) -> None:
     with error_edge(ctx.obj.debug):
         import json
 
+        from hive.consensus.controls import ProviderSpec, routing_words
         from hive.consensus.controls import describe as controls_lines
         from hive.consensus.profiles import STAGES
         from hive.store.paths import resolve_paths
@@ -143,6 +144,15 @@ def show(ctx: typer.Context, name: Name, json_output: JsonFlag = False) -> None:
             typer.echo(profile.description)
         if profile.system:
             typer.echo(f"instructions to every stage: {profile.system}")
+        # What the calls send: the data_collection and zdr settings tighten every stage's
+        # routing, so the providers line is the one a run sends.
+        from hive.store.settings import load_settings
+
+        settings = load_settings(paths).settings
+        sent = profile.effective(data_collection=settings.data_collection, zdr=settings.zdr)
+        if settings.data_collection == "deny" or settings.zdr:
+            policy = ProviderSpec().with_policy(settings.data_collection, settings.zdr)
+            typer.echo(f"your settings, for every call: {'; '.join(routing_words(policy))}")
         for stage in STAGES:
             spec = profile.stage(stage)
             typer.echo(f"\n{stage}: temperature {spec.temperature:g}, max {spec.max_tokens} tokens")
@@ -150,7 +160,7 @@ def show(ctx: typer.Context, name: Name, json_output: JsonFlag = False) -> None:
                 typer.echo(f"  {model}")
             if spec.fallbacks:
                 typer.echo(f"  fallbacks: {', '.join(spec.fallbacks)}")
-            for line in controls_lines(spec.reasoning, profile.routing(stage), spec.web):
+            for line in controls_lines(spec.reasoning, sent.stage(stage).provider, spec.web):
                 typer.echo(f"  {line}")
         from hive.consensus.adaptive import describe
 

@@ -13,9 +13,9 @@ README links them); the captured reasoning stream in ``../shared/fixtures/openro
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
 Effort = Literal["max", "xhigh", "high", "medium", "low", "minimal", "none"]
 # OpenRouter turns an effort into a share of the request's max_tokens for models that take a
@@ -50,6 +50,16 @@ DEFAULT_RESULTS = 5  # OpenRouter's default max_results
 DEFAULT_USES = 1  # searches a call may run: hive always sends max_uses, so the fee is bounded
 
 
+def _listed(value: object) -> object:
+    """A TOML user may write one name where a list is meant (``only = "anthropic"``)."""
+    return [value] if isinstance(value, str) else value
+
+
+Names = Annotated[tuple[str, ...], BeforeValidator(_listed)]
+# OpenRouter's documented quantization levels.
+Quantization = Literal["int4", "int8", "fp4", "fp6", "fp8", "fp16", "bf16", "fp32", "unknown"]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -65,13 +75,15 @@ class ReasoningSpec(_Strict):
 
     effort: Effort | None = None
     max_tokens: int | None = Field(default=None, gt=0, le=1_000_000)
-    exclude: bool | None = None
-    enabled: bool | None = None
+    exclude: StrictBool | None = None
+    enabled: StrictBool | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> ReasoningSpec:
         if self.effort is not None and self.max_tokens is not None:
             raise ValueError("reasoning takes effort or max_tokens, not both")
+        if self.enabled is False and (self.effort not in (None, "none") or self.max_tokens):
+            raise ValueError("reasoning is enabled = false: it takes no effort or max_tokens")
         return self
 
     @property
@@ -126,14 +138,14 @@ Sort = Literal["price", "throughput", "latency"]
 class ProviderSpec(_Strict):
     """OpenRouter's ``provider`` routing preferences, field for field."""
 
-    order: tuple[str, ...] | None = None
-    allow_fallbacks: bool | None = None
-    require_parameters: bool | None = None
+    order: Names | None = None
+    allow_fallbacks: StrictBool | None = None
+    require_parameters: StrictBool | None = None
     data_collection: Literal["allow", "deny"] | None = None
-    zdr: bool | None = None
-    only: tuple[str, ...] | None = None
-    ignore: tuple[str, ...] | None = None
-    quantizations: tuple[str, ...] | None = None
+    zdr: StrictBool | None = None
+    only: Names | None = None
+    ignore: Names | None = None
+    quantizations: tuple[Quantization, ...] | None = None
     sort: Sort | None = None
     max_price: MaxPrice | None = None
 
@@ -172,8 +184,8 @@ class WebSpec(_Strict):
     max_results: int | None = Field(default=None, ge=1, le=25)
     max_uses: int = Field(default=DEFAULT_USES, ge=1, le=10)
     search_context_size: Literal["low", "medium", "high"] | None = None
-    allowed_domains: tuple[str, ...] | None = None
-    excluded_domains: tuple[str, ...] | None = None
+    allowed_domains: Names | None = None
+    excluded_domains: Names | None = None
 
     def body(self) -> dict[str, Any]:
         parameters = self.model_dump(mode="json", exclude_none=True)
@@ -210,25 +222,56 @@ def describe(
             what = "off"
         elif reasoning.max_tokens is not None:
             what = f"up to {reasoning.max_tokens} tokens"
+        elif reasoning.effort is not None:
+            what = f"effort {reasoning.effort}"
         else:
-            what = f"effort {reasoning.effort or 'the model default'}"
+            what = "on, at the model's default effort"
         hidden = ", not returned (still billed)" if reasoning.exclude else ""
         lines.append(f"reasoning: {what}{hidden}")
     if web is not None:
-        uses = f"up to {web.max_uses} search{'es' if web.max_uses != 1 else ''}"
-        results = f", {web.max_results} results each" if web.max_results else ""
-        engine = f", {web.engine} engine" if web.engine else ""
-        lines.append(f"web search: {uses}{results}{engine}")
-    if routing is not None and (body := routing.body()):
-        parts = []
-        for key, value in body.items():
-            if isinstance(value, list):
-                value = ",".join(map(str, value))
-            elif isinstance(value, dict):
-                value = ",".join(f"{k}={v:g}/M" if k in ("prompt", "completion") else f"{k}={v:g}"
-                                 for k, v in value.items())  # fmt: skip
-            elif isinstance(value, bool):
-                value = str(value).lower()
-            parts.append(f"{key}={value}")
-        lines.append(f"providers: {' '.join(parts)}")
+        parts = [f"up to {web.max_uses} search{'es' if web.max_uses != 1 else ''}"]
+        if web.max_results:
+            parts.append(f"{web.max_results} results each")
+        if web.engine:
+            parts.append(f"{web.engine} engine")
+        if web.search_context_size:
+            parts.append(f"{web.search_context_size} search context")
+        if web.allowed_domains:
+            parts.append(f"only {', '.join(web.allowed_domains)}")
+        if web.excluded_domains:
+            parts.append(f"not {', '.join(web.excluded_domains)}")
+        lines.append(f"web search: {', '.join(parts)}")
+    if routing is not None and (words := routing_words(routing)):
+        lines.append(f"providers: {'; '.join(words)}")
     return lines
+
+
+def routing_words(routing: ProviderSpec) -> list[str]:
+    """Provider preferences as a reader says them, one phrase per field set."""
+    words = []
+    if routing.data_collection == "deny":
+        words.append("no data collection")
+    elif routing.data_collection == "allow":
+        words.append("data collection allowed")
+    if routing.zdr is not None:
+        words.append("zero data retention only" if routing.zdr else "zdr off")
+    for name, phrase in (("order", "try in order"), ("only", "only"), ("ignore", "never"),
+                         ("quantizations", "quantized as")):  # fmt: skip
+        names = getattr(routing, name)
+        if names:
+            words.append(f"{phrase} {', '.join(names)}")
+    if routing.sort:
+        words.append(f"sorted by {routing.sort}")
+    if routing.allow_fallbacks is False:
+        words.append("no fallback providers")
+    if routing.require_parameters:
+        words.append("providers must take every parameter")
+    cap = routing.max_price
+    if cap is not None:
+        prices = [f"${getattr(cap, k):g}/M {k}" for k in ("prompt", "completion")
+                  if getattr(cap, k) is not None]  # fmt: skip
+        prices += [f"${getattr(cap, k):g} per {k}" for k in ("request", "image")
+                   if getattr(cap, k) is not None]  # fmt: skip
+        if prices:
+            words.append(f"at most {', '.join(prices)}")
+    return words

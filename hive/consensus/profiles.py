@@ -56,6 +56,14 @@ class StageSpec(BaseModel):
     provider: ProviderSpec | None = None  # laid over the profile's own ``provider``
     web: WebSpec | None = None
 
+    @field_validator("web", mode="before")
+    @classmethod
+    def _web_switch(cls, value: object) -> object:
+        """``web = true`` is web search with OpenRouter's defaults; ``web = false``, none."""
+        if value is True:
+            return {}
+        return None if value is False else value
+
     @field_validator("models", "fallbacks")
     @classmethod
     def _ids(cls, models: tuple[str, ...]) -> tuple[str, ...]:
