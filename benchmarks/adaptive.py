@@ -219,15 +219,14 @@ def unavoidable(result: ConsensusResult, quorum: int) -> Decimal:
 async def run_once(
     server: LoopbackOpenRouter, profile: Profile, question: str, *, adaptive: bool, seed: int
 ) -> Sample:
+    from hive.consensus.caller import Caller
     from hive.consensus.pipeline import Pipeline
     from hive.openrouter.catalog import builtin_prices
     from hive.openrouter.client import OpenRouterClient, make_http_client
 
     async with make_http_client(api_key=API_KEY, base_url=server.base_url) as http:
-        pipeline = Pipeline(
-            OpenRouterClient(http), discard, today=date.today(), price_of=builtin_prices().get,
-            seed=seed, adaptive_rules=adaptive,
-        )  # fmt: skip
+        caller = Caller(OpenRouterClient(http), discard, price_of=builtin_prices().get)
+        pipeline = Pipeline(caller, today=date.today(), seed=seed, adaptive_rules=adaptive)
         started = time.perf_counter()
         result: ConsensusResult = await pipeline.run(question, profile, simulated=False)
         wall = time.perf_counter() - started

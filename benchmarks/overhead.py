@@ -101,6 +101,7 @@ def span_of(request: RecordedRequest) -> Span:
 
 
 async def run_once(server: LoopbackOpenRouter, profile: Profile) -> RunResult:
+    from hive.consensus.caller import Caller
     from hive.consensus.pipeline import Pipeline
     from hive.openrouter.client import OpenRouterClient, make_http_client
 
@@ -109,9 +110,8 @@ async def run_once(server: LoopbackOpenRouter, profile: Profile) -> RunResult:
         # The fixed pipeline (every stage, the full panel): the overhead measured is hive's
         # own, on a run whose calls are known in advance (benchmarks/adaptive.py measures
         # what the adaptive rules save).
-        pipeline = Pipeline(
-            OpenRouterClient(http), discard, today=date.today(), adaptive_rules=False
-        )
+        caller = Caller(OpenRouterClient(http), discard)
+        pipeline = Pipeline(caller, today=date.today(), adaptive_rules=False)
         run_started = time.monotonic()  # the clock the loopback server records with
         await pipeline.run(QUESTION, profile, simulated=False)
         run_finished = time.monotonic()

@@ -215,6 +215,7 @@ async def one_run(
     pending: dict[str, deque[tuple[str, Fault]]],
 ) -> None:
     """One consensus run, wired and recorded the way hive/cli/run.py does it."""
+    from hive.consensus.caller import Caller
     from hive.consensus.pipeline import Pipeline
     from hive.consensus.profiles import STAGES
     from hive.errors import BudgetError, HiveError, StageError
@@ -242,10 +243,9 @@ async def one_run(
     policy = RetryPolicy(base_delay=0.01)
     tally.runs += 1
     async with make_http_client(api_key=API_KEY, base_url=server.base_url, timeout=30.0) as http:
-        pipeline = Pipeline(
-            OpenRouterClient(http), emit, today=date.today(), price_of=price_of, policy=policy,
-            sleep=asyncio.sleep, rng=jitter,
-        )  # fmt: skip
+        caller = Caller(OpenRouterClient(http), emit, price_of=price_of, policy=policy,
+                        sleep=asyncio.sleep, rng=jitter)  # fmt: skip
+        pipeline = Pipeline(caller, today=date.today())
         try:
             with record:  # closes the run under every exit path, as in hive/cli/run.py
                 result = await asyncio.wait_for(

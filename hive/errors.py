@@ -87,7 +87,13 @@ class DegradedError(HiveError):
 
 
 class ApiFailure(HiveError):
-    """Mixin-like base holding what OpenRouter said about a failed call."""
+    """The base of every failed call to the server, a rejected key (``AuthError``) as much
+    as anything the server or the network refused (``ProviderError``); never raised itself.
+
+    It holds what is known of the failure: what the server said (status, code, its retry
+    hints and verdict) and what the call delivered, and may be billed for, before it failed
+    (partial text, tokens, cost). The stream's part (``warnings``, ``accepted``, ``model``,
+    ``reasoning_tokens``) is filled in by whoever read the stream, once the error is made."""
 
     def __init__(
         self,

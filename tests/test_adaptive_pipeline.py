@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from hive.cli.app import app
 from hive.consensus.budget import SpendLimit
+from hive.consensus.caller import Caller
 from hive.consensus.events import ConsensusResult, Decided, PipelineEvent
 from hive.consensus.pipeline import Pipeline
 from hive.consensus.profiles import BUILTIN_PROFILES, AdaptiveSpec, Profile, StageSpec
@@ -130,12 +131,12 @@ def run(
         async with make_http_client(
             api_key=FAKE_KEY, base_url=server.base_url, timeout=10.0
         ) as http:
-            pipeline = Pipeline(
-                OpenRouterClient(http), seen.append, today=TODAY, limit=limit,
+            caller = Caller(
+                OpenRouterClient(http), seen.append, limit=limit,
                 price_of=price_of or builtin_prices().get,
-                policy=RetryPolicy(max_attempts=1), rng=random.Random(0), seed=7,
-                adaptive_rules=adaptive_rules,
+                policy=RetryPolicy(max_attempts=1), rng=random.Random(0),
             )  # fmt: skip
+            pipeline = Pipeline(caller, today=TODAY, seed=7, adaptive_rules=adaptive_rules)
             return await pipeline.run(QUESTION, profile, simulated=False, rounds=rounds)
 
     return asyncio.run(go())

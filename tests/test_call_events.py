@@ -222,10 +222,9 @@ def test_routing_per_attempt_and_through_the_pipeline(openrouter: LoopbackOpenRo
 
     async def go() -> None:
         async with make_http_client(api_key=FAKE_KEY, base_url=openrouter.base_url) as http:
-            pipeline = Pipeline(
-                OpenRouterClient(http), events.append, today=date(2026, 11, 28), policy=POLICY,
-                sleep=sleep, rng=random.Random(0),
-            )  # fmt: skip
+            caller = Caller(OpenRouterClient(http), events.append, policy=POLICY, sleep=sleep,
+                            rng=random.Random(0))  # fmt: skip
+            pipeline = Pipeline(caller, today=date(2026, 11, 28))
             await pipeline.run("Why is the sky blue?", speed, simulated=False)
 
     asyncio.run(go())

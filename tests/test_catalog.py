@@ -37,6 +37,7 @@ from hive.errors import (
 )
 from hive.openrouter.catalog import Catalog, ModelPrice, builtin_prices, to_decimal
 from hive.openrouter.catalog_cache import (
+    CatalogCache,
     cache_file,
     fetch_catalog,
     load_catalog,
@@ -105,13 +106,13 @@ class Fetcher:
         return self.body
 
 
-def load(paths: Paths, fetch: Fetcher | None, **kwargs: Any) -> Catalog:
-    return asyncio.run(load_catalog(paths, fetch, **kwargs))
+def load(cache: CatalogCache, fetch: Fetcher | None, **kwargs: Any) -> Catalog:
+    return asyncio.run(load_catalog(cache, fetch, **kwargs))
 
 
 @pytest.fixture
-def paths() -> Paths:
-    return resolve_paths()  # under the test's HIVE_HOME (conftest)
+def cache() -> CatalogCache:
+    return models_cli.catalog_cache(resolve_paths())  # under the test's HIVE_HOME (conftest)
 
 
 def fetch_with_client(base_url: str, api_key: str | None = None, timeout: float = 10.0) -> Any:
@@ -354,30 +355,30 @@ def test_select_filters_and_sorts() -> None:
 # --- the cache and its fallbacks --------------------------------------------------------------
 
 
-def test_fresh_cache_is_used_without_fetching(paths: Paths) -> None:
-    write_cache(paths, small_body("cached/model"), NOW - timedelta(hours=1))
+def test_fresh_cache_is_used_without_fetching(cache: CatalogCache) -> None:
+    write_cache(cache, small_body("cached/model"), NOW - timedelta(hours=1))
     fetch = Fetcher()
-    catalog = load(paths, fetch, now=NOW)
+    catalog = load(cache, fetch, now=NOW)
     assert fetch.calls == 0
     assert catalog.source == "cache" and list(catalog.models) == ["cached/model"]
     assert catalog.fetched_at == NOW - timedelta(hours=1)
     assert provenance_note(catalog, NOW) is None
 
 
-def test_stale_cache_triggers_a_fetch_that_rewrites_it(paths: Paths) -> None:
-    write_cache(paths, small_body("cached/model"), NOW - timedelta(days=2))
+def test_stale_cache_triggers_a_fetch_that_rewrites_it(cache: CatalogCache) -> None:
+    write_cache(cache, small_body("cached/model"), NOW - timedelta(days=2))
     fetch = Fetcher(small_body("fresh/model"))
-    catalog = load(paths, fetch, now=NOW)
+    catalog = load(cache, fetch, now=NOW)
     assert fetch.calls == 1 and catalog.source == "live"
     assert list(catalog.models) == ["fresh/model"] and provenance_note(catalog, NOW) is None
-    again = read_cache(paths)
+    again = read_cache(cache)
     assert again is not None and list(again.models) == ["fresh/model"] and again.fetched_at == NOW
 
 
-def test_fetch_failure_falls_back_to_the_stale_cache(paths: Paths) -> None:
-    write_cache(paths, small_body("cached/model"), NOW - timedelta(days=3, minutes=5))
+def test_fetch_failure_falls_back_to_the_stale_cache(cache: CatalogCache) -> None:
+    write_cache(cache, small_body("cached/model"), NOW - timedelta(days=3, minutes=5))
     fetch = Fetcher(error=ProviderUnavailable("could not reach openrouter.ai"))
-    catalog = load(paths, fetch, now=NOW)
+    catalog = load(cache, fetch, now=NOW)
     assert fetch.calls == 1
     assert catalog.source == "cache (stale)" and list(catalog.models) == ["cached/model"]
     assert isinstance(catalog.problem, ProviderUnavailable)
@@ -386,9 +387,9 @@ def test_fetch_failure_falls_back_to_the_stale_cache(paths: Paths) -> None:
     )
 
 
-def test_other_fetch_failures_say_what_went_wrong(paths: Paths) -> None:
-    write_cache(paths, small_body("cached/model"), NOW - timedelta(hours=30))
-    catalog = load(paths, Fetcher(error=StreamError("unexpected reply")), now=NOW)
+def test_other_fetch_failures_say_what_went_wrong(cache: CatalogCache) -> None:
+    write_cache(cache, small_body("cached/model"), NOW - timedelta(hours=30))
+    catalog = load(cache, Fetcher(error=StreamError("unexpected reply")), now=NOW)
     note = provenance_note(catalog, NOW)
     assert note == (
         "could not fetch OpenRouter's model list (unexpected reply): "
@@ -396,37 +397,37 @@ def test_other_fetch_failures_say_what_went_wrong(paths: Paths) -> None:
     )
 
 
-def test_no_cache_and_a_failed_fetch_give_the_builtin_catalog(paths: Paths) -> None:
+def test_no_cache_and_a_failed_fetch_give_the_builtin_catalog(cache: CatalogCache) -> None:
     fetch = Fetcher(error=RequestTimeout("no response"))
-    catalog = load(paths, fetch, now=NOW)
+    catalog = load(cache, fetch, now=NOW)
     assert fetch.calls == 1
     assert catalog.source == "built-in" and set(catalog.models) == set(builtin_prices())
     assert provenance_note(catalog, NOW) == (
         f"offline and no cache: using the small built-in catalog ({len(catalog)} models)"
     )
-    assert not cache_file(paths).exists()
+    assert not cache_file(cache).exists()
 
 
-def test_no_fetch_at_all(paths: Paths) -> None:
-    assert load(paths, None, now=NOW).source == "built-in"
-    write_cache(paths, small_body("cached/model"), NOW - timedelta(days=5))
-    catalog = load(paths, None, now=NOW)
+def test_no_fetch_at_all(cache: CatalogCache) -> None:
+    assert load(cache, None, now=NOW).source == "built-in"
+    write_cache(cache, small_body("cached/model"), NOW - timedelta(days=5))
+    catalog = load(cache, None, now=NOW)
     assert catalog.source == "cache (stale)" and catalog.problem is None
     assert provenance_note(catalog, NOW) == (
         "not fetched: using OpenRouter's model list cached 5 days ago"
     )
 
 
-def test_refresh_fetches_even_with_a_fresh_cache(paths: Paths) -> None:
-    write_cache(paths, small_body("cached/model"), NOW - timedelta(minutes=1))
+def test_refresh_fetches_even_with_a_fresh_cache(cache: CatalogCache) -> None:
+    write_cache(cache, small_body("cached/model"), NOW - timedelta(minutes=1))
     fetch = Fetcher(small_body("fresh/model"))
-    catalog = load(paths, fetch, now=NOW, refresh=True)
+    catalog = load(cache, fetch, now=NOW, refresh=True)
     assert fetch.calls == 1 and catalog.source == "live" and "fresh/model" in catalog
 
 
-def test_a_failed_refresh_keeps_the_fresh_cache_and_says_so(paths: Paths) -> None:
-    write_cache(paths, small_body("cached/model"), NOW - timedelta(hours=2))
-    catalog = load(paths, Fetcher(error=ProviderUnavailable("down")), now=NOW, refresh=True)
+def test_a_failed_refresh_keeps_the_fresh_cache_and_says_so(cache: CatalogCache) -> None:
+    write_cache(cache, small_body("cached/model"), NOW - timedelta(hours=2))
+    catalog = load(cache, Fetcher(error=ProviderUnavailable("down")), now=NOW, refresh=True)
     assert catalog.source == "cache" and "cached/model" in catalog
     assert provenance_note(catalog, NOW) == (
         "offline: using OpenRouter's model list cached 2 hours ago"
@@ -446,69 +447,69 @@ def test_a_failed_refresh_keeps_the_fresh_cache_and_says_so(paths: Paths) -> Non
         b"",
     ],
 )
-def test_a_corrupt_cache_is_ignored_and_overwritten(paths: Paths, content: bytes) -> None:
-    path = cache_file(paths)
+def test_a_corrupt_cache_is_ignored_and_overwritten(cache: CatalogCache, content: bytes) -> None:
+    path = cache_file(cache)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
-    assert read_cache(paths) is None
+    assert read_cache(cache) is None
     fetch = Fetcher(small_body("fresh/model"))
-    assert load(paths, fetch, now=NOW).source == "live" and fetch.calls == 1
-    cached = read_cache(paths)
+    assert load(cache, fetch, now=NOW).source == "live" and fetch.calls == 1
+    cached = read_cache(cache)
     assert cached is not None and list(cached.models) == ["fresh/model"]
 
 
-def test_a_corrupt_cache_and_no_network_give_the_builtin_catalog(paths: Paths) -> None:
-    cache_file(paths).parent.mkdir(parents=True, exist_ok=True)
-    cache_file(paths).write_text("{oops")
-    catalog = load(paths, Fetcher(error=ProviderUnavailable("down")), now=NOW)
+def test_a_corrupt_cache_and_no_network_give_the_builtin_catalog(cache: CatalogCache) -> None:
+    cache_file(cache).parent.mkdir(parents=True, exist_ok=True)
+    cache_file(cache).write_text("{oops")
+    catalog = load(cache, Fetcher(error=ProviderUnavailable("down")), now=NOW)
     assert catalog.source == "built-in"
-    assert cache_file(paths).read_text() == "{oops"  # left for the next good fetch to replace
+    assert cache_file(cache).read_text() == "{oops"  # left for the next good fetch to replace
 
 
-def test_ttl_boundary(paths: Paths) -> None:
+def test_ttl_boundary(cache: CatalogCache) -> None:
     fetched = NOW - TTL
-    write_cache(paths, small_body("cached/model"), fetched)
+    write_cache(cache, small_body("cached/model"), fetched)
     fetch = Fetcher(error=ProviderUnavailable("down"))
-    just_fresh = load(paths, fetch, now=fetched + TTL - timedelta(microseconds=1))
+    just_fresh = load(cache, fetch, now=fetched + TTL - timedelta(microseconds=1))
     assert just_fresh.source == "cache" and fetch.calls == 0
-    at_ttl = load(paths, fetch, now=fetched + TTL)
+    at_ttl = load(cache, fetch, now=fetched + TTL)
     assert at_ttl.source == "cache (stale)" and fetch.calls == 1
     # The TTL is a parameter: one hour makes a two-hour-old cache stale.
-    write_cache(paths, small_body("cached/model"), NOW - timedelta(hours=2))
-    assert load(paths, fetch, now=NOW, ttl_hours=1).source == "cache (stale)"
-    assert load(paths, fetch, now=NOW, ttl_hours=3).source == "cache"
+    write_cache(cache, small_body("cached/model"), NOW - timedelta(hours=2))
+    assert load(cache, fetch, now=NOW, ttl_hours=1).source == "cache (stale)"
+    assert load(cache, fetch, now=NOW, ttl_hours=3).source == "cache"
 
 
-def test_a_cache_from_the_future_is_stale(paths: Paths) -> None:
-    write_cache(paths, small_body("cached/model"), NOW + timedelta(hours=1))
+def test_a_cache_from_the_future_is_stale(cache: CatalogCache) -> None:
+    write_cache(cache, small_body("cached/model"), NOW + timedelta(hours=1))
     fetch = Fetcher(small_body("fresh/model"))
-    assert load(paths, fetch, now=NOW).source == "live" and fetch.calls == 1
+    assert load(cache, fetch, now=NOW).source == "live" and fetch.calls == 1
 
 
-def test_the_cache_keeps_the_reply_and_prices_verbatim(paths: Paths) -> None:
+def test_the_cache_keeps_the_reply_and_prices_verbatim(cache: CatalogCache) -> None:
     body = snapshot()
-    asyncio.run(fetch_catalog(paths, Fetcher(body), now=NOW))
-    stored = json.loads(cache_file(paths).read_bytes())
+    asyncio.run(fetch_catalog(cache, Fetcher(body), now=NOW))
+    stored = json.loads(cache_file(cache).read_bytes())
     assert stored["response"] == body
     assert datetime.fromisoformat(stored["fetched_at"]) == NOW
-    cached = read_cache(paths)
+    cached = read_cache(cache)
     assert cached is not None and len(cached) == 414 and cached.source == "cache"
-    assert not list(cache_file(paths).parent.glob("*.tmp"))  # written atomically
+    assert not list(cache_file(cache).parent.glob("*.tmp"))  # written atomically
 
 
-def test_an_unwritable_cache_still_gives_the_live_catalog(paths: Paths) -> None:
-    paths.cache_dir.parent.mkdir(parents=True, exist_ok=True)
-    paths.cache_dir.write_text("a file where the cache folder should be")
-    catalog = load(paths, Fetcher(small_body("fresh/model")), now=NOW)
+def test_an_unwritable_cache_still_gives_the_live_catalog(cache: CatalogCache) -> None:
+    cache.directory.parent.mkdir(parents=True, exist_ok=True)
+    cache.directory.write_text("a file where the cache folder should be")
+    catalog = load(cache, Fetcher(small_body("fresh/model")), now=NOW)
     assert catalog.source == "live" and "fresh/model" in catalog
     with pytest.raises(HiveError, match="cannot create"):
-        asyncio.run(fetch_catalog(paths, Fetcher(), now=NOW))
+        asyncio.run(fetch_catalog(cache, Fetcher(), now=NOW))
 
 
-def test_an_empty_reply_is_an_error_and_not_cached(paths: Paths) -> None:
+def test_an_empty_reply_is_an_error_and_not_cached(cache: CatalogCache) -> None:
     with pytest.raises(StreamError, match="no models"):
-        asyncio.run(fetch_catalog(paths, Fetcher({"data": []}), now=NOW))
-    assert not cache_file(paths).exists()
+        asyncio.run(fetch_catalog(cache, Fetcher({"data": []}), now=NOW))
+    assert not cache_file(cache).exists()
 
 
 # --- the client, over real sockets --------------------------------------------------------------
@@ -721,12 +722,12 @@ def test_list_with_nothing_matching(live: LoopbackOpenRouter) -> None:
     assert list_json("--search", "no-such-thing-anywhere") == []
 
 
-def test_list_uses_the_cache_for_a_day(live: LoopbackOpenRouter) -> None:
+def test_list_uses_the_cache_for_a_day(live: LoopbackOpenRouter, cache: CatalogCache) -> None:
     assert hive("list").exit_code == 0
     assert hive("list", "--free").exit_code == 0
     assert models_requests(live) == 1
-    assert cache_file(resolve_paths(), live.base_url).exists()
-    assert not cache_file(resolve_paths()).exists()  # OpenRouter's cache is another file
+    assert cache_file(cache, live.base_url).exists()
+    assert not cache_file(cache).exists()  # OpenRouter's cache is another file
 
 
 def test_the_key_goes_along_when_set(
@@ -825,10 +826,10 @@ def test_show_survives_an_unreadable_history(
     assert "hive's own figures are unavailable: history.db is not a database" in result.stderr
 
 
-def test_refresh_writes_the_cache(live: LoopbackOpenRouter) -> None:
+def test_refresh_writes_the_cache(live: LoopbackOpenRouter, cache: CatalogCache) -> None:
     result = hive("refresh")
     assert result.exit_code == 0, result.stderr
-    path = cache_file(resolve_paths(), live.base_url)
+    path = cache_file(cache, live.base_url)
     host = live.base_url.split("/")[2]
     assert result.stdout.strip() == f"cached 414 models of {host} in {path}"
     assert json.loads(path.read_bytes())["response"] == snapshot()
@@ -836,11 +837,11 @@ def test_refresh_writes_the_cache(live: LoopbackOpenRouter) -> None:
     assert models_requests(live) == 2  # refresh always fetches
 
 
-def test_refresh_fails_loudly_when_offline(offline: str) -> None:
+def test_refresh_fails_loudly_when_offline(offline: str, cache: CatalogCache) -> None:
     result = hive("refresh")
     assert result.exit_code == 1
     assert "could not reach 127.0.0.1" in result.stderr
-    assert not cache_file(resolve_paths(), offline).exists()
+    assert not cache_file(cache, offline).exists()
 
 
 def test_refresh_reports_http_errors(live: LoopbackOpenRouter) -> None:
@@ -858,9 +859,8 @@ def test_offline_without_cache_uses_the_builtin_catalog(openrouter_offline: None
     assert {r["id"] for r in rows} == set(builtin_prices())
 
 
-def test_offline_with_a_stale_cache_says_how_old(offline: str) -> None:
-    paths = resolve_paths()
-    write_cache(paths, snapshot(), datetime.now(UTC) - timedelta(days=3, minutes=10), offline)
+def test_offline_with_a_stale_cache_says_how_old(offline: str, cache: CatalogCache) -> None:
+    write_cache(cache, snapshot(), datetime.now(UTC) - timedelta(days=3, minutes=10), offline)
     result = hive("list", "--search", "gpt-4o-mini")
     assert result.exit_code == 0
     host = offline.split("/")[2]
@@ -868,8 +868,8 @@ def test_offline_with_a_stale_cache_says_how_old(offline: str) -> None:
     assert "openai/gpt-4o-mini" in result.stdout
 
 
-def test_offline_with_a_fresh_cache_says_nothing(offline: str) -> None:
-    write_cache(resolve_paths(), snapshot(), datetime.now(UTC) - timedelta(hours=1), offline)
+def test_offline_with_a_fresh_cache_says_nothing(offline: str, cache: CatalogCache) -> None:
+    write_cache(cache, snapshot(), datetime.now(UTC) - timedelta(hours=1), offline)
     result = hive("show", "openai/gpt-4o-mini")
     assert result.exit_code == 0 and result.stderr == ""
 

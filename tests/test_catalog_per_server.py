@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hive.cli.app import app
+from hive.cli.models import catalog_cache
 from hive.env import DEFAULT_BASE_URL
 from hive.errors import ProviderUnavailable
 from hive.openrouter.catalog import Catalog, model_list_name
@@ -81,18 +82,18 @@ def test_one_servers_cache_is_never_shown_for_another(
     monkeypatch.setenv("OPENROUTER_BASE_URL", local.base_url)
     assert listed(hive("models", "list", "--json")) == {"local/llama-small"}
     assert models_requests(local) == 1
-    paths = resolve_paths()
-    assert cache_file(paths, local.base_url) != cache_file(paths, other.base_url)
+    cache = catalog_cache(resolve_paths())
+    assert cache_file(cache, local.base_url) != cache_file(cache, other.base_url)
     for server in (local, other):
-        stored = json.loads(cache_file(paths, server.base_url).read_bytes())
+        stored = json.loads(cache_file(cache, server.base_url).read_bytes())
         assert stored["base_url"] == server.base_url
 
 
 def test_a_run_on_openrouter_ignores_a_local_servers_cache() -> None:
-    paths = resolve_paths()
-    write_cache(paths, body("local/llama-small"), NOW, "http://localhost:8080/v1")
+    cache = catalog_cache(resolve_paths())
+    write_cache(cache, body("local/llama-small"), NOW, "http://localhost:8080/v1")
 
-    catalog = asyncio.run(load_catalog(paths, None, now=NOW))  # OpenRouter, no network
+    catalog = asyncio.run(load_catalog(cache, None, now=NOW))  # OpenRouter, no network
 
     assert catalog.source == "built-in" and catalog.base_url == DEFAULT_BASE_URL
     assert "local/llama-small" not in catalog
@@ -100,23 +101,23 @@ def test_a_run_on_openrouter_ignores_a_local_servers_cache() -> None:
 
 
 def test_a_file_recording_another_server_or_none_is_treated_as_missing() -> None:
-    paths = resolve_paths()
-    path = cache_file(paths)
+    cache = catalog_cache(resolve_paths())
+    path = cache_file(cache)
     path.parent.mkdir(parents=True, exist_ok=True)
     fetched = NOW.isoformat()
     # A cache written before hive recorded the server: its origin is unknown.
     path.write_text(json.dumps({"fetched_at": fetched, "response": body("a/b")}))
-    assert read_cache(paths) is None
+    assert read_cache(cache) is None
     # A file copied by hand from another server's cache.
     moved = {"base_url": "http://localhost:8080/v1", "fetched_at": fetched, "response": body("a/b")}
     path.write_text(json.dumps(moved))
-    assert read_cache(paths) is None
+    assert read_cache(cache) is None
 
     class Fetch:
         async def __call__(self) -> dict[str, Any]:
             return body("openai/fresh")
 
-    catalog = asyncio.run(load_catalog(paths, Fetch(), now=NOW))
+    catalog = asyncio.run(load_catalog(cache, Fetch(), now=NOW))
     assert catalog.source == "live" and list(catalog.models) == ["openai/fresh"]
     assert json.loads(path.read_bytes())["base_url"] == DEFAULT_BASE_URL  # replaced
 
@@ -133,11 +134,11 @@ def test_messages_name_the_server_whose_list_it_is() -> None:
         "openai/gpt-4o-minii is not in OpenRouter's model list; closest: openai/gpt-4o-mini"
     ]
     assert model_list_name("https://openrouter.ai/api/v1") == "OpenRouter's model list"
-    paths = resolve_paths()
+    cache = catalog_cache(resolve_paths())
     write_cache(
-        paths, body("local/llama-small"), NOW - timedelta(days=2), "http://127.0.0.1:8080/v1"
+        cache, body("local/llama-small"), NOW - timedelta(days=2), "http://127.0.0.1:8080/v1"
     )
-    stale = asyncio.run(load_catalog(paths, None, base_url="http://127.0.0.1:8080/v1", now=NOW))
+    stale = asyncio.run(load_catalog(cache, None, base_url="http://127.0.0.1:8080/v1", now=NOW))
     assert provenance_note(stale, NOW) == (
         "not fetched: using the model list of 127.0.0.1:8080 cached 2 days ago"
     )
@@ -151,7 +152,8 @@ def test_another_server_with_no_list_borrows_nothing_from_openrouter() -> None:
         async def __call__(self) -> dict[str, Any]:
             raise down
 
-    catalog = asyncio.run(load_catalog(resolve_paths(), Fetch(), base_url=base_url, now=NOW))
+    cache = catalog_cache(resolve_paths())
+    catalog = asyncio.run(load_catalog(cache, Fetch(), base_url=base_url, now=NOW))
 
     assert catalog.source == "none" and len(catalog) == 0 and catalog.problem is down
     # The built-in catalog's prices are OpenRouter's: for this server they are unknown.
@@ -164,8 +166,8 @@ def test_another_server_with_no_list_borrows_nothing_from_openrouter() -> None:
         "offline and no cache: no model ids or prices are known for 127.0.0.1:9 "
         "(the built-in catalog is OpenRouter's)"
     )
-    assert offline_catalog(resolve_paths(), base_url).source == "none"
-    assert offline_catalog(resolve_paths()).source == "built-in"  # OpenRouter's fallback
+    assert offline_catalog(cache, base_url).source == "none"
+    assert offline_catalog(cache).source == "built-in"  # OpenRouter's fallback
 
 
 def test_hive_models_for_another_server_offline_says_so(monkeypatch: pytest.MonkeyPatch) -> None:

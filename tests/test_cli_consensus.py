@@ -824,6 +824,7 @@ def test_ctrl_c_exits_130_without_a_traceback(keyed_env: LoopbackOpenRouter) -> 
 def run_live(profile_name: str, question: str, *, adaptive_rules: bool = True) -> tuple[str, Any]:
     from rich.console import Console
 
+    from hive.consensus.caller import Caller
     from hive.consensus.pipeline import Pipeline
     from hive.consensus.profiles import BUILTIN_PROFILES
     from hive.openrouter.client import OpenRouterClient, make_http_client
@@ -843,10 +844,8 @@ def run_live(profile_name: str, question: str, *, adaptive_rules: bool = True) -
 
     async def go() -> Any:
         async with make_http_client(api_key=None, transport=SimulatorTransport()) as http:
-            pipeline = Pipeline(
-                OpenRouterClient(http), renderer.handle, today=date.today(),
-                adaptive_rules=adaptive_rules,
-            )  # fmt: skip
+            caller = Caller(OpenRouterClient(http), renderer.handle)
+            pipeline = Pipeline(caller, today=date.today(), adaptive_rules=adaptive_rules)
             return await pipeline.run(question, BUILTIN_PROFILES[profile_name], simulated=True)
 
     with renderer:

@@ -32,6 +32,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hive.cli.app import app
+from hive.consensus.caller import Caller
 from hive.consensus.events import (
     CallFailed,
     CallFinished,
@@ -132,10 +133,9 @@ def run_pipeline(
 
     async def go() -> ConsensusResult:
         async with make_http_client(api_key=FAKE_KEY, base_url=base_url, timeout=timeout) as http:
-            pipeline = Pipeline(
-                OpenRouterClient(http), events.append, today=datetime.now(UTC).date(),
-                policy=policy, sleep=sleep, rng=random.Random(0),
-            )  # fmt: skip
+            caller = Caller(OpenRouterClient(http), events.append, policy=policy, sleep=sleep,
+                            rng=random.Random(0))  # fmt: skip
+            pipeline = Pipeline(caller, today=datetime.now(UTC).date())
             return await pipeline.run(QUESTION, profile, simulated=False)
 
     try:

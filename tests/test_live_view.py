@@ -23,6 +23,7 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
+from hive.consensus.caller import Caller
 from hive.consensus.events import (
     CallFailed,
     CallFinished,
@@ -82,10 +83,9 @@ def faulty_run() -> Run:
 
         async def go() -> ConsensusResult:
             async with make_http_client(api_key=FAKE_KEY, base_url=server.base_url) as http:
-                pipeline = Pipeline(
-                    OpenRouterClient(http), events.append, today=date(2026, 11, 28),
-                    policy=POLICY, sleep=sleep, rng=random.Random(0), adaptive_rules=False,
-                )  # fmt: skip
+                caller = Caller(OpenRouterClient(http), events.append, policy=POLICY,
+                                sleep=sleep, rng=random.Random(0))  # fmt: skip
+                pipeline = Pipeline(caller, today=date(2026, 11, 28), adaptive_rules=False)
                 return await pipeline.run("Why is the sky blue?", BALANCED, simulated=False)
 
         result = asyncio.run(go())

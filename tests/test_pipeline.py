@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from hive.consensus.caller import Caller
 from hive.consensus.events import (
     CallFailed,
     CallFinished,
@@ -78,10 +79,9 @@ def _run(
         async with make_http_client(
             api_key=FAKE_KEY, base_url=server.base_url, timeout=10.0
         ) as http:
-            pipeline = Pipeline(
-                OpenRouterClient(http), events.append, today=TODAY, policy=POLICY, sleep=sleep,
-                rng=random.Random(0), adaptive_rules=False,
-            )  # fmt: skip
+            caller = Caller(OpenRouterClient(http), events.append, policy=POLICY, sleep=sleep,
+                            rng=random.Random(0))  # fmt: skip
+            pipeline = Pipeline(caller, today=TODAY, adaptive_rules=False)
             return await pipeline.run(question, profile, simulated=False)
 
     return asyncio.run(go())

@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hive.cli.app import app
+from hive.cli.models import catalog_cache
 from hive.consensus.profiles import BUILTIN_PROFILES
 from hive.openrouter.catalog_cache import write_cache
 from hive.store.paths import resolve_paths
@@ -93,7 +94,9 @@ def test_a_simulated_run_flags_an_unverified_id() -> None:
 
 
 def test_show_names_the_closest_ids_from_openrouters_cached_list() -> None:
-    write_cache(resolve_paths(), DEFAULT_MODELS, datetime.now(UTC) - timedelta(days=3))
+    write_cache(
+        catalog_cache(resolve_paths()), DEFAULT_MODELS, datetime.now(UTC) - timedelta(days=3)
+    )
     ok(hive("profiles", "create", "probe", "--from", "speed", "--refine", TYPO))
 
     result = ok(hive("profiles", "show", "probe"))

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from hive.openrouter.catalog import Catalog
-    from hive.openrouter.catalog_cache import Fetch
+    from hive.openrouter.catalog_cache import CatalogCache, Fetch
     from hive.store.paths import Paths
 
 app = typer.Typer(
@@ -129,10 +129,11 @@ def refresh(ctx: typer.Context) -> None:
 
         paths = resolve_paths()
         fetch, base_url = _fetcher(paths)
-        catalog = asyncio.run(fetch_catalog(paths, fetch, base_url=base_url))
+        cache = catalog_cache(paths)
+        catalog = asyncio.run(fetch_catalog(cache, fetch, base_url=base_url))
         from hive.openrouter.catalog import server_name
 
-        where = cache_file(paths, base_url)
+        where = cache_file(cache, base_url)
         typer.echo(f"cached {len(catalog)} models of {server_name(base_url)} in {where}")
 
 
@@ -171,6 +172,14 @@ def _fetcher(paths: Paths) -> tuple[Fetch, str]:
     return fetch, settings.base_url
 
 
+def catalog_cache(paths: Paths) -> CatalogCache:
+    """hive's cache of model lists: its cache folder, written to atomically by the store."""
+    from hive.openrouter.catalog_cache import CatalogCache
+    from hive.store.files import atomic_write
+
+    return CatalogCache(paths.cache_dir, atomic_write)
+
+
 def catalog_for(paths: Paths) -> Catalog:
     """The configured server's model list as the model commands read it: a fresh cache, else
     a fetch, else a stale cache, else the built-in catalog (a note on stderr says which)."""
@@ -179,7 +188,7 @@ def catalog_for(paths: Paths) -> Catalog:
     from hive.openrouter.catalog_cache import load_catalog, provenance_note
 
     fetch, base_url = _fetcher(paths)
-    catalog = asyncio.run(load_catalog(paths, fetch, base_url=base_url))
+    catalog = asyncio.run(load_catalog(catalog_cache(paths), fetch, base_url=base_url))
     if note := provenance_note(catalog):
         typer.echo(f"note: {note}", err=True)
     return catalog

@@ -34,10 +34,11 @@ def warn_unlisted(paths: Paths, *profiles: Profile, named: bool = False) -> None
     not have, or that cannot be verified (``named``: each says which profile). No network: the
     server's cached list however old, else what is known offline (the built-in catalog for
     OpenRouter, nothing for another server)."""
+    from hive.cli.models import catalog_cache
     from hive.openrouter.catalog_cache import offline_catalog
     from hive.store.settings import load_settings
 
-    catalog = offline_catalog(paths, load_settings(paths).settings.base_url)
+    catalog = offline_catalog(catalog_cache(paths), load_settings(paths).settings.base_url)
     for profile in profiles:
         which = f"profile {profile.name!r}: " if named else ""
         for warning in catalog.unlisted(profile.all_models()):

@@ -204,6 +204,7 @@ class _Session:
             await self._consensus(client, catalog, limits)
 
     async def _catalog(self, client: OpenRouterClient) -> Catalog:
+        from hive.cli.models import catalog_cache
         from hive.openrouter.catalog_cache import load_catalog
 
         async def fetch() -> dict[str, Any]:
@@ -214,12 +215,13 @@ class _Session:
 
         # Simulation never touches the network; a real run refreshes a stale catalog.
         return await load_catalog(
-            self.request.paths,
+            catalog_cache(self.request.paths),
             None if self.request.simulated else fetch,
             base_url=self.request.settings.base_url,
         )
 
     async def _consensus(self, client: OpenRouterClient, catalog: Catalog, limits: Budgets) -> None:
+        from hive.consensus.caller import Caller
         from hive.consensus.pipeline import Pipeline
         from hive.openrouter.retry import RetryPolicy
 
@@ -241,9 +243,12 @@ class _Session:
             base_delay=settings.retry_base_delay,
             max_total_wait=settings.retry_max_wait,
         )
-        pipeline = Pipeline(
-            client, emit, today=request.today, price_of=catalog.price,
+        caller = Caller(
+            client, emit, price_of=catalog.price,
             limit=None if request.simulated or request.force else limits.limit(), policy=policy,
+        )  # fmt: skip
+        pipeline = Pipeline(
+            caller, today=request.today,
             seed=_simulation_seed(request) if request.simulated else None,
             adaptive_rules=request.adaptive,
         )  # fmt: skip

@@ -11,14 +11,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from hive.consensus.estimate import RunEstimate
 from hive.errors import BudgetError
 from hive.money import Total, dollars
 
-if TYPE_CHECKING:
-    from hive.store.settings import Settings
+
+class Limits(Protocol):
+    """Where the three limits are set, in USD (None: no limit): hive's settings, in practice.
+    Read through this shape so that the consensus layer needs nothing from the store."""
+
+    @property
+    def max_cost_per_run(self) -> Decimal | None: ...
+    @property
+    def daily_budget(self) -> Decimal | None: ...
+    @property
+    def monthly_budget(self) -> Decimal | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +53,9 @@ class Budgets:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, spent_today: Decimal, spent_this_month: Decimal
+        cls, settings: Limits, *, spent_today: Decimal, spent_this_month: Decimal
     ) -> Budgets:
+        """The limits as ``settings`` sets them, with what was spent today and this month."""
         return cls(
             max_cost_per_run=settings.max_cost_per_run,
             daily_budget=settings.daily_budget,

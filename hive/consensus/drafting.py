@@ -27,10 +27,9 @@ from hive.consensus.events import (
 )
 from hive.consensus.profiles import AdaptiveSpec, StageSpec
 from hive.consensus.stages import Messages
+from hive.consensus.worst_case import Planned
 from hive.errors import AuthError, StageError
 from hive.openrouter.tokens import message_tokens
-
-Planned = list[tuple[str, int, StageSpec, int]]  # (stage, index, spec, prompt tokens)
 
 
 class Drafting:

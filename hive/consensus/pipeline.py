@@ -20,9 +20,7 @@ is taken while it pays, within the cap and the budget.
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -30,27 +28,24 @@ from typing import TypeVar
 
 from hive.consensus import adaptive, panel, stages
 from hive.consensus.adaptive import FIXED, Decision
+from hive.consensus.attempt import Stop, StoppedEarly
 from hive.consensus.bias import judge_warnings
-from hive.consensus.budget import SpendLimit
-from hive.consensus.caller import Caller, Emit, Sleep, Stop, StoppedEarly
+from hive.consensus.caller import Caller
 from hive.consensus.context import NO_CONTEXT, Context
-from hive.consensus.drafting import Drafting, Planned
-from hive.consensus.estimate import PriceOf
+from hive.consensus.drafting import Drafting
 from hive.consensus.events import (
     CallPlan,
     ConsensusMeasured,
     ConsensusResult,
     Decided,
-    PipelineEvent,
     RunFinished,
     RunStarted,
 )
-from hive.consensus.ledger import Dispute, labels
+from hive.consensus.ledger import Dispute
 from hive.consensus.profiles import STAGES, AdaptiveSpec, Profile
 from hive.consensus.prompts import LEDGER_TAG
+from hive.consensus.worst_case import NO_REVIEW, CallsAhead
 from hive.errors import AuthError, StageError
-from hive.openrouter.client import OpenRouterClient
-from hive.openrouter.retry import RetryPolicy
 from hive.openrouter.tokens import message_tokens
 
 T = TypeVar("T", str, None)
@@ -74,41 +69,31 @@ def _unresolved(disputes: Sequence[Dispute]) -> int:
     return sum(1 for d in disputes if d.resolved is False)
 
 
-NO_REVIEW = stages.Verdict(None, [], "No review was possible; check the answer yourself.")
-
-
 class Pipeline:
     def __init__(
         self,
-        client: OpenRouterClient,
-        emit: Emit,
+        caller: Caller,
         *,
         today: date,
-        clock: Callable[[], float] = time.perf_counter,
-        price_of: PriceOf | None = None,
-        limit: SpendLimit | None = None,
-        policy: RetryPolicy | None = None,
-        sleep: Sleep = asyncio.sleep,
-        rng: random.Random | None = None,
         seed: int | None = None,
         adaptive_rules: bool = True,
     ) -> None:
-        """``rng``: the retries' jitter; ``seed``: the order the refiner sees the drafts in
-        (drawn at random when None, and recorded either way); ``adaptive_rules``: False runs
-        every stage with the full panel, whatever the profile's ``adaptive`` says."""
+        """``caller`` makes the run's calls (its client, budget, retries, clock) and carries
+        the run's events out: a new one per run, as its calls and warnings are the result's.
+        ``seed``: the order the refiner sees the drafts in (drawn at random when None, and
+        recorded either way); ``adaptive_rules``: False runs every stage with the full panel,
+        whatever the profile's ``adaptive`` says."""
         self._seed = random.SystemRandom().randrange(2**31) if seed is None else seed
         self._context = NO_CONTEXT
-        self._emit = emit
+        self._caller = caller
+        self._emit = caller.emit
         self._today = today
-        self._clock = clock
-        self._caller = Caller(
-            client, self._observe, clock=clock, price_of=price_of, limit=limit, policy=policy,
-            sleep=sleep, rng=rng,
-        )  # fmt: skip
+        self._clock = caller.clock
         self._degraded = False
         self._adaptive = adaptive_rules
         self._decisions: list[Decision] = []
-        self._drafting = Drafting(self._caller, self._decide, clock, self._seed)
+        self._drafting = Drafting(caller, self._decide, self._clock, self._seed)
+        caller.watch(self._drafting.observe)  # the generators' progress: who is straggling
         self._reported = 0  # failed generators already warned about
         self._ran: dict[str, int] = {}  # per later stage, the index of its last call
 
@@ -192,7 +177,8 @@ class Pipeline:
         """Further refine -> validate rounds while ``adaptive.next_round`` says they pay, up
         to ``cap`` rounds in all: the last answer, consensus, disputes, verdict and the number
         of rounds taken. A round is taken only if its worst case fits the budget together with
-        the curation that must follow it (``_then_worst``)."""
+        the validate and curate that must follow it (``worst_case.py``)."""
+        ahead = self._ahead(question, profile)
         done = 1
         while cap > 1:
             revise = stages.revise_messages(
@@ -203,8 +189,7 @@ class Pipeline:
                                         _unresolved(disputes))  # fmt: skip
             decision = adaptive.next_round(
                 rules, cap, state, affordable=self._caller.affordable(
-                    [("refine", self._next("refine"), profile.stage("refine"),
-                      message_tokens(revise)), *self._then_worst(question, profile, disputes)]
+                    [ahead.refine(message_tokens(revise)), *ahead.after_refine(disputes)]
                 ),
             )  # fmt: skip
             self._decide(decision)
@@ -256,9 +241,8 @@ class Pipeline:
         size = len(spec.models)
         first = rules.first_panel if 0 < rules.first_panel < size else size
         unasked = list(range(first, size))
-        self._drafting.must_follow = lambda extra: self._after_drafts(
-            question, profile, first + extra
-        )
+        ahead = self._ahead(question, profile)
+        self._drafting.must_follow = lambda extra: ahead.after_drafts(first + extra)
         drafts = await self._drafting.batch(spec, range(first), rules, unasked)
         gen_prompt = message_tokens(self._drafting.messages)
         if unasked and len(drafts) < 2:
@@ -266,7 +250,7 @@ class Pipeline:
                 rules, None, len(drafts), [spec.models[i] for i in unasked],
                 affordable=self._caller.affordable(
                     [("generate", i, spec, gen_prompt) for i in unasked]
-                    + self._after_drafts(question, profile, len(drafts) + len(unasked))
+                    + ahead.after_drafts(len(drafts) + len(unasked))
                 ),
             )  # fmt: skip
             assert decision is not None
@@ -280,15 +264,10 @@ class Pipeline:
         models = [spec.models[i] for i in unasked]
 
         def escalation(consensus: panel.Consensus, shown: Labelled) -> Decision | None:
-            refine_prompt = message_tokens(
-                stages.refine_messages(
-                    question, [(x, d.text) for x, d in shown], self._today, context=self._context
-                )
-            ) + sum(spec.max_tokens for _ in unasked)  # the new drafts at their longest
             planned = [("generate", i, spec, gen_prompt) for i in unasked]
-            planned.append(("refine", self._next("refine"), profile.stage("refine"),
-                            refine_prompt))  # fmt: skip
-            planned += self._then_worst(question, profile, stages.contested(consensus.ledger))
+            # The refine over these drafts and the new ones, those at their longest.
+            planned.append(ahead.refine_over([(x, d.text) for x, d in shown], len(unasked)))
+            planned += ahead.after_refine(stages.contested(consensus.ledger))
             in_flight = ("refine", self._ran.get("refine", 0))  # stopped if this escalates
             return adaptive.escalation(
                 rules, consensus.agreement, len(drafts), models,
@@ -316,36 +295,9 @@ class Pipeline:
         """The index the stage's next call will have."""
         return self._ran.get(stage, -1) + 1
 
-    def _after_drafts(self, question: str, profile: Profile, drafts: int) -> Planned:
-        """The refine over ``drafts`` drafts (each at its longest), and what follows it."""
-        labelled = [(x, "") for x in labels(drafts)]
-        prompt = message_tokens(
-            stages.refine_messages(question, labelled, self._today, context=self._context)
-        )
-        prompt += drafts * profile.generate.max_tokens
-        refine = ("refine", self._next("refine"), profile.stage("refine"), prompt)
-        return [refine, *self._then_worst(question, profile, ())]
-
-    def _then_worst(
-        self, question: str, profile: Profile, disputes: tuple[Dispute, ...]
-    ) -> Planned:
-        """The validate and curate that follow a refine, at their longest (the answer and the
-        review at their max_tokens, as the estimate counts them): an optional step is taken
-        only if what must follow it still fits."""
-        refine, validate = profile.stage("refine"), profile.stage("validate")
-        review = message_tokens(
-            stages.validate_messages(question, "", self._today, disputes, context=self._context)
-        )
-        curate = message_tokens(
-            stages.curate_messages(
-                question, "", NO_REVIEW, self._today, disputes, context=self._context
-            )
-        )
-        return [
-            ("validate", self._next("validate"), validate, review + refine.max_tokens),
-            ("curate", 0, profile.stage("curate"),
-             curate + refine.max_tokens + validate.max_tokens),
-        ]  # fmt: skip
+    def _ahead(self, question: str, profile: Profile) -> CallsAhead:
+        """This run's later calls at their worst, for what an optional step must fit."""
+        return CallsAhead(question, profile, self._today, self._context, self._next)
 
     def _dropped(self) -> None:
         """Say which generators gave no draft (once each): the run goes on without them."""
@@ -442,8 +394,3 @@ class Pipeline:
             self._degraded = True
             self._caller.warn(f"{exc}; {why}")
             return fallback
-
-    def _observe(self, event: PipelineEvent) -> None:
-        """Every call's event passes here on its way out, the generators' seen by drafting."""
-        self._drafting.observe(event)
-        self._emit(event)

@@ -14,6 +14,10 @@ does not parse is treated as missing and replaced by the next successful fetch.
 With no list of its own, OpenRouter falls back to the small built-in catalog; any other server
 gets ``Catalog.unavailable`` (the built-in one describes OpenRouter's ids and prices, not that
 server's). The clock comes in as ``now`` so tests never sleep.
+
+Where the files live and how one is written come in as a ``CatalogCache`` (the CLI builds it
+from hive's folders and the store's atomic write): this layer knows the protocol and the cache's
+format, not where hive keeps its files.
 """
 
 from __future__ import annotations
@@ -36,12 +40,21 @@ from hive.errors import (
     StreamError,
 )
 from hive.openrouter.catalog import Catalog, host_of, is_openrouter
-from hive.store.files import atomic_write
-from hive.store.paths import Paths
 
 CACHE_NAME = "models.json"
 DEFAULT_TTL_HOURS = 24.0
 Fetch = Callable[[], Awaitable[dict[str, Any]]]
+Write = Callable[[Path, bytes], None]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CatalogCache:
+    """The folder the model lists are kept in, and how a file is written there: ``write``
+    replaces a file atomically (the old one or the new, never half) and raises a StorageError
+    when it cannot."""
+
+    directory: Path
+    write: Write
 
 
 def _key(base_url: str) -> str:
@@ -49,31 +62,34 @@ def _key(base_url: str) -> str:
     return base_url.strip().rstrip("/")
 
 
-def cache_file(paths: Paths, base_url: str = DEFAULT_BASE_URL) -> Path:
+def cache_file(cache: CatalogCache, base_url: str = DEFAULT_BASE_URL) -> Path:
     """The cache of ``base_url``'s model list: ``models.json`` for OpenRouter's default API,
     ``models-<host>-<8 hex>.json`` for another (the hash tells apart two paths on one host)."""
     key = _key(base_url)
     if key == DEFAULT_BASE_URL:
-        return paths.cache_dir / CACHE_NAME
+        return cache.directory / CACHE_NAME
     host = re.sub(r"[^A-Za-z0-9.-]+", "_", host_of(key)).strip("._") or "server"
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:8]
-    return paths.cache_dir / f"models-{host[:64]}-{digest}.json"
+    return cache.directory / f"models-{host[:64]}-{digest}.json"
 
 
 def write_cache(
-    paths: Paths, body: dict[str, Any], fetched_at: datetime, base_url: str = DEFAULT_BASE_URL
+    cache: CatalogCache,
+    body: dict[str, Any],
+    fetched_at: datetime,
+    base_url: str = DEFAULT_BASE_URL,
 ) -> None:
     payload = {"base_url": _key(base_url), "fetched_at": fetched_at.isoformat(), "response": body}
     data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    atomic_write(cache_file(paths, base_url), data)
+    cache.write(cache_file(cache, base_url), data)
 
 
-def read_cache(paths: Paths, base_url: str = DEFAULT_BASE_URL) -> Catalog | None:
+def read_cache(cache: CatalogCache, base_url: str = DEFAULT_BASE_URL) -> Catalog | None:
     """``base_url``'s cached catalog (source "cache"), or None when missing, unreadable,
     corrupt, or recorded for another server (or for none: a cache from before hive kept the
     server is of unknown origin)."""
     try:
-        payload = json.loads(cache_file(paths, base_url).read_bytes())
+        payload = json.loads(cache_file(cache, base_url).read_bytes())
         if payload["base_url"] != _key(base_url):
             return None
         fetched_at = datetime.fromisoformat(payload["fetched_at"])
@@ -95,15 +111,15 @@ def fallback_catalog(base_url: str, problem: Exception | None = None) -> Catalog
     return Catalog.unavailable(_key(base_url), problem)
 
 
-def offline_catalog(paths: Paths, base_url: str = DEFAULT_BASE_URL) -> Catalog:
+def offline_catalog(cache: CatalogCache, base_url: str = DEFAULT_BASE_URL) -> Catalog:
     """The best catalog without the network: the server's cache however old, else the
     fallback. For commands that only show or store a profile."""
-    cached = read_cache(paths, base_url)
+    cached = read_cache(cache, base_url)
     return cached if cached is not None else fallback_catalog(base_url)
 
 
 async def fetch_catalog(
-    paths: Paths,
+    cache: CatalogCache,
     fetch: Fetch,
     *,
     base_url: str = DEFAULT_BASE_URL,
@@ -124,7 +140,7 @@ async def fetch_catalog(
     if not len(catalog):
         raise StreamError("the /models reply listed no models")
     try:
-        write_cache(paths, body, now, base_url)
+        write_cache(cache, body, now, base_url)
     except StorageError:
         if must_cache:
             raise
@@ -132,7 +148,7 @@ async def fetch_catalog(
 
 
 async def load_catalog(
-    paths: Paths,
+    cache: CatalogCache,
     fetch: Fetch | None,
     *,
     base_url: str = DEFAULT_BASE_URL,
@@ -145,14 +161,14 @@ async def load_catalog(
     ``fetch`` must ask ``base_url``. ``refresh`` skips the fresh cache. Never raises for a
     network or cache problem: the catalog's ``problem`` says why it is not live."""
     now = now or datetime.now(UTC)
-    cached = read_cache(paths, base_url)
+    cached = read_cache(cache, base_url)
     fresh = cached is not None and is_fresh(cached, now, ttl_hours)
     if cached is not None and fresh and not refresh:
         return cached
     problem: Exception | None = None
     if fetch is not None:
         try:
-            return await fetch_catalog(paths, fetch, base_url=base_url, now=now, must_cache=False)
+            return await fetch_catalog(cache, fetch, base_url=base_url, now=now, must_cache=False)
         except HiveError as exc:
             problem = exc
     if cached is not None:

@@ -101,7 +101,13 @@ class ReasoningDelta:
 
 @dataclass(frozen=True, slots=True)
 class KeepAlive:
-    """A comment or a content-free chunk: the stream is alive but has nothing to show."""
+    """A comment or a content-free chunk: the stream is alive but has nothing to show.
+
+    Yielded rather than swallowed because it says something text cannot: every item of a
+    stream comes after the server's 200, so a keep-alive is the first sign that the request
+    was accepted (and may be billed) before any text arrives; the caller records a call
+    cancelled then as accepted. The client's timeouts do not depend on it: the idle timeout
+    is the socket's, and the first-token deadline counts only answer or reasoning text."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from hive.env import DEFAULT_RETRY_ATTEMPTS, DEFAULT_RETRY_BASE_DELAY, DEFAULT_RETRY_MAX_WAIT
 from hive.errors import (
     ApiFailure,
     AuthError,
@@ -63,10 +64,10 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    max_attempts: int = 3  # per model, first try included
-    base_delay: float = 1.0  # seconds; doubles each attempt before jitter
+    max_attempts: int = DEFAULT_RETRY_ATTEMPTS  # per model, first try included
+    base_delay: float = DEFAULT_RETRY_BASE_DELAY  # seconds; doubles each attempt before jitter
     max_delay: float = 30.0  # cap on any single wait, server-requested ones included
-    max_total_wait: float = 60.0  # cap on all waits of one call, across its models
+    max_total_wait: float = DEFAULT_RETRY_MAX_WAIT  # cap on all waits of one call, across models
 
     def delay(self, attempt: int, exc: ApiFailure, rng: random.Random) -> float:
         """The wait before attempt ``attempt + 1``, after ``exc`` ended attempt ``attempt``."""
