@@ -322,6 +322,16 @@ def test_the_estimate_counts_web_search_and_reasoning_on_every_call_that_makes_t
         assert after.ceiling > before.ceiling
 
 
+def test_the_estimate_says_what_search_adds() -> None:
+    write_profiles(DEEP)
+    text = ok(hive("consensus", "q", "deep", "--estimate")).stdout
+    assert "note: includes web search (generate): up to $0.0100 to $0.0140 a call" in text
+    data = json.loads(ok(hive("consensus", "q", "deep", "--estimate", "--json")).stdout)
+    # Each generator's own native search price (the dearer of it and Exa's $0.007).
+    assert [c["search_fee"] for c in data["calls"]] == ["0.01", "0.014", None, None, None]
+    assert "search" not in ok(hive("consensus", "q", "balanced", "--estimate")).stdout
+
+
 # --- through the CLI, read off the request bodies --------------------------------------------
 
 DEEP = """

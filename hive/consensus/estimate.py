@@ -52,6 +52,9 @@ class CallEstimate:
     when: str = ""  # "" on every run; else the condition it is made on, for the reader
     optional: bool = False  # only if an optional step (escalation, a round) is taken
     skippable: bool = False  # a curation the run skips when the review is clean
+    # The most the call's web search may add (its own model's price; in ``expected`` and
+    # ``ceiling`` already); None when the call does not search or its search has no price.
+    search_fee: Decimal | None = None
 
     @property
     def required(self) -> bool:
@@ -195,6 +198,7 @@ def estimate_run(
             ceiling=dearest_ceiling(price_of, candidates, prompt_max, spec),
             unpriced=tuple(m for m in candidates if not priced(price_of(m))),
             when=when,
+            search_fee=_search_fee(spec, price_of(model)),
             **flags,
         )
         calls.append(call)
@@ -266,6 +270,12 @@ def estimate_run(
         skippable=rules.skip_curate,
     )
     return RunEstimate(calls)
+
+
+def _search_fee(spec: StageSpec, price: ModelPrice | None) -> Decimal | None:
+    if spec.web is None:
+        return None
+    return spec.web.worst_fee(price.web_search if price is not None else None)
 
 
 def priced(price: ModelPrice | None) -> bool:

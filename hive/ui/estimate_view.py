@@ -75,6 +75,7 @@ def estimate_to_json(estimate: RunEstimate, limits: Budgets, *, simulated: bool)
                 "when": c.when or None,
                 "optional": c.optional,
                 "skippable": c.skippable,
+                "search_fee": money_text(c.search_fee),
             }
             for c in estimate.calls
         ],
@@ -159,5 +160,10 @@ def print_estimate(
         out.write(f"budget: {note}\n")
     if estimate.unpriced:
         out.write(f"not priced in advance: {', '.join(estimate.unpriced)}\n")
+    if searching := [c for c in estimate.calls if c.search_fee is not None]:
+        fees = sorted({c.search_fee for c in searching if c.search_fee is not None})
+        span = dollars(fees[0]) if len(fees) == 1 else f"{dollars(fees[0])} to {dollars(fees[-1])}"
+        stages = ", ".join(dict.fromkeys(c.stage for c in searching))
+        out.write(f"note: includes web search ({stages}): up to {span} a call\n")
     if simulated:
         out.write(f"note: {SIMULATION_NOTE}\n")
