@@ -47,6 +47,7 @@ from hive.openrouter.catalog_cache import (
 )
 from hive.openrouter.client import OpenRouterClient, make_http_client
 from hive.store.paths import Paths, resolve_paths
+from hive.store.rows import ModelStats
 from hive.ui.model_catalog import describe_price, per_million, plain, select
 from tests.conftest import EXPECTED_ERROR_BY_STATUS, FAKE_KEY, fixture_path
 from tests.loopback import DEFAULT_MODELS, Fault, LoopbackOpenRouter
@@ -792,16 +793,18 @@ def test_show_prints_hive_figures_when_history_has_them(
 ) -> None:
     seen: list[tuple[Paths, str]] = []
 
-    def model_stats(paths: Paths, model_id: str) -> dict[str, Any]:
+    def model_stats(paths: Paths, model_id: str) -> ModelStats:
         seen.append((paths, model_id))
-        return {
-            "calls": 12,
-            "ok": 11,
-            "success_rate": 11 / 12,
-            "median_latency_ms": 2345.6,
-            "median_ttft_ms": 410,
-            "total_cost": Decimal("0.0123"),
-        }
+        return ModelStats(
+            calls=12,
+            ok=11,
+            success_rate=11 / 12,
+            median_latency_ms=2345.6,
+            median_ttft_ms=410,
+            total_cost=Decimal("0.0123"),
+            unknown_cost_calls=0,
+            estimated_cost_calls=0,
+        )
 
     monkeypatch.setitem(sys.modules, "hive.store.history", SimpleNamespace(model_stats=model_stats))
     result = hive("show", "openai/gpt-4o-mini")
@@ -817,7 +820,7 @@ def test_show_prints_hive_figures_when_history_has_them(
 def test_show_survives_an_unreadable_history(
     monkeypatch: pytest.MonkeyPatch, live: LoopbackOpenRouter
 ) -> None:
-    def model_stats(paths: Paths, model_id: str) -> dict[str, Any]:
+    def model_stats(paths: Paths, model_id: str) -> ModelStats:
         raise StorageError("history.db is not a database")
 
     monkeypatch.setitem(sys.modules, "hive.store.history", SimpleNamespace(model_stats=model_stats))

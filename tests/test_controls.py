@@ -696,7 +696,7 @@ def test_no_log_keeps_no_cited_pages(keyed_env: LoopbackOpenRouter) -> None:
         keyed_env.fail(model, *[Fault(reply=searched)] * 3)
     ok(hive("consensus", "private", "balanced", "--fixed", "--web", "--no-log", "-q"))
     run = last_run()
-    assert all(call["sources"] == [] for call in run["calls"])
+    assert all(call["sources"] == () for call in run["calls"])
     # The searches themselves are counted: they are billed.
     assert [c["web_searches"] for c in run["calls"] if c["stage"] == "generate"] == [1, 1, 1]
 

@@ -33,8 +33,10 @@ from hive.consensus.profiles import BUILTIN_PROFILES, STAGES
 from hive.money import dollars
 from hive.openrouter.catalog import builtin_prices
 from hive.openrouter.simulator import sse_events
-from hive.store.history import MIGRATIONS, History, db_path, migrate, model_stats, open_db
+from hive.store.history import History, model_stats
 from hive.store.paths import resolve_paths
+from hive.store.rows import ModelStats
+from hive.store.schema import MIGRATIONS, db_path, migrate, open_db
 from tests.conftest import FAKE_KEY, fixture_path
 from tests.loopback import Fault, LoopbackOpenRouter, RecordedRequest
 
@@ -266,7 +268,7 @@ def test_migrate_twice_is_a_no_op(tmp_path: Path) -> None:
         assert schema(db) == before
         assert user_version(db) == len(MIGRATIONS)
         run = history.run(run_id)
-        assert run is not None and run["calls"][0]["cost"] == Decimal("0.5")
+        assert run is not None and run.calls[0].cost == Decimal("0.5")
     finally:
         db.close()
     reopened = open_db(tmp_path / "h.db")  # opening again migrates again: still nothing to do
@@ -274,6 +276,26 @@ def test_migrate_twice_is_a_no_op(tmp_path: Path) -> None:
         assert schema(reopened) == before
     finally:
         reopened.close()
+
+
+def test_json_rows_keep_the_tables_column_order(history: History) -> None:
+    """``--json`` has always shown a run and a call as every column, in the table's order (the
+    typed rows list them by hand): a new column must be added to ``as_json`` too."""
+
+    def columns(table: str) -> list[str]:
+        return [r[1] for r in history.db.execute(f"PRAGMA table_info({table})")]
+
+    run_id = history.start_run("q", "speed", False)
+    history.record_call(run_id, record("generate", "a/b", cost="0.5"))
+    history.finish_run(run_id, "ok", answer="a")
+    run = history.run(run_id)
+    assert run is not None
+    assert list(run.as_json()) == [*columns("runs"), "files", "conversation", "decisions", "calls"]
+    assert list(run.calls[0].as_json()) == [*columns("calls"), "billable"]
+    [exported] = history.export_rows()
+    assert list(exported.as_json()) == [*columns("runs"), "decisions", "calls"]
+    [summary] = history.runs()
+    assert list(summary.as_json()) == columns("runs")
 
 
 def test_wal_mode_and_foreign_keys(tmp_path: Path) -> None:
@@ -289,7 +311,7 @@ CONCURRENT_OPEN = textwrap.dedent(
     """
     import os, sys, time
     from pathlib import Path
-    import hive.store.history as h
+    import hive.store.schema as h
 
     db_file, log, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 
@@ -976,17 +998,17 @@ def test_model_stats_from_a_hand_made_history(history: History) -> None:
 
     stats = model_stats(resolve_paths(), model)
 
-    assert stats == {
-        "calls": 4,
-        "ok": 3,
-        "success_rate": 0.75,
-        "median_latency_ms": 250.0,
-        "median_ttft_ms": 20.0,
-        "total_cost": Decimal("0.0036004"),
-        "unknown_cost_calls": 0,
-        "estimated_cost_calls": 0,
-    }
-    assert isinstance(stats["total_cost"], Decimal)
+    assert stats == ModelStats(
+        calls=4,
+        ok=3,
+        success_rate=0.75,
+        median_latency_ms=250.0,
+        median_ttft_ms=20.0,
+        total_cost=Decimal("0.0036004"),
+        unknown_cost_calls=0,
+        estimated_cost_calls=0,
+    )
+    assert isinstance(stats.total_cost, Decimal)
     assert model_stats(resolve_paths(), "nobody/asked") is None
     assert model_stats(resolve_paths(), "openrouter/auto") is not None
 

@@ -23,9 +23,11 @@ from hive.consensus.events import CallFailed, CallFinished, CallRecord
 from hive.errors import UsageError
 from hive.openrouter.chat import ChunkReducer
 from hive.openrouter.sse import Event, SSEDecoder
-from hive.store.history import MIGRATIONS, History, db_path, utc_now
+from hive.store.history import History
 from hive.store.paths import resolve_paths
+from hive.store.rows import AttachedFile, ConversationTurn
 from hive.store.run_record import RunRecord
+from hive.store.schema import MIGRATIONS, db_path, utc_now
 from tests.conftest import fixture_path
 from tests.loopback import LoopbackOpenRouter, Scripted
 
@@ -123,26 +125,26 @@ def test_a_version_4_database_migrates_to_5_keeping_its_rows(tmp_path: Path) -> 
         assert history.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         run = history.run(1)
         assert run is not None
-        assert (run["question"], run["answer"], run["total_cost"]) == (
+        assert (run.question, run.answer, run.total_cost) == (
             "old question", "old answer", Decimal("0.0003"),
         )  # fmt: skip
-        assert [d["message"] for d in run["decisions"]] == ["kept the panel"]
+        assert [d.message for d in run.decisions] == ["kept the panel"]
         # What an old run never recorded reads back as unknown, not as a made-up value.
-        assert run["parent_id"] is None and run["system"] is None and run["panel"] is None
-        assert run["logged"] is True and run["files"] == [] and run["conversation"] == [1]
-        [old_call] = run["calls"]
-        assert old_call["content"] == "draft" and old_call["cost"] == Decimal("0.0003")
-        assert old_call["cached_tokens"] is None and old_call["cache_write_tokens"] is None
-        assert old_call["cache_discount"] is None
-        assert old_call["reasoning_tokens"] is None  # v6: not reported, not zero
+        assert run.parent_id is None and run.system is None and run.panel is None
+        assert run.logged is True and run.files == () and run.conversation == (1,)
+        [old_call] = run.calls
+        assert old_call.content == "draft" and old_call.cost == Decimal("0.0003")
+        assert old_call.cached_tokens is None and old_call.cache_write_tokens is None
+        assert old_call.cache_discount is None
+        assert old_call.reasoning_tokens is None  # v6: not reported, not zero
         assert history.conversation(1) == [
-            {"id": 1, "question": "old question", "answer": "old answer", "system": None,
-             "files": [], "logged": True, "status": "ok"},
+            ConversationTurn(id=1, question="old question", answer="old answer", system=None,
+                             files=(), logged=True, status="ok"),
         ]  # fmt: skip
         assert history.last_run_id() == 1
         # ...and a new run follows the old one up.
         new = history.start_run("and then?", "balanced", False, parent_id=1, files=[("a", "b")])
-        assert [turn["id"] for turn in history.conversation(new)] == [1, new]
+        assert [turn.id for turn in history.conversation(new)] == [1, new]
     finally:
         history.close()
     shown = hive("history", "show", "1")
@@ -205,11 +207,11 @@ def test_an_unlogged_run_leaves_no_user_text_in_the_database_but_keeps_its_costs
     try:
         assert reopened.spent_since(before) == Decimal("0.00035")
         stored = reopened.run(run_id)
-        assert stored is not None and stored["logged"] is False and stored["files"] == []
+        assert stored is not None and stored.logged is False and stored.files == ()
         with pytest.raises(UsageError):
             reopened.conversation(run_id + 1)
         [turn] = reopened.conversation(run_id)
-        assert turn["logged"] is False and turn["question"] == "" and turn["files"] == []
+        assert turn.logged is False and turn.question == "" and turn.files == ()
     finally:
         reopened.close()
 
@@ -262,27 +264,27 @@ def test_a_conversation_reads_back_oldest_first_with_its_files(history: History)
     history.finish_run(third, "failed", error="generate stage failed")
 
     chain = history.conversation(third)
-    assert [turn["id"] for turn in chain] == [first, second, third]
-    assert [turn["question"] for turn in chain] == [
+    assert [turn.id for turn in chain] == [first, second, third]
+    assert [turn.question for turn in chain] == [
         "review this", "and on Windows?", "fix the first issue",
     ]  # fmt: skip
-    assert [turn["answer"] for turn in chain] == ["looks fine", "also fine", None]
-    assert [turn["system"] for turn in chain] == [None, "assume Python 3.12", None]
-    assert [turn["status"] for turn in chain] == ["ok", "degraded", "failed"]
-    assert chain[0]["files"] == files  # in order, text exact
-    assert chain[1]["files"] == [("diff.patch", "+x\n")] and chain[2]["files"] == []
-    assert all(turn["logged"] is True for turn in chain)
-    assert [turn["id"] for turn in history.conversation(first)] == [first]
+    assert [turn.answer for turn in chain] == ["looks fine", "also fine", None]
+    assert [turn.system for turn in chain] == [None, "assume Python 3.12", None]
+    assert [turn.status for turn in chain] == ["ok", "degraded", "failed"]
+    assert chain[0].files == tuple(files)  # in order, text exact
+    assert chain[1].files == (("diff.patch", "+x\n"),) and chain[2].files == ()
+    assert all(turn.logged is True for turn in chain)
+    assert [turn.id for turn in history.conversation(first)] == [first]
 
     run = history.run(third)
     assert run is not None
-    assert run["conversation"] == [first, second, third] and run["parent_id"] == second
+    assert run.conversation == (first, second, third) and run.parent_id == second
     opening = history.run(first)
-    assert opening is not None and opening["panel"] == PANEL
-    assert opening["files"] == [
-        {"name": "a.py", "bytes": 12},
-        {"name": "straße.txt", "bytes": len(("Grüße " * 400).encode())},  # UTF-8 bytes
-    ]
+    assert opening is not None and opening.panel == PANEL
+    assert opening.files == (
+        AttachedFile("a.py", 12),
+        AttachedFile("straße.txt", len(("Grüße " * 400).encode())),  # UTF-8 bytes
+    )
     assert history.last_run_id() == third
 
     shown = hive("history", "show", str(second))
@@ -298,7 +300,7 @@ def test_a_conversation_reads_back_oldest_first_with_its_files(history: History)
 
     # A deleted turn ends the chain there: its follow-up keeps its own turn.
     assert history.delete_run(second)
-    assert [turn["id"] for turn in history.conversation(third)] == [third]
+    assert [turn.id for turn in history.conversation(third)] == [third]
     assert raw("SELECT parent_id FROM runs WHERE id = ?", third)[0]["parent_id"] is None
 
 
@@ -306,9 +308,9 @@ def test_a_cycle_written_by_hand_does_not_loop(history: History) -> None:
     one = history.start_run("one", "speed", True)
     two = history.start_run("two", "speed", True, parent_id=one)
     history.db.execute("UPDATE runs SET parent_id = ? WHERE id = ?", (two, one))
-    assert [turn["id"] for turn in history.conversation(two)] == [one, two]
+    assert [turn.id for turn in history.conversation(two)] == [one, two]
     run = history.run(one)
-    assert run is not None and run["conversation"] == [two, one]
+    assert run is not None and run.conversation == (two, one)
 
 
 def test_an_unknown_run_has_no_conversation(history: History) -> None:
@@ -393,7 +395,7 @@ def test_cached_tokens_are_stored_and_shown(history: History) -> None:
                                           (None, None, None)]  # fmt: skip
     run = history.run(run_id)
     assert run is not None
-    assert [c["cache_discount"] for c in run["calls"]] == [Decimal("0.00042"), None, None]
+    assert [c.cache_discount for c in run.calls] == [Decimal("0.00042"), None, None]
 
     shown = hive("history", "show", str(run_id))
     assert shown.exit_code == 0, shown.stderr

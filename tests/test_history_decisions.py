@@ -16,10 +16,11 @@ from hive.cli.app import app
 from hive.consensus.adaptive import Decision
 from hive.consensus.events import CallFinished, CallRecord, Decided, PipelineEvent
 from hive.errors import StorageError, UnsavedError
-from hive.store import history as history_module
-from hive.store.history import MIGRATIONS, History, db_path
+from hive.store import schema
+from hive.store.history import History
 from hive.store.paths import resolve_paths
 from hive.store.run_record import RunRecord
+from hive.store.schema import MIGRATIONS, db_path
 
 runner = CliRunner()
 
@@ -65,9 +66,9 @@ def test_a_decision_made_before_an_interruption_is_kept() -> None:
         run = history.run(run_id)
     finally:
         history.close()
-    assert run is not None and run["status"] == "interrupted"
-    assert run["decisions"] == [decision.as_dict()]
-    assert run["rounds"] is None  # the run never said how many rounds it took: unknown
+    assert run is not None and run.status == "interrupted"
+    assert [d.as_json() for d in run.decisions] == [decision.as_dict()]
+    assert run.rounds is None  # the run never said how many rounds it took: unknown
 
 
 def test_runs_from_before_decisions_read_back_with_none(tmp_path: Path, monkeypatch: Any) -> None:
@@ -91,12 +92,12 @@ def test_runs_from_before_decisions_read_back_with_none(tmp_path: Path, monkeypa
     history = History.open(paths)
     try:
         [summary] = history.runs()
-        run = history.run(summary["id"])
+        run = history.run(summary.id)
     finally:
         history.close()
     assert run is not None
-    assert run["decisions"] == [] and run["rounds"] is None
-    text = hive("history", "show", str(summary["id"])).stdout
+    assert run.decisions == () and run.rounds is None
+    text = hive("history", "show", str(summary.id)).stdout
     assert "decided:" not in text and "rounds" not in text.splitlines()[2]
 
 
@@ -140,7 +141,7 @@ ESCALATED = Decision(
 def test_decisions_held_by_a_locked_database_are_saved_when_it_frees(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(history_module, "BUSY_TIMEOUT_MS", 50)
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_MS", 50)
     history = History.open(resolve_paths())
     notices: list[str] = []
     try:
@@ -156,8 +157,8 @@ def test_decisions_held_by_a_locked_database_are_saved_when_it_frees(
         run = history.run(run_id)
     finally:
         history.close()
-    assert run is not None and run["status"] == "ok" and run["rounds"] == 1
-    assert run["decisions"] == [ESCALATED.as_dict()] and len(run["calls"]) == 1
+    assert run is not None and run.status == "ok" and run.rounds == 1
+    assert [d.as_json() for d in run.decisions] == [ESCALATED.as_dict()] and len(run.calls) == 1
 
 
 @pytest.mark.parametrize(
@@ -173,7 +174,7 @@ def test_decisions_that_could_not_be_saved_are_counted(
 ) -> None:
     """A database that never frees: the exit line counts the decisions lost as well as the
     calls (before, a run that lost only decisions said nothing was lost)."""
-    monkeypatch.setattr(history_module, "BUSY_TIMEOUT_MS", 50)
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_MS", 50)
     history = History.open(resolve_paths())
     holder: sqlite3.Connection | None = None
     try:

@@ -13,6 +13,8 @@ import asyncio
 import json
 import re
 import sqlite3
+from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -36,8 +38,10 @@ from hive.consensus.events import CallRecord
 from hive.errors import AuthError, HostNotFound, ModelNotFound, RateLimited
 from hive.openrouter.generation import NO_ENDPOINT, Generation, parse_generation
 from hive.redact import mask_key
-from hive.store.history import History, db_path
+from hive.store.history import History
 from hive.store.paths import resolve_paths
+from hive.store.rows import StoredCall
+from hive.store.schema import db_path
 from tests.conftest import FAKE_KEY, fixture_path
 from tests.loopback import Fault, LoopbackOpenRouter
 
@@ -77,23 +81,23 @@ def hive(*args: str) -> Any:
     return runner.invoke(app, list(args))
 
 
-def bill_body(call: dict[str, Any], total_cost: str) -> bytes:
+def bill_body(call: StoredCall, total_cost: str) -> bytes:
     """The documented reply for ``call``'s generation, billing ``total_cost`` written as this
     exact JSON number literal."""
     data = {
         **DOCUMENTED["data"],
-        "id": call["generation_id"],
-        "model": call["model_used"] or call["model"],
+        "id": call.generation_id,
+        "model": call.model_used or call.model,
         "provider_name": "TestProvider",
-        "tokens_prompt": call["prompt_tokens"],
-        "tokens_completion": call["completion_tokens"],
+        "tokens_prompt": call.prompt_tokens,
+        "tokens_completion": call.completion_tokens,
         "total_cost": "@COST@",
         "usage": "@COST@",
     }
     return json.dumps({"data": data}).replace('"@COST@"', total_cost).encode()
 
 
-def recorded_run(server: LoopbackOpenRouter) -> tuple[int, list[dict[str, Any]]]:
+def recorded_run(server: LoopbackOpenRouter) -> tuple[int, tuple[StoredCall, ...]]:
     """A real run over the loopback server, and its calls as history recorded them."""
     ran = hive("consensus", "What is Rust?", "speed", "--json", "--quiet")
     assert ran.exit_code == 0, ran.stderr
@@ -104,17 +108,17 @@ def recorded_run(server: LoopbackOpenRouter) -> tuple[int, list[dict[str, Any]]]
     finally:
         history.close()
     assert run is not None
-    calls = run["calls"]
-    ids = [c["generation_id"] for c in calls]
+    calls = run.calls
+    ids = [c.generation_id for c in calls]
     assert len(calls) >= 3 and all(ids) and len(set(ids)) == len(ids)
-    assert all(c["cost"] is not None for c in calls)
+    assert all(c.cost is not None for c in calls)
     return run_id, calls
 
 
-def bill_all(server: LoopbackOpenRouter, calls: list[dict[str, Any]]) -> None:
+def bill_all(server: LoopbackOpenRouter, calls: Sequence[StoredCall]) -> None:
     """Every call billed exactly what hive recorded."""
     for call in calls:
-        server.generations[call["generation_id"]] = bill_body(call, str(call["cost"]))
+        server.generations[call.generation_id] = bill_body(call, str(call.cost))
 
 
 def generation_requests(server: LoopbackOpenRouter) -> list[str]:
@@ -164,12 +168,12 @@ def test_every_call_matches_the_bill(keyed_env: LoopbackOpenRouter) -> None:
     assert lines[0].endswith(keyed_env.base_url.split("/")[2])  # the server asked
     assert len(rows(result.stdout)) == len(calls)
     for row, call in zip(rows(result.stdout), calls, strict=True):
-        assert row.startswith(call["stage"]) and call["model"] in row
-        assert row.count(f"${Decimal(call['cost']).normalize():f}") == 2  # recorded, billed
+        assert row.startswith(call.stage) and call.model in row
+        assert row.count(f"${Decimal(call.cost).normalize():f}") == 2  # recorded, billed
         assert row.endswith("  matches")
     assert lines[-1] == f"{len(calls)} of {len(calls)} calls match the bill"
     asked = generation_requests(keyed_env)
-    assert sorted(asked) == sorted(f"/api/v1/generation?id={c['generation_id']}" for c in calls)
+    assert sorted(asked) == sorted(f"/api/v1/generation?id={c.generation_id}" for c in calls)
     gets = [r for r in keyed_env.requests if r.path in asked]
     assert all(r.headers["Authorization"] == f"Bearer {FAKE_KEY}" for r in gets)
     assert FAKE_KEY not in result.stdout + result.stderr
@@ -178,9 +182,9 @@ def test_every_call_matches_the_bill(keyed_env: LoopbackOpenRouter) -> None:
 def test_a_call_that_differs_is_shown_and_exits_6(keyed_env: LoopbackOpenRouter) -> None:
     run_id, calls = recorded_run(keyed_env)
     bill_all(keyed_env, calls)
-    refine = next(c for c in calls if c["stage"] == "refine")
-    more = Decimal(refine["cost"]) + Decimal("0.000012")
-    keyed_env.generations[refine["generation_id"]] = bill_body(refine, str(more))
+    refine = next(c for c in calls if c.stage == "refine")
+    more = Decimal(refine.cost) + Decimal("0.000012")
+    keyed_env.generations[refine.generation_id] = bill_body(refine, str(more))
 
     result = hive("history", "show", str(run_id), "--verify")
 
@@ -201,9 +205,9 @@ def test_costs_are_compared_exactly_not_as_floats(keyed_env: LoopbackOpenRouter)
     run_id, calls = recorded_run(keyed_env)
     bill_all(keyed_env, calls)
     first = calls[0]
-    literal = f"{Decimal(first['cost']).normalize():f}" + "00000000000001"
-    assert float(literal) == float(first["cost"])
-    keyed_env.generations[first["generation_id"]] = bill_body(first, literal)
+    literal = f"{Decimal(first.cost).normalize():f}" + "00000000000001"
+    assert float(literal) == float(first.cost)
+    keyed_env.generations[first.generation_id] = bill_body(first, literal)
 
     result = hive("history", "show", str(run_id), "--verify", "--json")
 
@@ -211,7 +215,7 @@ def test_costs_are_compared_exactly_not_as_floats(keyed_env: LoopbackOpenRouter)
     report = json.loads(result.stdout)
     row = report["calls"][0]
     assert row["status"] == "differs" and row["billed"] == literal
-    assert Decimal(row["difference"]) == Decimal(literal) - Decimal(first["cost"]) > 0
+    assert Decimal(row["difference"]) == Decimal(literal) - Decimal(first.cost) > 0
 
 
 def test_a_generation_not_found_is_asked_once_more_then_reported(
@@ -220,7 +224,7 @@ def test_a_generation_not_found_is_asked_once_more_then_reported(
     run_id, calls = recorded_run(keyed_env)
     bill_all(keyed_env, calls)
     missing = calls[-1]
-    del keyed_env.generations[missing["generation_id"]]
+    del keyed_env.generations[missing.generation_id]
 
     result = hive("history", "show", str(run_id), "--verify")
 
@@ -236,7 +240,7 @@ def test_a_generation_not_found_is_asked_once_more_then_reported(
         "not found\n"
     )
     asked = generation_requests(keyed_env)
-    assert asked.count(f"/api/v1/generation?id={missing['generation_id']}") == 2  # one retry
+    assert asked.count(f"/api/v1/generation?id={missing.generation_id}") == 2  # one retry
     assert len(asked) == len(calls) + 1
 
 
@@ -245,10 +249,10 @@ def test_a_generation_that_appears_late_is_found_on_the_retry(
 ) -> None:
     run_id, calls = recorded_run(keyed_env)
     bill_all(keyed_env, calls)
-    late = calls[0]["generation_id"]
+    late = calls[0].generation_id
     # the server's other form: the data object, dumped by the server (a short cost survives)
     keyed_env.generations[late] = {**DOCUMENTED["data"], "id": late,
-                                   "total_cost": float(calls[0]["cost"])}  # fmt: skip
+                                   "total_cost": float(calls[0].cost)}  # fmt: skip
     keyed_env.fail(f"GET /generation {late}", Fault(status=404, body=NOT_FOUND_BODY))
 
     result = hive("history", "show", str(run_id), "--verify")
@@ -298,7 +302,7 @@ def test_calls_recorded_before_generation_ids_cannot_be_checked(
 ) -> None:
     run_id, calls = recorded_run(keyed_env)
     bill_all(keyed_env, calls)
-    sql("UPDATE calls SET generation_id = NULL WHERE id = ?", calls[0]["id"])
+    sql("UPDATE calls SET generation_id = NULL WHERE id = ?", calls[0].id)
 
     result = hive("history", "show", str(run_id), "--verify")
 
@@ -339,9 +343,9 @@ def test_an_old_run_needs_no_key_and_no_server(monkeypatch: pytest.MonkeyPatch) 
 def test_json_gives_rows_and_totals(keyed_env: LoopbackOpenRouter) -> None:
     run_id, calls = recorded_run(keyed_env)
     bill_all(keyed_env, calls)
-    refine = next(c for c in calls if c["stage"] == "refine")
-    less = Decimal(refine["cost"]) - Decimal("0.0000001")
-    keyed_env.generations[refine["generation_id"]] = bill_body(refine, f"{less:f}")
+    refine = next(c for c in calls if c.stage == "refine")
+    less = Decimal(refine.cost) - Decimal("0.0000001")
+    keyed_env.generations[refine.generation_id] = bill_body(refine, f"{less:f}")
 
     result = hive("history", "show", str(run_id), "--verify", "--json")
 
@@ -349,27 +353,27 @@ def test_json_gives_rows_and_totals(keyed_env: LoopbackOpenRouter) -> None:
     report = json.loads(result.stdout)  # money is strings: no float anywhere
     assert set(report) == {"run_id", "calls", "totals", "summary"}
     assert report["run_id"] == run_id
-    assert [r["call_id"] for r in report["calls"]] == [c["id"] for c in calls]
+    assert [r["call_id"] for r in report["calls"]] == [c.id for c in calls]
     row = next(r for r in report["calls"] if r["stage"] == "refine")
     assert row == {
-        "call_id": refine["id"], "stage": "refine", "idx": 0, "attempt": 1,
-        "model": refine["model"], "model_used": refine["model_used"],
-        "generation_id": refine["generation_id"], "status": "differs",
-        "recorded": f"{Decimal(refine['cost']).normalize():f}", "cost_estimated": False,
+        "call_id": refine.id, "stage": "refine", "idx": 0, "attempt": 1,
+        "model": refine.model, "model_used": refine.model_used,
+        "generation_id": refine.generation_id, "status": "differs",
+        "recorded": f"{Decimal(refine.cost).normalize():f}", "cost_estimated": False,
         "billed": f"{less.normalize():f}", "difference": "-0.0000001",
         "reason_kind": None, "reason": None,
         "bill": {
-            "id": refine["generation_id"], "total_cost": f"{less.normalize():f}",
-            "model": refine["model_used"], "provider_name": "TestProvider",
-            "tokens_prompt": refine["prompt_tokens"],
-            "tokens_completion": refine["completion_tokens"],
+            "id": refine.generation_id, "total_cost": f"{less.normalize():f}",
+            "model": refine.model_used, "provider_name": "TestProvider",
+            "tokens_prompt": refine.prompt_tokens,
+            "tokens_completion": refine.completion_tokens,
             "native_tokens_reasoning": 5, "native_tokens_cached": 3, "cache_discount": None,
             "upstream_inference_cost": "0.0012", "is_byok": False, "cancelled": False,
             "finish_reason": "stop",
         },
     }  # fmt: skip
     assert all(r["status"] == "matches" for r in report["calls"] if r is not row)
-    recorded = sum((Decimal(c["cost"]) for c in calls), Decimal(0))
+    recorded = sum((Decimal(c.cost) for c in calls), Decimal(0))
     assert report["totals"] == {
         "calls": len(calls), "matching": len(calls) - 1, "differing": 1, "unchecked": 0,
         "not_billed": 0, "recorded": f"{recorded.normalize():f}",
@@ -387,7 +391,7 @@ def test_the_key_is_never_printed(keyed_env: LoopbackOpenRouter) -> None:
     echo = json.dumps({"error": {"code": 500, "message": f"upstream saw key {FAKE_KEY}"}})
 
     for extra in ([], ["--json"]):
-        keyed_env.fail(f"GET /generation {calls[1]['generation_id']}",
+        keyed_env.fail(f"GET /generation {calls[1].generation_id}",
                        Fault(status=500, body=echo.encode()))  # fmt: skip
         result = hive("history", "show", str(run_id), "--verify", *extra)
 
@@ -481,8 +485,19 @@ def test_fields_of_another_type_are_unknown() -> None:
 # --- the comparison, pure ----------------------------------------------------------------------
 
 
-def call(cost: str | None = "0.001", *, billable: bool = True) -> dict[str, Any]:
-    return {"cost": None if cost is None else Decimal(cost), "billable": billable}
+# A call as history holds it; each test changes what it is about.
+STORED = StoredCall(
+    id=1, run_id=1, finished_at="2026-11-20T10:00:00.000+00:00", stage="generate", idx=0,
+    attempt=1, model="a/b", model_used="a/b", provider="P", prompt_tokens=10,
+    completion_tokens=5, cost=Decimal("0.001"), cost_estimated=False, ttft_ms=1.0,
+    latency_ms=2.0, finish_reason="stop", error=None, content="text", accepted=True,
+    cached_tokens=None, cache_write_tokens=None, cache_discount=None, reasoning_tokens=None,
+    generation_id="gen-1", web_searches=None, sources=(), billable=True,
+)  # fmt: skip
+
+
+def call(cost: str | None = "0.001", *, billable: bool = True, **extra: Any) -> StoredCall:
+    return replace(STORED, cost=None if cost is None else Decimal(cost), billable=billable, **extra)
 
 
 def billed(total: str | None) -> Generation:
@@ -508,7 +523,7 @@ def billed(total: str | None) -> Generation:
     ],
 )
 def test_compare(
-    recorded: dict[str, Any],
+    recorded: StoredCall,
     bill: Generation | Unchecked | None,
     status: str,
     difference: Decimal | None,
@@ -517,7 +532,7 @@ def test_compare(
     assert (check.status, check.difference) == (status, difference)
 
 
-def checks(*pairs: tuple[dict[str, Any], Generation | Unchecked | None]) -> list[Any]:
+def checks(*pairs: tuple[StoredCall, Generation | Unchecked | None]) -> list[Any]:
     return [compare(c, b) for c, b in pairs]
 
 
@@ -569,12 +584,13 @@ def test_the_failure_lines() -> None:
 
 
 def test_the_report_rows() -> None:
-    def row(stage: str, idx: int, cost: str | None, **extra: Any) -> dict[str, Any]:
-        return {"stage": stage, "idx": idx, "attempt": 1, "model": "a/b",
-                "cost_estimated": False, **call(cost), **extra}  # fmt: skip
+    def row(stage: str, idx: int, cost: str | None, **extra: Any) -> StoredCall:
+        return call(cost, **{"stage": stage, "idx": idx, "attempt": 1, "model": "a/b",
+                             "cost_estimated": False, **extra})  # fmt: skip
 
     lines = text_lines(
-        {"id": 7, "profile": "speed"},
+        7,
+        "speed",
         checks(
             (row("generate", 0, "0.00100"), billed("0.001")),
             (row("generate", 1, "0.001", attempt=2), billed("0.0009")),

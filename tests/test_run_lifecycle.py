@@ -26,10 +26,12 @@ from typer.testing import CliRunner
 from hive.cli.app import app
 from hive.consensus.events import CallFinished, CallRecord
 from hive.consensus.profiles import BUILTIN_PROFILES
-from hive.store import history as history_module
-from hive.store.history import MIGRATIONS, History, db_path, open_db
+from hive.errors import StorageError
+from hive.store import schema
+from hive.store.history import History
 from hive.store.paths import resolve_paths
 from hive.store.run_record import RunRecord
+from hive.store.schema import MIGRATIONS, db_path, open_db
 from tests.loopback import Fault, LoopbackOpenRouter
 
 runner = CliRunner()
@@ -196,7 +198,7 @@ def test_a_database_from_a_newer_hive_is_refused_before_any_request(
 def test_a_locked_database_is_one_line_naming_the_file(
     keyed_env: LoopbackOpenRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(history_module, "BUSY_TIMEOUT_MS", 100)
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_MS", 100)
     path = db_path(resolve_paths())
     open_db(path).close()
     holder = sqlite3.connect(path, isolation_level=None)
@@ -218,7 +220,7 @@ def test_a_locked_database_is_one_line_naming_the_file(
 def test_a_database_locked_mid_run_shows_the_answer_and_names_the_unsaved_calls(
     keyed_env: LoopbackOpenRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(history_module, "BUSY_TIMEOUT_MS", 100)
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_MS", 100)
     path = db_path(resolve_paths())
     keyed_env.fail(SPEED.refine.models[0], Fault(delay=0.5))  # the lock is taken meanwhile
     taken, release = threading.Event(), threading.Event()
@@ -260,7 +262,7 @@ def test_a_full_disk_is_named_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
         history.db.execute(f"PRAGMA max_page_count = {pages}")  # no room for one page more
         call = CallRecord("generate", 0, "a/b", "a/b", None, 10, 20, Decimal("0.0001"), 1.0,
                           2.0, "stop", "x" * 200_000)  # fmt: skip
-        with pytest.raises(history_module.StorageError) as caught:
+        with pytest.raises(StorageError) as caught:
             history.record_call(run_id, call)
     finally:
         history.close()
@@ -272,20 +274,20 @@ def test_a_full_disk_is_named_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_an_outcome_that_could_not_be_written_is_written_when_the_run_ends(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(history_module, "BUSY_TIMEOUT_MS", 50)
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_MS", 50)
     history = History.open(resolve_paths())
     try:
         with RunRecord(history, notice=lambda message: None) as record:
             run_id = record.start("q", "speed", False)
             holder = sqlite3.connect(history.path or "", isolation_level=None)
             holder.execute("BEGIN IMMEDIATE")
-            with pytest.raises(history_module.StorageError):
+            with pytest.raises(StorageError):
                 record.finish("ok", answer="the answer", confidence=0.9)
             holder.execute("ROLLBACK")
             holder.close()
         run = history.run(run_id)
         # Not "failed" with no answer: the outcome the run meant to write.
-        assert run is not None and run["status"] == "ok" and run["answer"] == "the answer"
+        assert run is not None and run.status == "ok" and run.answer == "the answer"
     finally:
         history.close()
 
@@ -293,7 +295,7 @@ def test_an_outcome_that_could_not_be_written_is_written_when_the_run_ends(
 def test_calls_held_by_a_locked_database_are_saved_when_it_frees(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(history_module, "BUSY_TIMEOUT_MS", 50)
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_MS", 50)
     history = History.open(resolve_paths())
     notices: list[str] = []
     call = CallRecord("generate", 0, "a/b", "a/b", None, 10, 20, Decimal("0.0001"), 1.0, 2.0,
@@ -310,8 +312,8 @@ def test_calls_held_by_a_locked_database_are_saved_when_it_frees(
             record.finish("ok", answer="text")
         assert len(notices) == 1 and "holding this run's calls" in notices[0]
         run = history.run(run_id)
-        assert run is not None and run["status"] == "ok" and len(run["calls"]) == 2
-        assert run["total_cost"] == Decimal("0.0002")
+        assert run is not None and run.status == "ok" and len(run.calls) == 2
+        assert run.total_cost == Decimal("0.0002")
     finally:
         history.close()
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hive.cli.edge import error_edge
+from hive.store.grouping import Grouping  # light: the choices of --by
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -33,15 +34,6 @@ class Period(StrEnum):
     week = "week"
     month = "month"
     all = "all"
-
-
-class Grouping(StrEnum):
-    day = "day"
-    week = "week"
-    month = "month"
-    model = "model"
-    profile = "profile"
-    stage = "stage"
 
 
 PERIOD_LABELS = {
@@ -76,7 +68,7 @@ def cost(
 
         paths = resolve_paths()
         settings = load_settings(paths).settings
-        found = read_report(paths, since=period_start(period), by=by.value)
+        found = read_report(paths, since=period_start(period), by=by)
         if json_output:
             typer.echo(json.dumps(to_json(found, period, settings), indent=2))
             return

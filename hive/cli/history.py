@@ -8,7 +8,7 @@ finished, with its full output, then the answer.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,10 +16,9 @@ from hive.cli.edge import error_edge
 
 if TYPE_CHECKING:
     from datetime import datetime
-    from decimal import Decimal
 
-    from hive.money import Total
     from hive.store.history import History
+    from hive.store.rows import ExportedRun, Run, RunSummary, StoredCall
 
 app = typer.Typer(
     help="List, show, export and delete recorded runs.",
@@ -57,31 +56,6 @@ def _open() -> History:
     return History.open(resolve_paths())
 
 
-def _money(value: Decimal | None) -> str | None:
-    """An exact decimal string in plain notation (``0.0000001``, never ``1E-7``)."""
-    if value is None:
-        return None
-    text = format(value, "f")
-    return text if text != "-0" else "0"
-
-
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    """A run or call dict for JSON: costs as exact decimal strings."""
-    out = dict(row)
-    # Unknown is null, never a made-up zero: a total none of whose billed parts is known,
-    # and tokens no call reported.
-    if out.get("unknown_cost_calls") and not out.get("total_cost"):
-        out["total_cost"] = None
-    if out.get("unreported_token_calls") and not out.get("total_tokens"):
-        out["total_tokens"] = None
-    for name in ("total_cost", "cost", "cache_discount"):
-        if name in out:
-            out[name] = _money(out[name])
-    if "calls" in out:
-        out["calls"] = [_jsonable(call) for call in out["calls"]]
-    return out
-
-
 def _local(stamp: str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     """A stored UTC timestamp in local time."""
     if not stamp:
@@ -105,24 +79,17 @@ def _first_line(text: str, width: int = QUESTION_WIDTH) -> str:
     return line + (" …" if more else "")
 
 
-def _run_total(run: dict[str, Any]) -> Total:
-    from hive.money import Total
-
-    return Total(run["total_cost"], run.get("unknown_cost_calls") or 0)
-
-
-def _run_cost(run: dict[str, Any]) -> str:
+def _run_cost(run: RunSummary) -> str:
     from hive.money import total_text
 
-    return total_text(_run_total(run), compact=True) + (" (sim)" if run["simulated"] else "")
+    return total_text(run.total, compact=True) + (" (sim)" if run.simulated else "")
 
 
-def _run_tokens(run: dict[str, Any]) -> str:
+def _run_tokens(run: RunSummary) -> str:
     """Reported tokens; ``?`` when none were, ``+?`` when some calls reported none."""
-    unreported = run.get("unreported_token_calls") or 0
-    if not unreported:
-        return f"{run['total_tokens']:,}"
-    return "?" if not run["total_tokens"] else f"{run['total_tokens']:,}+?"
+    if not run.unreported_token_calls:
+        return f"{run.total_tokens:,}"
+    return "?" if not run.total_tokens else f"{run.total_tokens:,}+?"
 
 
 def _dump(data: object) -> str:
@@ -151,7 +118,7 @@ def list_runs(
         finally:
             history.close()
         if json_output:
-            typer.echo(_dump([_jsonable(run) for run in runs]))
+            typer.echo(_dump([run.as_json() for run in runs]))
             return
         if not runs:
             typer.echo("no runs match" if search else "no runs recorded yet", err=True)
@@ -172,11 +139,10 @@ def list_runs(
         table.add_column("tokens", justify="right", no_wrap=True)
         table.add_column("question", no_wrap=True, overflow="ellipsis", ratio=1, min_width=10)
         for run in runs:
-            when = _local(run["started_at"], "%Y-%m-%d %H:%M")
+            when = _local(run.started_at, "%Y-%m-%d %H:%M")
             table.add_row(
-                str(run["id"]), when, run["profile"], run["status"], _run_cost(run),
-                _run_tokens(run),
-                _first_line(run["question"]) if run.get("logged", True) else "(not logged)",
+                str(run.id), when, run.profile, run.status, _run_cost(run), _run_tokens(run),
+                _first_line(run.question) if run.logged else "(not logged)",
             )  # fmt: skip
         make_console(load_settings(resolve_paths()).settings.color).print(table)
 
@@ -211,13 +177,13 @@ def show(
             verify_run(run, json_output=json_output)
             return
         if json_output:
-            typer.echo(_dump(_jsonable(run)))
+            typer.echo(_dump(run.as_json()))
             return
         for line in _replay(run):
             typer.echo(line)
 
 
-def _replay(run: dict[str, Any]) -> list[str]:
+def _replay(run: Run) -> list[str]:
     from hive.money import dollars, total_text
     from hive.ui.agreement_view import agreement_lines
     from hive.ui.format import confidence, estimated_note, seconds, tokens
@@ -226,91 +192,92 @@ def _replay(run: dict[str, Any]) -> list[str]:
     def number(value: int | None) -> str:
         return "?" if value is None else f"{value:,}"
 
-    simulated = " (simulated)" if run["simulated"] else ""
-    calls = run["calls"]
+    simulated = " (simulated)" if run.simulated else ""
+    calls = run.calls
     lines = [
-        f"run #{run['id']} · {run['status']} · profile {run['profile']}{simulated}",
-        f"started {_local(run['started_at'])}, finished {_local(run['finished_at'])}",
+        f"run #{run.id} · {run.status} · profile {run.profile}{simulated}",
+        f"started {_local(run.started_at)}, finished {_local(run.finished_at)}",
         " · ".join(
             [
                 f"{len(calls)} call{'s' if len(calls) != 1 else ''}",
-                seconds(run["duration_ms"]),
-                tokens(run["total_tokens"], run.get("unreported_token_calls") or 0),
-                total_text(_run_total(run))
+                seconds(run.duration_ms),
+                tokens(run.total_tokens, run.unreported_token_calls),
+                total_text(run.total)
                 + simulated
-                + estimated_note([c["cost_estimated"] for c in calls if c["cost"] is not None]),
-                f"confidence {confidence(run['confidence'])}",
-                *([f"{run['rounds']} rounds"] if (run.get("rounds") or 1) > 1 else []),
+                + estimated_note([c.cost_estimated for c in calls if c.cost is not None]),
+                f"confidence {confidence(run.confidence)}",
+                *([f"{run.rounds} rounds"] if (run.rounds or 1) > 1 else []),
             ]
         ),
     ]
     lines += _context_lines(run)
-    lines += [f"warning: {warning}" for warning in run["warnings"]]
-    lines += [f"decided: {decision['message']}" for decision in run.get("decisions") or []]
-    if run["error"]:
-        lines.append(f"error: {run['error']}")
-    logged = run.get("logged", True)
-    lines += ["", "── question", run["question"] if logged else UNSTORED]
+    lines += [f"warning: {warning}" for warning in run.warnings]
+    lines += [f"decided: {decision.message}" for decision in run.decisions]
+    if run.error:
+        lines.append(f"error: {run.error}")
+    logged = run.logged
+    lines += ["", "── question", run.question if logged else UNSTORED]
     for call in calls:
-        used = call["model_used"]
-        model = call["model"] + (f" → {used}" if used and used != call["model"] else "")
-        if call["cost"] is None and not call["billable"]:
+        used = call.model_used
+        model = call.model + (f" → {used}" if used and used != call.model else "")
+        if call.cost is None and not call.billable:
             cost = "not billed (no answer)"
         else:
-            cost = dollars(call["cost"]) + (" (estimated)" if call["cost_estimated"] else "")
-        # A generator's place; a later stage's second call (escalation, another round) too.
-        again = call["stage"] == "generate" or call["idx"] > 0
-        stage = call["stage"] + (f" #{call['idx'] + 1}" if again else "")
+            cost = dollars(call.cost) + (" (estimated)" if call.cost_estimated else "")
         lines += [
             "",
-            f"── {stage} · {model} · provider {call['provider'] or '?'}"
-            f" · attempt {call['attempt']}",
+            f"── {call_label(call)} · {model} · provider {call.provider or '?'}"
+            f" · attempt {call.attempt}",
             " · ".join(
                 [
-                    f"tokens {number(call['prompt_tokens'])} in, "
-                    f"{number(call['completion_tokens'])} out",
+                    f"tokens {number(call.prompt_tokens)} in, {number(call.completion_tokens)} out",
                     *_reasoning_part(call),
                     *_cache_parts(call),
                     cost,
-                    f"ttft {_ms(call['ttft_ms'])}",
-                    f"latency {_ms(call['latency_ms'])}",
-                    f"finish {call['finish_reason'] or '-'}",
+                    f"ttft {_ms(call.ttft_ms)}",
+                    f"latency {_ms(call.latency_ms)}",
+                    f"finish {call.finish_reason or '-'}",
                 ]
             ),
         ]
-        if call["error"]:
-            lines.append(f"error: {call['error']}")
-        if call.get("generation_id"):
-            lines.append(f"generation {call['generation_id']}")
-        lines.append(call["content"] or ("(no output)" if logged else UNSTORED))
-    answer = run["answer"] if run["answer"] is not None else "(no answer)"
+        if call.error:
+            lines.append(f"error: {call.error}")
+        if call.generation_id:
+            lines.append(f"generation {call.generation_id}")
+        lines.append(call.content or ("(no output)" if logged else UNSTORED))
+    answer = run.answer if run.answer is not None else "(no answer)"
     lines += ["", "── answer", answer if logged else UNSTORED]
-    cited = {s["url"]: s.get("title") for c in calls for s in c["sources"] if s.get("url")}
+    cited = {s.url: s.title for c in calls for s in c.sources if s.url}
     if cited:
         lines += ["", *source_lines(list(cited.items()))]
-    agreement = agreement_lines(run.get("consensus"), run["confidence"], run.get("issues") or [])
+    agreement = agreement_lines(run.consensus, run.confidence, run.issues)
     if agreement:
         lines += ["", "── agreement", *agreement]
     return lines
 
 
-def _context_lines(run: dict[str, Any]) -> list[str]:
+def call_label(call: StoredCall) -> str:
+    """A call as ``show`` names it: a generator's place; a later stage's second call
+    (escalation, another round) too."""
+    again = call.stage == "generate" or call.idx > 0
+    return call.stage + (f" #{call.idx + 1}" if again else "")
+
+
+def _context_lines(run: Run) -> list[str]:
     """What the run was given besides its question: the conversation it is part of, the
     user's instructions and the files attached; or that none of it was kept (``--no-log``)."""
     from hive.text import shorten
 
     lines = []
-    if not run.get("logged", True):
+    if not run.logged:
         lines.append(NOT_LOGGED)
-    chain = run.get("conversation") or []
-    if len(chain) > 1:
-        lines.append("conversation: " + " → ".join(f"#{run_id}" for run_id in chain))
-    if run.get("system"):
-        one_line = " ".join(str(run["system"]).split())
+    if len(run.conversation) > 1:
+        lines.append("conversation: " + " → ".join(f"#{run_id}" for run_id in run.conversation))
+    if run.system:
+        one_line = " ".join(run.system.split())
         lines.append(f"instructions: {shorten(one_line, INSTRUCTIONS_WIDTH)}")
-    files = run.get("files") or []
-    if files:
-        lines.append("files: " + ", ".join(f"{f['name']} ({_size(f['bytes'])})" for f in files))
+    if run.files:
+        lines.append("files: " + ", ".join(f"{f.name} ({_size(f.size)})" for f in run.files))
     return lines
 
 
@@ -326,27 +293,27 @@ def _size(size: int) -> str:
     return f"{kib / 1024:,.1f} MiB"
 
 
-def _reasoning_part(call: dict[str, Any]) -> list[str]:
+def _reasoning_part(call: StoredCall) -> list[str]:
     """The completion tokens a call spent reasoning and the web searches it ran, when the
     server reported them."""
-    tokens, searches = call.get("reasoning_tokens"), call.get("web_searches")
+    tokens, searches = call.reasoning_tokens, call.web_searches
     parts = [] if tokens is None else [f"reasoning {tokens:,}"]
     if searches:
         parts.append(f"{searches} web search{'es' if searches != 1 else ''}")
     return parts
 
 
-def _cache_parts(call: dict[str, Any]) -> list[str]:
+def _cache_parts(call: StoredCall) -> list[str]:
     """A call's prompt caching, only as far as the server reported it."""
     from hive.money import dollars
 
     parts = []
-    if call.get("cached_tokens") is not None:
-        parts.append(f"cached {call['cached_tokens']:,}")
-    if call.get("cache_write_tokens"):
-        parts.append(f"cache write {call['cache_write_tokens']:,}")
-    if call.get("cache_discount") is not None:
-        parts.append(f"cache discount {dollars(call['cache_discount'])}")
+    if call.cached_tokens is not None:
+        parts.append(f"cached {call.cached_tokens:,}")
+    if call.cache_write_tokens:
+        parts.append(f"cache write {call.cache_write_tokens:,}")
+    if call.cache_discount is not None:
+        parts.append(f"cache discount {dollars(call.cache_discount)}")
     return parts
 
 
@@ -396,13 +363,13 @@ def export(
         typer.echo(f"exported {len(rows)} run{'s' if len(rows) != 1 else ''} to {path}", err=True)
 
 
-def _jsonl(rows: list[dict[str, Any]]) -> str:
+def _jsonl(rows: list[ExportedRun]) -> str:
     import json
 
-    return "".join(json.dumps(_jsonable(row), ensure_ascii=False) + "\n" for row in rows)
+    return "".join(json.dumps(row.as_json(), ensure_ascii=False) + "\n" for row in rows)
 
 
-def _csv(rows: list[dict[str, Any]]) -> str:
+def _csv(rows: list[ExportedRun]) -> str:
     """One row per call with its run's fields; a run with no calls still gets one row."""
     import csv
     import io
@@ -415,16 +382,13 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([*CSV_RUN_FIELDS, *CSV_CALL_FIELDS])
-    for row in rows:
-        run = _jsonable(row)
-        head = [run["id"], run["started_at"], run["question"], run["profile"], run["status"],
-                run["simulated"]]  # fmt: skip
-        calls = run["calls"] or [None]
-        for call in calls:
-            tail = [""] * len(CSV_CALL_FIELDS)
-            if call is not None:
-                values = {**call, "call_id": call["id"]}
-                tail = [values[name] for name in CSV_CALL_FIELDS]
+    for run in rows:
+        head = [run.id, run.started_at, run.question, run.profile, run.status, run.simulated]
+        tails: list[list[object]] = []
+        for call in run.calls:
+            values = {**call.as_json(), "call_id": call.id}
+            tails.append([values[name] for name in CSV_CALL_FIELDS])
+        for tail in tails or [[""] * len(CSV_CALL_FIELDS)]:
             writer.writerow([cell(v) for v in [*head, *tail]])
     return buffer.getvalue()
 
@@ -452,7 +416,7 @@ def delete(
 
         if (run_id is None) == (before is None):
             raise UsageError("give a run ID or --before YYYY-MM-DD (one of them)")
-        moment = None if before is None else _local_midnight(before)
+        moment = None if before is None else _start_of(before)
         history = _open()
         try:
             if run_id is not None:
@@ -467,15 +431,15 @@ def delete(
         typer.echo(f"deleted {count} run{'s' if count != 1 else ''}")
 
 
-def _local_midnight(text: str) -> datetime:
-    """The start of a local calendar date, as an aware datetime."""
-    from datetime import date, time
-    from datetime import datetime as dt
+def _start_of(text: str) -> datetime:
+    """The start of a local calendar date given as ``YYYY-MM-DD``, as an aware datetime."""
+    from datetime import date
 
     from hive.errors import UsageError
+    from hive.store.spending import local_midnight
 
     try:
         day = date.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(f"--before needs a date as YYYY-MM-DD (got {text!r})") from None
-    return dt.combine(day, time()).astimezone()
+    return local_midnight(day)

@@ -84,22 +84,22 @@ def _recorded(paths: Paths, run_id: int, *, logged: bool) -> Asked:
     finally:
         history.close()
     this, earlier = chain[-1], chain[:-1]
-    if not this["logged"]:
+    if not this.logged:
         raise UsageError(f"run #{run_id} was made with --no-log: its question was not kept")
     follow = FollowUp(
-        run_id, (), (), "", str(record["profile"]), record.get("panel")
+        run_id, (), (), "", record.profile, record.panel
     )  # only to read the panel it ran on
-    profile = panel_of(follow) or ProfileStore(paths).get(str(record["profile"]))
-    files = tuple(Attachment(name, text) for name, text in this["files"])
+    profile = panel_of(follow) or ProfileStore(paths).get(record.profile)
+    files = tuple(Attachment(name, text) for name, text in this.files)
     context = Context(
-        system=this["system"] or "",
-        files=(*(Attachment(n, t) for r in earlier for n, t in r["files"]), *files),
-        turns=tuple(Turn(r["question"], r["answer"]) for r in earlier if r["answer"]),
+        system=this.system or "",
+        files=(*(Attachment(n, t) for r in earlier for n, t in r.files), *files),
+        turns=tuple(Turn(r.question, r.answer) for r in earlier if r.answer),
     )
     notices = [f"asking run #{run_id}'s question again on the panel it ran on ({profile.name})"]
     if context:
         notices.append(context_notice(context, files, None))
     return Asked(
-        question=this["question"], profile=profile, context=context, new_files=files,
-        parent_id=record.get("parent_id"), logged=logged, notices=notices,
+        question=this.question, profile=profile, context=context, new_files=files,
+        parent_id=record.parent_id, logged=logged, notices=notices,
     )  # fmt: skip

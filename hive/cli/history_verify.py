@@ -23,9 +23,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+from hive.cli.history import call_label
+
 if TYPE_CHECKING:
     from hive.errors import HiveError
     from hive.openrouter.generation import Generation
+    from hive.store.rows import Run, StoredCall
     from hive.store.settings import Settings
 
 EXIT_DIFFERS = 6  # the bill and hive's record disagree
@@ -62,7 +65,7 @@ class Unchecked:
 class Check:
     """One call: what hive recorded, what the bill says, and the verdict."""
 
-    call: dict[str, Any]
+    call: StoredCall
     status: Status
     recorded: Decimal | None = None
     billed: Decimal | None = None
@@ -134,12 +137,12 @@ async def read_bills(
 # --- the comparison (pure) -----------------------------------------------------------------
 
 
-def compare(call: dict[str, Any], bill: Generation | Unchecked | None) -> Check:
-    """``call`` (a history row: ``cost``, ``billable``) against its ``bill``: what
-    ``read_bills`` found for its generation id, or None when it has none."""
-    recorded: Decimal | None = call["cost"]
+def compare(call: StoredCall, bill: Generation | Unchecked | None) -> Check:
+    """``call`` (as history recorded it: its ``cost``, whether it was ``billable``) against
+    its ``bill``: what ``read_bills`` found for its generation id, or None when it has none."""
+    recorded = call.cost
     if bill is None:
-        if recorded is None and not call["billable"]:
+        if recorded is None and not call.billable:
             return Check(call, "not_billed")
         return Check(call, "unchecked", recorded, unchecked=Unchecked("no_id", NO_ID))
     if isinstance(bill, Unchecked):
@@ -149,7 +152,7 @@ def compare(call: dict[str, Any], bill: Generation | Unchecked | None) -> Check:
         return Check(call, "unchecked", recorded, unchecked=Unchecked("no_total", NO_TOTAL),
                      generation=bill)  # fmt: skip
     difference = billed - (recorded if recorded is not None else Decimal(0))
-    unknown = recorded is None and call["billable"]
+    unknown = recorded is None and call.billable
     status: Status = "differs" if unknown or difference != 0 else "matches"
     return Check(call, status, recorded, billed, difference, generation=bill)
 
@@ -248,11 +251,10 @@ def usd(value: Decimal | None) -> str:
     return f"-${exact(-value)}" if value < 0 else f"${exact(value)}"
 
 
-def _stage(call: dict[str, Any]) -> str:
-    """As `hive history show` names a call: a generator's place, a later stage's repeat."""
-    again = call["stage"] == "generate" or call["idx"] > 0
-    label = str(call["stage"]) + (f" #{call['idx'] + 1}" if again else "")
-    return label + (f" (attempt {call['attempt']})" if call["attempt"] > 1 else "")
+def _stage(call: StoredCall) -> str:
+    """As `hive history show` names a call (a generator's place, a later stage's repeat),
+    with its attempt when it was not the first."""
+    return call_label(call) + (f" (attempt {call.attempt})" if call.attempt > 1 else "")
 
 
 def _result(check: Check) -> str:
@@ -269,29 +271,30 @@ def _result(check: Check) -> str:
     return f"differs: billed {usd(abs(difference))} {'more' if difference > 0 else 'less'}"
 
 
-def text_lines(run: dict[str, Any], checks: Sequence[Check], asked: str | None) -> list[str]:
-    """The report: a heading, one row per call (call, model, recorded, billed, result), then
-    the summary. ``asked``: the server whose bills were read (None: none was asked)."""
-    head = f"run #{run['id']} · profile {run['profile']}"
+def text_lines(run_id: int, profile: str, checks: Sequence[Check], asked: str | None) -> list[str]:
+    """The report on run ``run_id`` (of ``profile``): a heading, one row per call (call,
+    model, recorded, billed, result), then the summary. ``asked``: the server whose bills were
+    read (None: none was asked)."""
+    head = f"run #{run_id} · profile {profile}"
     if asked:
         head += f" · recorded costs against the bill from {asked}"
     rows = [("call", "model", "recorded", "billed", "result")]
     for check in checks:
         call = check.call
         if check.recorded is not None:
-            recorded = usd(check.recorded) + (" (estimated)" if call["cost_estimated"] else "")
+            recorded = usd(check.recorded) + (" (estimated)" if call.cost_estimated else "")
         else:  # unknown, as `hive history show` writes it; or nothing, for a refused call
-            recorded = "$?" if call["billable"] else "-"
-        rows.append((_stage(call), call["model"], recorded, usd(check.billed), _result(check)))
+            recorded = "$?" if call.billable else "-"
+        rows.append((_stage(call), call.model, recorded, usd(check.billed), _result(check)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     cells = [[c.ljust(w) for c, w in zip(row[:4], widths, strict=True)] for row in rows]
     table = ["  ".join([*padded, row[4]]) for padded, row in zip(cells, rows, strict=True)]
     return [head, *(table if checks else []), summary(checks)]
 
 
-def json_report(run: dict[str, Any], checks: Sequence[Check]) -> dict[str, Any]:
-    """The report as one object: per-call rows and the totals, money as exact decimal strings
-    (null when unknown)."""
+def json_report(run_id: int, checks: Sequence[Check]) -> dict[str, Any]:
+    """The report on run ``run_id`` as one object: per-call rows and the totals, money as
+    exact decimal strings (null when unknown)."""
 
     def money(value: Decimal | None) -> str | None:
         return None if value is None else exact(value)
@@ -308,19 +311,19 @@ def json_report(run: dict[str, Any], checks: Sequence[Check]) -> dict[str, Any]:
     recorded = sum((c.recorded or Decimal(0) for c in compared), Decimal(0))
     billed = sum((c.billed or Decimal(0) for c in compared), Decimal(0))
     return {
-        "run_id": run["id"],
+        "run_id": run_id,
         "calls": [
             {
-                "call_id": c.call["id"],
-                "stage": c.call["stage"],
-                "idx": c.call["idx"],
-                "attempt": c.call["attempt"],
-                "model": c.call["model"],
-                "model_used": c.call["model_used"],
-                "generation_id": c.call.get("generation_id"),
+                "call_id": c.call.id,
+                "stage": c.call.stage,
+                "idx": c.call.idx,
+                "attempt": c.call.attempt,
+                "model": c.call.model,
+                "model_used": c.call.model_used,
+                "generation_id": c.call.generation_id,
                 "status": c.status,
                 "recorded": money(c.recorded),
-                "cost_estimated": c.call["cost_estimated"],
+                "cost_estimated": c.call.cost_estimated,
                 "billed": money(c.billed),
                 "difference": money(c.difference),
                 "reason_kind": c.unchecked.kind if c.unchecked else None,
@@ -352,8 +355,8 @@ def _reason(check: Check) -> str | None:
 # --- the command ---------------------------------------------------------------------------
 
 
-def verify_run(run: dict[str, Any], *, json_output: bool, sleep: Sleep = asyncio.sleep) -> None:
-    """Check ``run`` (a ``History.run`` dict) against OpenRouter's bills and print the report;
+def verify_run(run: Run, *, json_output: bool, sleep: Sleep = asyncio.sleep) -> None:
+    """Check ``run`` (as ``History.run`` read it) against OpenRouter's bills and print the report;
     then, unless every billed call matched, raise the error that says so in one line (exit 6 or
     1, see above). Needs a key only when some call has a generation id to look up."""
     import json
@@ -367,11 +370,11 @@ def verify_run(run: dict[str, Any], *, json_output: bool, sleep: Sleep = asyncio
     from hive.store.paths import resolve_paths
     from hive.store.settings import load_settings
 
-    if run["simulated"]:
+    if run.simulated:
         raise UsageError(
-            f"run #{run['id']} was simulated: nothing was billed, so there is no bill to check"
+            f"run #{run.id} was simulated: nothing was billed, so there is no bill to check"
         )
-    ids = [c["generation_id"] for c in run["calls"] if c.get("generation_id")]
+    ids = [c.generation_id for c in run.calls if c.generation_id]
     bills: dict[str, Generation | Unchecked] = {}
     key, asked = "", None
     if ids:
@@ -391,15 +394,15 @@ def verify_run(run: dict[str, Any], *, json_output: bool, sleep: Sleep = asyncio
         )
         bills = asyncio.run(_read(settings, key, ids, not_found, sleep))
     checks = [
-        compare(call, bills[call["generation_id"]] if call.get("generation_id") else None)
-        for call in run["calls"]
+        compare(call, bills[call.generation_id] if call.generation_id else None)
+        for call in run.calls
     ]
     if json_output:
-        text = json.dumps(json_report(run, checks), indent=2, ensure_ascii=False)
+        text = json.dumps(json_report(run.id, checks), indent=2, ensure_ascii=False)
     else:
-        text = "\n".join(text_lines(run, checks, asked))
+        text = "\n".join(text_lines(run.id, run.profile, checks, asked))
     typer.echo(redact(text, key) if key else text)
-    if (failed := failure(run["id"], checks)) is not None:
+    if (failed := failure(run.id, checks)) is not None:
         raise failed
 
 

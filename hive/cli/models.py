@@ -202,7 +202,8 @@ def _console(paths: Paths) -> Console:
 
 
 def _own_figures(paths: Paths, model_id: str) -> dict[str, Any] | None:
-    """hive's own figures for the model from history (None when it has none)."""
+    """hive's own figures for the model from history, as ``--json`` shows them (None when it
+    has none)."""
     from hive.errors import HiveError
     from hive.store.history import model_stats
 
@@ -211,4 +212,4 @@ def _own_figures(paths: Paths, model_id: str) -> dict[str, Any] | None:
     except HiveError as exc:  # an unreadable history must not hide what the catalog knows
         typer.echo(f"note: hive's own figures are unavailable: {exc}", err=True)
         return None
-    return dict(stats) if isinstance(stats, dict) else None
+    return None if stats is None else stats.as_json()

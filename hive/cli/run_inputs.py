@@ -43,25 +43,25 @@ def follow_up(history: History, run_id: int | None) -> FollowUp:
             raise UsageError("--continue: there is no earlier run in history to follow up")
     chain = history.conversation(run_id)
     for run in chain:
-        if not run["logged"]:
+        if not run.logged:
             raise UsageError(
-                f"run #{run['id']} was made with --no-log: nothing of it was kept to follow up"
+                f"run #{run.id} was made with --no-log: nothing of it was kept to follow up"
             )
     last = chain[-1]
-    if not last["answer"]:
+    if not last.answer:
         raise UsageError(
-            f"run #{last['id']} ended {last['status']} without an answer: nothing to follow up; "
-            f"see hive history show {last['id']}"
+            f"run #{last.id} ended {last.status} without an answer: nothing to follow up; "
+            f"see hive history show {last.id}"
         )
-    turns = tuple(Turn(r["question"], r["answer"]) for r in chain if r["answer"])
-    files = tuple(Attachment(name, text) for r in chain for name, text in r["files"])
+    turns = tuple(Turn(r.question, r.answer) for r in chain if r.answer)
+    files = tuple(Attachment(name, text) for r in chain for name, text in r.files)
     # The instructions the last turn was sent ("" when it was sent none, or they were
     # cleared with --system ""); a run from before hive recorded them (None) says nothing.
-    system = next((r["system"] for r in reversed(chain) if r["system"] is not None), "")
-    record = history.run(run_id) or {}
-    return FollowUp(
-        run_id, turns, files, system, str(record.get("profile", "")), record.get("panel")
-    )
+    system = next((r.system for r in reversed(chain) if r.system is not None), "")
+    record = history.run(run_id)
+    if record is None:  # deleted meanwhile
+        return FollowUp(run_id, turns, files, system, "", None)
+    return FollowUp(run_id, turns, files, system, record.profile, record.panel)
 
 
 def panel_of(follow: FollowUp) -> Profile | None:

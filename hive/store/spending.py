@@ -1,4 +1,5 @@
-"""What hive has spent, summed from the history database for ``hive cost``.
+"""What hive has spent, summed for ``hive cost`` from the calls history reads for it
+(``History.spent_calls``, ``History.runs_without_calls``): this module runs no SQL.
 
 Money is read as the decimal text it is stored as and summed as ``Decimal`` in Python, never
 through SQLite's floating-point ``SUM``. A call counts at the moment it finished (as the budgets
@@ -11,20 +12,19 @@ added as zero.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from hive.consensus.profiles import STAGES
-from hive.errors import StorageError, UsageError
+from hive.errors import UsageError
 from hive.money import Total
-from hive.store.history import History, billable_sql, db_path
+from hive.store.grouping import TIME_GROUPINGS, Grouping
+from hive.store.history import History
 from hive.store.paths import Paths
-
-GROUPINGS = ("day", "week", "month", "model", "profile", "stage")
-TIME_GROUPINGS = ("day", "week", "month")
+from hive.store.rows import SpentCall
+from hive.store.schema import db_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,34 +84,6 @@ class _Group:
     runs: set[int] = field(default_factory=set)
 
 
-@dataclass(frozen=True, slots=True)
-class _Call:
-    run_id: int
-    at: datetime  # local
-    model: str
-    profile: str
-    stage: str
-    cost: Decimal | None
-    tokens: int | None  # None: the server reported none
-    billable: bool = True  # a call refused before any answer was not billed
-    cached_tokens: int | None = None  # None: the server did not say
-    cache_discount: Decimal | None = None
-
-    @property
-    def total(self) -> Total:
-        return Total.of([self.cost]) if self.billable else Total()
-
-
-def _utc_text(moment: datetime) -> str:
-    """The database's timestamp form (UTC, milliseconds), so text comparison is time order.
-    A naive ``moment`` is local time."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
-def _local(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone()
-
-
 def local_midnight(day: date) -> datetime:
     """The start of ``day`` in local time, as an aware datetime."""
     return datetime.combine(day, time()).astimezone()
@@ -122,76 +94,29 @@ def week_key(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-_KEYS: dict[str, Callable[[_Call], str]] = {
-    "day": lambda c: c.at.date().isoformat(),
-    "week": lambda c: week_key(c.at.date()),
-    "month": lambda c: f"{c.at.year:04d}-{c.at.month:02d}",
-    "model": lambda c: c.model,
-    "profile": lambda c: c.profile,
-    "stage": lambda c: c.stage,
+_KEYS: dict[str, Callable[[SpentCall], str]] = {
+    Grouping.day: lambda c: c.at.date().isoformat(),
+    Grouping.week: lambda c: week_key(c.at.date()),
+    Grouping.month: lambda c: f"{c.at.year:04d}-{c.at.month:02d}",
+    Grouping.model: lambda c: c.model,
+    Grouping.profile: lambda c: c.profile,
+    Grouping.stage: lambda c: c.stage,
 }
-
-
-def _calls(history: History, since: datetime | None) -> list[_Call]:
-    """Every call of a real run finished since ``since`` (all of them when None)."""
-    sql = (
-        "SELECT c.run_id, c.finished_at, c.stage, c.model, c.model_used, c.cost,"
-        " c.prompt_tokens, c.completion_tokens, c.cached_tokens, c.cache_discount, r.profile,"
-        f" {billable_sql('c')} AS billable"
-        " FROM calls c JOIN runs r ON r.id = c.run_id WHERE r.simulated = 0"
-    )
-    params: tuple[str, ...] = ()
-    if since is not None:
-        sql += " AND c.finished_at >= ?"
-        params = (_utc_text(since),)
-    rows = history.db.execute(sql + " ORDER BY c.id", params).fetchall()
-    return [
-        _Call(
-            run_id=int(r["run_id"]),
-            at=_local(r["finished_at"]),
-            model=r["model_used"] or r["model"],
-            profile=r["profile"],
-            stage=r["stage"],
-            cost=None if r["cost"] is None else Decimal(r["cost"]),
-            tokens=(
-                None
-                if r["prompt_tokens"] is None and r["completion_tokens"] is None
-                else (r["prompt_tokens"] or 0) + (r["completion_tokens"] or 0)
-            ),
-            billable=bool(r["billable"]),
-            cached_tokens=r["cached_tokens"],
-            cache_discount=None if r["cache_discount"] is None else Decimal(r["cache_discount"]),
-        )
-        for r in rows
-    ]
-
-
-def _empty_runs(history: History, since: datetime | None) -> list[tuple[int, datetime, str]]:
-    """Real runs without a single call (stopped before they spent), started since ``since``."""
-    sql = (
-        "SELECT r.id, r.started_at, r.profile FROM runs r WHERE r.simulated = 0"
-        " AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.run_id = r.id)"
-    )
-    params: tuple[str, ...] = ()
-    if since is not None:
-        sql += " AND r.started_at >= ?"
-        params = (_utc_text(since),)
-    rows = history.db.execute(sql + " ORDER BY r.id", params).fetchall()
-    return [(int(r["id"]), _local(r["started_at"]), r["profile"]) for r in rows]
 
 
 def _order(by: str, groups: dict[str, _Group]) -> list[str]:
     if by in TIME_GROUPINGS:
         return sorted(groups)  # these keys sort as time does
-    if by == "stage":
+    if by == Grouping.stage:
         rank = {stage: n for n, stage in enumerate(STAGES)}
         return sorted(groups, key=lambda k: (rank.get(k, len(STAGES)), k))
     return sorted(groups, key=lambda k: (-groups[k].cost.known, k))  # most spent first
 
 
 def _check_grouping(by: str) -> None:
-    if by not in GROUPINGS:
-        raise UsageError(f"cannot group spending by {by!r}; choose one of: {', '.join(GROUPINGS)}")
+    if by not in set(Grouping):
+        choices = ", ".join(Grouping)
+        raise UsageError(f"cannot group spending by {by!r}; choose one of: {choices}")
 
 
 def spending(history: History, *, since: datetime | None, by: str) -> list[Row]:
@@ -202,7 +127,7 @@ def spending(history: History, *, since: datetime | None, by: str) -> list[Row]:
     _check_grouping(by)
     key_of = _KEYS[by]
     groups: dict[str, _Group] = {}
-    for call in _calls(history, since):
+    for call in history.spent_calls(since):
         group = groups.setdefault(key_of(call), _Group())
         group.calls += 1
         group.tokens += call.tokens or 0
@@ -210,10 +135,10 @@ def spending(history: History, *, since: datetime | None, by: str) -> list[Row]:
             group.unreported += 1
         group.runs.add(call.run_id)
         group.cost += call.total
-    if by in (*TIME_GROUPINGS, "profile"):
-        for run_id, started, profile in _empty_runs(history, since):
-            placeholder = _Call(run_id, started, "", profile, "", None, 0, billable=False)
-            groups.setdefault(key_of(placeholder), _Group()).runs.add(run_id)
+    if by in (*TIME_GROUPINGS, Grouping.profile):
+        for run in history.runs_without_calls(since):
+            placeholder = SpentCall(run.id, run.started, "", run.profile, "", None, 0, False)
+            groups.setdefault(key_of(placeholder), _Group()).runs.add(run.id)
     rows = []
     for key in _order(by, groups):
         g = groups[key]
@@ -221,17 +146,7 @@ def spending(history: History, *, since: datetime | None, by: str) -> list[Row]:
     return rows
 
 
-def simulated_runs(history: History, *, since: datetime | None) -> int:
-    """Simulated runs started since ``since``: shown as a count, never as spending."""
-    sql = "SELECT COUNT(*) FROM runs WHERE simulated = 1"
-    params: tuple[str, ...] = ()
-    if since is not None:
-        sql += " AND started_at >= ?"
-        params = (_utc_text(since),)
-    return int(history.db.execute(sql, params).fetchone()[0])
-
-
-def cache_totals(calls: Iterable[_Call]) -> CacheTotals:
+def cache_totals(calls: Iterable[SpentCall]) -> CacheTotals:
     """What prompt caching did over ``calls``: cached prompt tokens from the calls that
     reported them, and the discount only if some call reported one."""
     billed = [c for c in calls if c.billable]
@@ -245,7 +160,7 @@ def cache_totals(calls: Iterable[_Call]) -> CacheTotals:
     )
 
 
-def _sum(calls: Iterable[_Call]) -> Total:
+def _sum(calls: Iterable[SpentCall]) -> Total:
     return sum((c.total for c in calls), Total())
 
 
@@ -257,7 +172,7 @@ def totals(history: History, *, now: datetime | None = None) -> Totals:
         "week": local_midnight(today - timedelta(days=today.weekday())),
         "month": local_midnight(today.replace(day=1)),
     }
-    calls = _calls(history, None)
+    calls = history.spent_calls(None)
     return Totals(
         today=_sum(c for c in calls if c.at >= starts["today"]),
         this_week=_sum(c for c in calls if c.at >= starts["week"]),
@@ -269,11 +184,10 @@ def totals(history: History, *, now: datetime | None = None) -> Totals:
 def report(history: History, *, since: datetime | None, by: str) -> Report:
     """Everything ``hive cost`` prints, read from one snapshot of the database (a run
     recording calls meanwhile cannot make the rows and the totals disagree)."""
-    history.db.execute("BEGIN")  # deferred: a read snapshot, no lock taken
-    try:
+    with history.snapshot():
         rows = spending(history, since=since, by=by)
-        calls = _calls(history, since)
-        runs = {c.run_id for c in calls} | {r[0] for r in _empty_runs(history, since)}
+        calls = history.spent_calls(since)
+        runs = {c.run_id for c in calls} | {r.id for r in history.runs_without_calls(since)}
         return Report(
             since=since,
             by=by,
@@ -283,12 +197,10 @@ def report(history: History, *, since: datetime | None, by: str) -> Report:
             calls=len(calls),
             tokens=sum(c.tokens or 0 for c in calls),
             unreported=sum(1 for c in calls if c.tokens is None and c.billable),
-            simulated_runs=simulated_runs(history, since=since),
+            simulated_runs=history.simulated_runs(since),
             totals=totals(history),
             cache=cache_totals(calls),
         )
-    finally:
-        history.db.execute("COMMIT")
 
 
 def read_report(paths: Paths, *, since: datetime | None, by: str) -> Report:
@@ -301,7 +213,5 @@ def read_report(paths: Paths, *, since: datetime | None, by: str) -> Report:
     history = History.open(paths)
     try:
         return report(history, since=since, by=by)
-    except sqlite3.Error as exc:
-        raise StorageError(f"cannot read the history database: {exc}") from exc
     finally:
         history.close()
