@@ -20,13 +20,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-import typer
 from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from hive.cli import models as models_cli
-from hive.cli.app import AppState
+from hive.cli.app import app as hive_app
 from hive.errors import (
     ApiFailure,
     HiveError,
@@ -580,18 +579,7 @@ def test_list_models_hang_is_request_timeout(openrouter: LoopbackOpenRouter) -> 
 # --- hive models ------------------------------------------------------------------------------
 
 
-def make_app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def root(ctx: typer.Context) -> None:
-        ctx.obj = AppState(debug=False)
-
-    app.add_typer(models_cli.app, name="models")
-    return app
-
-
-APP = make_app()
+APP = hive_app  # the real app: its root builds the App and holds the one error net
 runner = CliRunner()
 
 

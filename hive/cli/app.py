@@ -7,7 +7,6 @@ after other root options."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 import typer
@@ -26,11 +25,7 @@ from hive.cli import (
     profile_sharing,
     profiles,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class AppState:
-    debug: bool
+from hive.cli.application import App, HiveGroup
 
 
 def _version(value: bool) -> None:
@@ -45,6 +40,7 @@ app = typer.Typer(
     "answer over OpenRouter. Runs in simulation mode when no API key is set.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=HiveGroup,  # every command inside the one error net (hive/cli/application.py)
     # Plain click help: Rich-formatted help costs ~90 ms of imports on every --help.
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -69,7 +65,7 @@ def root(
         ),
     ] = False,
 ) -> None:
-    ctx.obj = AppState(debug=debug)
+    ctx.obj = App(debug=debug)
 
 
 app.command("consensus")(consensus.consensus)

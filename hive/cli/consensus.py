@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
+from hive.cli.application import state
 from hive.errors import (
     DegradedError,
     HiveError,
@@ -238,7 +239,7 @@ def consensus(
         simulate=simulate, estimate=estimate, strict=strict, force=force, rounds=rounds,
         fixed=fixed, api_key=api_key, web=web,
     )  # fmt: skip
-    run_command(ctx.obj.debug, shown, ask)
+    run_command(state(ctx), shown, ask)
 
 
 def _asked(

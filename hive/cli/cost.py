@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hive.cli.edge import error_edge
+from hive.cli.application import state
 from hive.store.grouping import Grouping  # light: the choices of --by
 
 if TYPE_CHECKING:
@@ -59,20 +59,16 @@ def cost(
     """Real spending (simulated runs are counted, never summed), with what budgets leave."""
     if ctx.invoked_subcommand is not None:
         return
-    with error_edge(ctx.obj.debug):
-        import json
+    import json
 
-        from hive.store.paths import resolve_paths
-        from hive.store.settings import load_settings
-        from hive.store.spending import read_report
+    from hive.store.spending import read_report
 
-        paths = resolve_paths()
-        settings = load_settings(paths).settings
-        found = read_report(paths, since=period_start(period), by=by)
-        if json_output:
-            typer.echo(json.dumps(to_json(found, period, settings), indent=2))
-            return
-        _print(found, period, settings)
+    paths, settings = state(ctx).paths, state(ctx).settings
+    found = read_report(paths, since=period_start(period), by=by)
+    if json_output:
+        typer.echo(json.dumps(to_json(found, period, settings), indent=2))
+        return
+    _print(found, period, settings)
 
 
 def period_start(period: Period, now: datetime | None = None) -> datetime | None:

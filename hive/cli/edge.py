@@ -23,6 +23,12 @@ from hive import env
 from hive.errors import HiveError, Interrupted
 from hive.redact import redact
 
+# Click's own errors (usage errors, exit 2), which Click prints itself. Typer re-exports only
+# some of Click's classes and newer Typers vendor Click, so the base class is found through one
+# it does export: BadParameter -> UsageError -> ClickException.
+CLICK_ERROR: type[Exception] = next(
+    k for k in typer.BadParameter.__mro__ if k.__name__ == "ClickException"
+)
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell expects when `| head` closes early
 
@@ -82,8 +88,8 @@ def error_edge(debug: bool) -> Iterator[None]:
     except KeyboardInterrupt:
         _line("hive: interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    except (typer.Exit, typer.Abort):
-        raise
+    except (typer.Exit, typer.Abort, CLICK_ERROR):
+        raise  # Click's own: usage errors (exit 2) and exits, printed by Click
     except BrokenPipeError:
         # The reader went away (`| head`): silence the final flush at exit, say nothing.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hive.cli.edge import error_edge
+from hive.cli.application import App, state
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -49,11 +49,10 @@ CSV_CALL_FIELDS = (
 )  # fmt: skip
 
 
-def _open() -> History:
+def _open(app: App) -> History:
     from hive.store.history import History
-    from hive.store.paths import resolve_paths
 
-    return History.open(resolve_paths())
+    return History.open(app.paths)
 
 
 def _local(stamp: str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
@@ -111,40 +110,37 @@ def list_runs(
     json_output: JsonFlag = False,
 ) -> None:
     """Recorded runs, newest first: when, profile, status, cost, tokens and the question."""
-    with error_edge(ctx.obj.debug):
-        history = _open()
-        try:
-            runs = history.runs(limit, search)
-        finally:
-            history.close()
-        if json_output:
-            typer.echo(_dump([run.as_json() for run in runs]))
-            return
-        if not runs:
-            typer.echo("no runs match" if search else "no runs recorded yet", err=True)
-            return
-        from rich.table import Table
+    history = _open(state(ctx))
+    try:
+        runs = history.runs(limit, search)
+    finally:
+        history.close()
+    if json_output:
+        typer.echo(_dump([run.as_json() for run in runs]))
+        return
+    if not runs:
+        typer.echo("no runs match" if search else "no runs recorded yet", err=True)
+        return
+    from rich.table import Table
 
-        from hive.store.paths import resolve_paths
-        from hive.store.settings import load_settings
-        from hive.ui.console import make_console
+    from hive.ui.console import make_console
 
-        # The question takes whatever width is left, cut to one line; the figures never are.
-        table = Table(box=None, header_style="bold", pad_edge=False, expand=True)
-        table.add_column("id", justify="right", no_wrap=True)
-        table.add_column("when", no_wrap=True)
-        table.add_column("profile", no_wrap=True)
-        table.add_column("status", no_wrap=True)
-        table.add_column("cost", justify="right", no_wrap=True)
-        table.add_column("tokens", justify="right", no_wrap=True)
-        table.add_column("question", no_wrap=True, overflow="ellipsis", ratio=1, min_width=10)
-        for run in runs:
-            when = _local(run.started_at, "%Y-%m-%d %H:%M")
-            table.add_row(
-                str(run.id), when, run.profile, run.status, _run_cost(run), _run_tokens(run),
-                _first_line(run.question) if run.logged else "(not logged)",
-            )  # fmt: skip
-        make_console(load_settings(resolve_paths()).settings.color).print(table)
+    # The question takes whatever width is left, cut to one line; the figures never are.
+    table = Table(box=None, header_style="bold", pad_edge=False, expand=True)
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("when", no_wrap=True)
+    table.add_column("profile", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("cost", justify="right", no_wrap=True)
+    table.add_column("tokens", justify="right", no_wrap=True)
+    table.add_column("question", no_wrap=True, overflow="ellipsis", ratio=1, min_width=10)
+    for run in runs:
+        when = _local(run.started_at, "%Y-%m-%d %H:%M")
+        table.add_row(
+            str(run.id), when, run.profile, run.status, _run_cost(run), _run_tokens(run),
+            _first_line(run.question) if run.logged else "(not logged)",
+        )  # fmt: skip
+    make_console(state(ctx).settings.color).print(table)
 
 
 @app.command("show")
@@ -161,26 +157,25 @@ def show(
     ] = False,
 ) -> None:
     """Replay one run: the question, every call with its full output, then the answer."""
-    with error_edge(ctx.obj.debug):
-        from hive.errors import UsageError
+    from hive.errors import UsageError
 
-        history = _open()
-        try:
-            run = history.run(run_id)
-        finally:
-            history.close()
-        if run is None:
-            raise UsageError(f"no run #{run_id} in history (see `hive history list`)")
-        if verify:
-            from hive.cli.history_verify import verify_run
+    history = _open(state(ctx))
+    try:
+        run = history.run(run_id)
+    finally:
+        history.close()
+    if run is None:
+        raise UsageError(f"no run #{run_id} in history (see `hive history list`)")
+    if verify:
+        from hive.cli.history_verify import verify_run
 
-            verify_run(run, json_output=json_output)
-            return
-        if json_output:
-            typer.echo(_dump(run.as_json()))
-            return
-        for line in _replay(run):
-            typer.echo(line)
+        verify_run(run, state(ctx), json_output=json_output)
+        return
+    if json_output:
+        typer.echo(_dump(run.as_json()))
+        return
+    for line in _replay(run):
+        typer.echo(line)
 
 
 def _replay(run: Run) -> list[str]:
@@ -340,27 +335,26 @@ def export(
     ] = None,
 ) -> None:
     """Every recorded run with its calls; costs are exact decimal strings."""
-    with error_edge(ctx.obj.debug):
-        history = _open()
-        try:
-            rows = history.export_rows()
-        finally:
-            history.close()
-        text = _jsonl(rows) if fmt is ExportFormat.jsonl else _csv(rows)
-        if output is None or output == "-":
-            import sys
+    history = _open(state(ctx))
+    try:
+        rows = history.export_rows()
+    finally:
+        history.close()
+    text = _jsonl(rows) if fmt is ExportFormat.jsonl else _csv(rows)
+    if output is None or output == "-":
+        import sys
 
-            sys.stdout.write(text)
-            sys.stdout.flush()
-            return
-        from pathlib import Path
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from pathlib import Path
 
-        from hive.store.files import atomic_write
+    from hive.store.files import atomic_write
 
-        path = Path(output).expanduser()
-        # History holds your questions and answers: the file is private, like the database.
-        atomic_write(path, text.encode("utf-8"), mode=0o600)
-        typer.echo(f"exported {len(rows)} run{'s' if len(rows) != 1 else ''} to {path}", err=True)
+    path = Path(output).expanduser()
+    # History holds your questions and answers: the file is private, like the database.
+    atomic_write(path, text.encode("utf-8"), mode=0o600)
+    typer.echo(f"exported {len(rows)} run{'s' if len(rows) != 1 else ''} to {path}", err=True)
 
 
 def _jsonl(rows: list[ExportedRun]) -> str:
@@ -411,24 +405,23 @@ def delete(
     ] = None,
 ) -> None:
     """Delete one run, or every run before a date; their calls go with them."""
-    with error_edge(ctx.obj.debug):
-        from hive.errors import UsageError
+    from hive.errors import UsageError
 
-        if (run_id is None) == (before is None):
-            raise UsageError("give a run ID or --before YYYY-MM-DD (one of them)")
-        moment = None if before is None else _start_of(before)
-        history = _open()
-        try:
-            if run_id is not None:
-                if not history.delete_run(run_id):
-                    raise UsageError(f"no run #{run_id} in history (see `hive history list`)")
-                count = 1
-            else:
-                assert moment is not None
-                count = history.delete_before(moment)
-        finally:
-            history.close()
-        typer.echo(f"deleted {count} run{'s' if count != 1 else ''}")
+    if (run_id is None) == (before is None):
+        raise UsageError("give a run ID or --before YYYY-MM-DD (one of them)")
+    moment = None if before is None else _start_of(before)
+    history = _open(state(ctx))
+    try:
+        if run_id is not None:
+            if not history.delete_run(run_id):
+                raise UsageError(f"no run #{run_id} in history (see `hive history list`)")
+            count = 1
+        else:
+            assert moment is not None
+            count = history.delete_before(moment)
+    finally:
+        history.close()
+    typer.echo(f"deleted {count} run{'s' if count != 1 else ''}")
 
 
 def _start_of(text: str) -> datetime:

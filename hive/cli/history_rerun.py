@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from hive.cli.application import state
 from hive.cli.history import app
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def rerun(
         simulate=simulate, estimate=estimate, force=force, api_key=api_key, fixed=fixed,
         rounds=rounds, strict=strict,
     )  # fmt: skip
-    run_command(ctx.obj.debug, shown, lambda paths, _: _recorded(paths, run_id, logged=not no_log))
+    run_command(state(ctx), shown, lambda paths, _: _recorded(paths, run_id, logged=not no_log))
 
 
 def _recorded(paths: Paths, run_id: int, *, logged: bool) -> Asked:

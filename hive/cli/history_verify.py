@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from hive.cli.history import call_label
 
 if TYPE_CHECKING:
+    from hive.cli.application import App
     from hive.errors import HiveError
     from hive.openrouter.generation import Generation
     from hive.store.rows import Run, StoredCall
@@ -355,7 +356,7 @@ def _reason(check: Check) -> str | None:
 # --- the command ---------------------------------------------------------------------------
 
 
-def verify_run(run: Run, *, json_output: bool, sleep: Sleep = asyncio.sleep) -> None:
+def verify_run(run: Run, app: App, *, json_output: bool, sleep: Sleep = asyncio.sleep) -> None:
     """Check ``run`` (as ``History.run`` read it) against OpenRouter's bills and print the report;
     then, unless every billed call matched, raise the error that says so in one line (exit 6 or
     1, see above). Needs a key only when some call has a generation id to look up."""
@@ -367,8 +368,6 @@ def verify_run(run: Run, *, json_output: bool, sleep: Sleep = asyncio.sleep) -> 
     from hive.errors import AuthError, UsageError
     from hive.redact import redact
     from hive.store.keys import resolve_key
-    from hive.store.paths import resolve_paths
-    from hive.store.settings import load_settings
 
     if run.simulated:
         raise UsageError(
@@ -378,9 +377,8 @@ def verify_run(run: Run, *, json_output: bool, sleep: Sleep = asyncio.sleep) -> 
     bills: dict[str, Generation | Unchecked] = {}
     key, asked = "", None
     if ids:
-        paths = resolve_paths()
-        settings = load_settings(paths).settings
-        resolved = resolve_key(paths)
+        settings = app.settings
+        resolved = resolve_key(app.paths)
         if resolved is None:
             raise AuthError("no OpenRouter key set: run `hive keys set` or set OPENROUTER_API_KEY")
         key, url = resolved.value, urlsplit(settings.base_url)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hive.cli.edge import error_edge
+from hive.cli.application import state
 
 if TYPE_CHECKING:
     from hive.openrouter.client import KeyInfo
@@ -42,21 +42,19 @@ def set_key(
     ] = False,
 ) -> None:
     """Store a key (prompted with hidden input, or read from stdin when piped)."""
-    with error_edge(ctx.obj.debug):
-        from hive import env
-        from hive.redact import mask_key
-        from hive.store.keys import check_provider, check_shape, store_key
-        from hive.store.paths import resolve_paths
+    from hive import env
+    from hive.redact import mask_key
+    from hive.store.keys import check_provider, check_shape, store_key
 
-        check_provider(provider)
-        key = check_shape(_read_key())
-        paths = resolve_paths()
-        if verify:
-            _print_info(_fetch_info(paths, key))
-        store_key(paths, key, provider)
-        typer.echo(f"stored {mask_key(key)} in {paths.keys_file}")
-        if found := env.api_key():
-            typer.echo(f"note: {found[0]} is set in the environment and takes precedence", err=True)
+    check_provider(provider)
+    key = check_shape(_read_key())
+    paths = state(ctx).paths
+    if verify:
+        _print_info(_fetch_info(paths, key))
+    store_key(paths, key, provider)
+    typer.echo(f"stored {mask_key(key)} in {paths.keys_file}")
+    if found := env.api_key():
+        typer.echo(f"note: {found[0]} is set in the environment and takes precedence", err=True)
 
 
 @app.command("show")
@@ -65,50 +63,46 @@ def show(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show every key hive can see, masked, with where it comes from and which one is used."""
-    with error_edge(ctx.obj.debug):
-        import json
-        import os
+    import json
+    import os
 
-        from hive import env
-        from hive.redact import mask_key
-        from hive.store.keys import key_problem, stored_key
-        from hive.store.paths import resolve_paths
+    from hive import env
+    from hive.redact import mask_key
+    from hive.store.keys import key_problem, stored_key
 
-        paths = resolve_paths()
-        found = [
-            (value, f"environment ({name})")
-            for name in env.KEY_VARIABLES
-            if (value := os.environ.get(name, "").strip())
-        ]
-        if stored := stored_key(paths):
-            found.append((stored, f"file ({paths.keys_file})"))
-        rows = [
-            {"provider": "openrouter", "key": mask_key(key), "source": source, "in_use": i == 0}
-            | ({"unusable": problem} if (problem := key_problem(key)) else {})
-            for i, (key, source) in enumerate(found)
-        ]
-        if json_output:
-            typer.echo(json.dumps(rows, indent=2))
-        elif not rows:
-            typer.echo("no OpenRouter key set: hive runs in simulation mode (run `hive keys set`)")
-        for row in [] if json_output else rows:
-            marker = "  (in use)" if row["in_use"] else "  (overridden)"
-            if "unusable" in row:
-                marker += f"  (unusable: {row['unusable']})"
-            typer.echo(f"{row['provider']}  {row['key']}  {row['source']}{marker}")
+    paths = state(ctx).paths
+    found = [
+        (value, f"environment ({name})")
+        for name in env.KEY_VARIABLES
+        if (value := os.environ.get(name, "").strip())
+    ]
+    if stored := stored_key(paths):
+        found.append((stored, f"file ({paths.keys_file})"))
+    rows = [
+        {"provider": "openrouter", "key": mask_key(key), "source": source, "in_use": i == 0}
+        | ({"unusable": problem} if (problem := key_problem(key)) else {})
+        for i, (key, source) in enumerate(found)
+    ]
+    if json_output:
+        typer.echo(json.dumps(rows, indent=2))
+    elif not rows:
+        typer.echo("no OpenRouter key set: hive runs in simulation mode (run `hive keys set`)")
+    for row in [] if json_output else rows:
+        marker = "  (in use)" if row["in_use"] else "  (overridden)"
+        if "unusable" in row:
+            marker += f"  (unusable: {row['unusable']})"
+        typer.echo(f"{row['provider']}  {row['key']}  {row['source']}{marker}")
 
 
 @app.command("remove")
 def remove(ctx: typer.Context, provider: Provider = "openrouter") -> None:
     """Delete the stored key (keys in the environment are yours to unset)."""
-    with error_edge(ctx.obj.debug):
-        from hive.store.keys import check_provider, remove_key
-        from hive.store.paths import resolve_paths
+    from hive.store.keys import check_provider, remove_key
 
-        check_provider(provider)
-        paths = resolve_paths()
-        removed = remove_key(paths, provider)
-        typer.echo(f"removed the stored {provider} key" if removed else f"no stored {provider} key")
+    check_provider(provider)
+    paths = state(ctx).paths
+    removed = remove_key(paths, provider)
+    typer.echo(f"removed the stored {provider} key" if removed else f"no stored {provider} key")
 
 
 @app.command("test")
@@ -119,17 +113,15 @@ def test(
     ] = None,
 ) -> None:
     """Ask OpenRouter about the key hive would use: label, usage, limit, free tier."""
-    with error_edge(ctx.obj.debug):
-        from hive.errors import AuthError
-        from hive.store.keys import resolve_key
-        from hive.store.paths import resolve_paths
+    from hive.errors import AuthError
+    from hive.store.keys import resolve_key
 
-        paths = resolve_paths()
-        resolved = resolve_key(paths, api_key)
-        if resolved is None:
-            raise AuthError("no OpenRouter key set: run `hive keys set` or set OPENROUTER_API_KEY")
-        typer.echo(f"testing the key from {resolved.source}", err=True)
-        _print_info(_fetch_info(paths, resolved.value))
+    paths = state(ctx).paths
+    resolved = resolve_key(paths, api_key)
+    if resolved is None:
+        raise AuthError("no OpenRouter key set: run `hive keys set` or set OPENROUTER_API_KEY")
+    typer.echo(f"testing the key from {resolved.source}", err=True)
+    _print_info(_fetch_info(paths, resolved.value))
 
 
 def _fetch_info(paths: Paths, key: str) -> KeyInfo:

@@ -13,6 +13,7 @@ from hive.consensus.context import NO_CONTEXT, Attachment, Context
 from hive.errors import StageError, Unreachable
 
 if TYPE_CHECKING:
+    from hive.cli.application import App
     from hive.consensus.profiles import Profile
     from hive.store.paths import Paths
     from hive.store.settings import Settings
@@ -53,21 +54,16 @@ class Shown:
     web: bool = False  # --web: the generators search the web
 
 
-def run_command(debug: bool, shown: Shown, ask: Callable[[Paths, Settings], Asked]) -> None:
-    """A run command from its edge to its end: the error net, the failure object ``--json``
-    (or ``output = "json"``) promises, the paths and settings, what ``ask`` gathers from them
+def run_command(app: App, shown: Shown, ask: Callable[[Paths, Settings], Asked]) -> None:
+    """A run command to its end, inside the root's error net: the failure object ``--json``
+    (or ``output = "json"``) promises, what ``ask`` gathers from the paths and settings
     (checked before anything is spent), and the run."""
     from hive.cli.consensus import failure_json
-    from hive.cli.edge import error_edge
 
-    with error_edge(debug), failure_json(shown.json_output) as as_json:
-        from hive.store.paths import resolve_paths
-        from hive.store.settings import load_settings
-
-        paths = resolve_paths()
-        settings = load_settings(paths).settings
+    with failure_json(shown.json_output) as as_json:
+        settings = app.settings
         as_json.on = shown.json_output or (settings.output == "json" and not shown.plain)
-        launch(ask(paths, settings), shown, paths, settings)
+        launch(ask(app.paths, settings), shown, app.paths, settings)
 
 
 def launch(asked: Asked, shown: Shown, paths: Paths, settings: Settings) -> None:

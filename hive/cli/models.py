@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hive.cli.edge import error_edge
+from hive.cli.application import App, state
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -57,35 +57,32 @@ def list_models(
     """Models with their context size and USD per million tokens.
 
     Prices are exact; "varies" marks router models, priced only once the call is made."""
-    with error_edge(ctx.obj.debug):
-        import json
+    import json
 
-        from hive.store.paths import resolve_paths
-        from hive.ui.model_catalog import describe_price, select, summary_json
+    from hive.ui.model_catalog import describe_price, select, summary_json
 
-        limit = _usd(max_price)
-        paths = resolve_paths()
-        catalog = catalog_for(paths)
-        models = select(catalog, free=free, search=search, max_price=limit, sort=sort.value)
-        if json_output:
-            typer.echo(json.dumps([summary_json(m) for m in models], indent=2))
-            return
-        if not models:
-            typer.echo(f"no models match (of {len(catalog)})", err=True)
-            return
-        from rich.table import Table
+    limit = _usd(max_price)
+    catalog = catalog_for(state(ctx))
+    models = select(catalog, free=free, search=search, max_price=limit, sort=sort.value)
+    if json_output:
+        typer.echo(json.dumps([summary_json(m) for m in models], indent=2))
+        return
+    if not models:
+        typer.echo(f"no models match (of {len(catalog)})", err=True)
+        return
+    from rich.table import Table
 
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        table.add_column("id", no_wrap=True, overflow="ignore")  # ids are what users copy
-        table.add_column("context", justify="right", no_wrap=True)
-        table.add_column("$/M input", justify="right", no_wrap=True)
-        table.add_column("$/M output", justify="right", no_wrap=True)
-        for m in models:
-            context = "?" if m.context_length is None else f"{m.context_length:,}"
-            prices = (describe_price(m.pricing.prompt), describe_price(m.pricing.completion))
-            table.add_row(m.id, context, *prices)
-        table.caption = f"{len(models)} of {len(catalog)} models"
-        _console(paths).print(table)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("id", no_wrap=True, overflow="ignore")  # ids are what users copy
+    table.add_column("context", justify="right", no_wrap=True)
+    table.add_column("$/M input", justify="right", no_wrap=True)
+    table.add_column("$/M output", justify="right", no_wrap=True)
+    for m in models:
+        context = "?" if m.context_length is None else f"{m.context_length:,}"
+        prices = (describe_price(m.pricing.prompt), describe_price(m.pricing.completion))
+        table.add_row(m.id, context, *prices)
+    table.caption = f"{len(models)} of {len(catalog)} models"
+    _console(state(ctx)).print(table)
 
 
 @app.command("show")
@@ -95,46 +92,42 @@ def show(
     json_output: JsonFlag = False,
 ) -> None:
     """Everything known about one model, and hive's own figures for it."""
-    with error_edge(ctx.obj.debug):
-        import json
+    import json
 
-        from hive.errors import UsageError
-        from hive.store.paths import resolve_paths
-        from hive.ui.model_catalog import detail_json, details
+    from hive.errors import UsageError
+    from hive.ui.model_catalog import detail_json, details
 
-        paths = resolve_paths()
-        catalog = catalog_for(paths)
-        model = catalog.get(model_id)
-        if model is None:
-            close = catalog.closest(model_id)
-            hint = f"closest: {', '.join(close)}" if close else "see `hive models list`"
-            raise UsageError(f"unknown model {model_id}; {hint}")
-        figures = _own_figures(paths, model.id)
-        if json_output:
-            row = {**detail_json(model), "hive_figures": figures}
-            typer.echo(json.dumps(row, indent=2, default=str, ensure_ascii=False))
-            return
-        for line in details(model, figures):
-            typer.echo(line)
+    paths = state(ctx).paths
+    catalog = catalog_for(state(ctx))
+    model = catalog.get(model_id)
+    if model is None:
+        close = catalog.closest(model_id)
+        hint = f"closest: {', '.join(close)}" if close else "see `hive models list`"
+        raise UsageError(f"unknown model {model_id}; {hint}")
+    figures = _own_figures(paths, model.id)
+    if json_output:
+        row = {**detail_json(model), "hive_figures": figures}
+        typer.echo(json.dumps(row, indent=2, default=str, ensure_ascii=False))
+        return
+    for line in details(model, figures):
+        typer.echo(line)
 
 
 @app.command("refresh")
 def refresh(ctx: typer.Context) -> None:
     """Fetch the model list now (from OpenRouter, or the base_url setting's server) and cache it."""
-    with error_edge(ctx.obj.debug):
-        import asyncio
+    import asyncio
 
-        from hive.openrouter.catalog_cache import cache_file, fetch_catalog
-        from hive.store.paths import resolve_paths
+    from hive.openrouter.catalog_cache import cache_file, fetch_catalog
 
-        paths = resolve_paths()
-        fetch, base_url = _fetcher(paths)
-        cache = catalog_cache(paths)
-        catalog = asyncio.run(fetch_catalog(cache, fetch, base_url=base_url))
-        from hive.openrouter.catalog import server_name
+    paths = state(ctx).paths
+    fetch, base_url = _fetcher(state(ctx))
+    cache = catalog_cache(paths)
+    catalog = asyncio.run(fetch_catalog(cache, fetch, base_url=base_url))
+    from hive.openrouter.catalog import server_name
 
-        where = cache_file(cache, base_url)
-        typer.echo(f"cached {len(catalog)} models of {server_name(base_url)} in {where}")
+    where = cache_file(cache, base_url)
+    typer.echo(f"cached {len(catalog)} models of {server_name(base_url)} in {where}")
 
 
 def _usd(text: str | None) -> Decimal | None:
@@ -154,16 +147,15 @@ def _usd(text: str | None) -> Decimal | None:
     return value
 
 
-def _fetcher(paths: Paths) -> tuple[Fetch, str]:
+def _fetcher(app: App) -> tuple[Fetch, str]:
     """A fetch of ``GET /models`` from the configured server, and that server's base URL (the
     cache it fills is that server's)."""
     from hive.cli.http import http_client
     from hive.openrouter.client import OpenRouterClient
     from hive.store.keys import resolve_key
-    from hive.store.settings import load_settings
 
-    settings = load_settings(paths).settings
-    key = resolve_key(paths)  # /models is public; a key only goes along if there is one
+    settings = app.settings
+    key = resolve_key(app.paths)  # /models is public; a key only goes along if there is one
 
     async def fetch() -> dict[str, Any]:
         async with http_client(settings, key.value if key else None) as http:
@@ -180,25 +172,24 @@ def catalog_cache(paths: Paths) -> CatalogCache:
     return CatalogCache(paths.cache_dir, atomic_write)
 
 
-def catalog_for(paths: Paths) -> Catalog:
+def catalog_for(app: App) -> Catalog:
     """The configured server's model list as the model commands read it: a fresh cache, else
     a fetch, else a stale cache, else the built-in catalog (a note on stderr says which)."""
     import asyncio
 
     from hive.openrouter.catalog_cache import load_catalog, provenance_note
 
-    fetch, base_url = _fetcher(paths)
-    catalog = asyncio.run(load_catalog(catalog_cache(paths), fetch, base_url=base_url))
+    fetch, base_url = _fetcher(app)
+    catalog = asyncio.run(load_catalog(catalog_cache(app.paths), fetch, base_url=base_url))
     if note := provenance_note(catalog):
         typer.echo(f"note: {note}", err=True)
     return catalog
 
 
-def _console(paths: Paths) -> Console:
-    from hive.store.settings import load_settings
+def _console(app: App) -> Console:
     from hive.ui.console import make_console
 
-    return make_console(load_settings(paths).settings.color)
+    return make_console(app.settings.color)
 
 
 def _own_figures(paths: Paths, model_id: str) -> dict[str, Any] | None:

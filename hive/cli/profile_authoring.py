@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from hive.cli.edge import error_edge
+from hive.cli.application import state
 from hive.cli.profiles import Force, Name, app
 
 Model = Annotated[str | None, typer.Option(metavar="MODEL", show_default=False)]
@@ -91,35 +91,33 @@ def _save(
     adaptive: list[str] | None = None,
     system: str | None = None,
 ) -> None:
-    with error_edge(ctx.obj.debug):
-        from hive.cli.options import panel_changes, stage_pairs
-        from hive.cli.profiles import warn_biased_judges, warn_unlisted
-        from hive.store.paths import resolve_paths
-        from hive.store.user_profiles import ProfileStore, derivation_note, derive_profile
+    from hive.cli.options import panel_changes, stage_pairs
+    from hive.cli.profiles import warn_biased_judges, warn_unlisted
+    from hive.store.user_profiles import ProfileStore, derivation_note, derive_profile
 
-        paths = resolve_paths()
-        store = ProfileStore(paths)
-        changes = panel_changes(
-            generate=generate, refine=refine, validate=validate, curate=curate,
-            temperature=temperature, max_tokens=max_tokens,
-        )  # fmt: skip
-        derived = derive_profile(
-            store.get(base_name),
-            name,
-            description=description,
-            keep_description=not creating,
-            fallbacks=stage_pairs(fallback, str, "--fallback"),
-            clear_fallbacks=[stage.strip() for stage in no_fallbacks or []],
-            adaptive=_rules(adaptive),
-            **changes,
-            system=system,
-        )
-        store.save(derived.profile, force=force, replace=not creating)
-        typer.echo(f"{'created' if creating else 'updated'} profile {name!r}")
-        if note := derivation_note(derived, base_name, creating=creating):
-            typer.echo(f"note: {note}", err=True)
-        warn_unlisted(paths, derived.profile)
-        warn_biased_judges(derived.profile)
+    paths = state(ctx).paths
+    store = ProfileStore(paths)
+    changes = panel_changes(
+        generate=generate, refine=refine, validate=validate, curate=curate,
+        temperature=temperature, max_tokens=max_tokens,
+    )  # fmt: skip
+    derived = derive_profile(
+        store.get(base_name),
+        name,
+        description=description,
+        keep_description=not creating,
+        fallbacks=stage_pairs(fallback, str, "--fallback"),
+        clear_fallbacks=[stage.strip() for stage in no_fallbacks or []],
+        adaptive=_rules(adaptive),
+        **changes,
+        system=system,
+    )
+    store.save(derived.profile, force=force, replace=not creating)
+    typer.echo(f"{'created' if creating else 'updated'} profile {name!r}")
+    if note := derivation_note(derived, base_name, creating=creating):
+        typer.echo(f"note: {note}", err=True)
+    warn_unlisted(state(ctx), derived.profile)
+    warn_biased_judges(derived.profile)
 
 
 def _rules(pairs: list[str] | None) -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from hive.cli.edge import error_edge
+from hive.cli.application import state
 from hive.cli.profiles import JsonFlag, Name, app
 
 if TYPE_CHECKING:
@@ -141,37 +141,35 @@ def check(ctx: typer.Context, name: Names = None, json_output: JsonFlag = False)
     """Check a profile's models (all profiles without NAME) against the model list: listed or
     not, price, context, expiry, alias targets, parameters they ignore; exit 2 when one is gone.
     """
-    with error_edge(ctx.obj.debug):
-        import json
-        from datetime import UTC, datetime
+    import json
+    from datetime import UTC, datetime
 
-        from hive.cli.models import catalog_for
-        from hive.consensus.model_check import check_profile
-        from hive.errors import UsageError
-        from hive.store.paths import resolve_paths
-        from hive.store.user_profiles import ProfileStore
+    from hive.cli.models import catalog_for
+    from hive.consensus.model_check import check_profile
+    from hive.errors import UsageError
+    from hive.store.user_profiles import ProfileStore
 
-        paths = resolve_paths()
-        store = ProfileStore(paths)
-        entries = {name: store.entry(name)} if name is not None else store.entries()
-        catalog, today = catalog_for(paths), datetime.now(UTC).date()
-        checks = [(check_profile(e.profile, catalog, today), e.source) for e in entries.values()]
-        if json_output:
-            when = catalog.fetched_at.isoformat() if catalog.fetched_at else None
-            about = {"source": catalog.source, "list": catalog.list_name,
-                     "models": len(catalog), "fetched_at": when}  # fmt: skip
-            shown = [_json(c, source) for c, source in checks]
-            typer.echo(json.dumps({"catalog": about, "profiles": shown}, indent=2))
-        else:
-            typer.echo(_catalog_line(catalog))
-            for found, source in checks:
-                _print(found, source, _unverified(catalog))
-        if failed := [c.profile.name for c, _ in checks if not c.ok]:
-            count = sum(len(c.stale) for c, _ in checks)
-            raise UsageError(
-                f"{count} model id{'s' if count != 1 else ''} gone or expired "
-                f"in profile{'s' if len(failed) > 1 else ''} {', '.join(failed)}"
-            )
+    paths = state(ctx).paths
+    store = ProfileStore(paths)
+    entries = {name: store.entry(name)} if name is not None else store.entries()
+    catalog, today = catalog_for(state(ctx)), datetime.now(UTC).date()
+    checks = [(check_profile(e.profile, catalog, today), e.source) for e in entries.values()]
+    if json_output:
+        when = catalog.fetched_at.isoformat() if catalog.fetched_at else None
+        about = {"source": catalog.source, "list": catalog.list_name,
+                 "models": len(catalog), "fetched_at": when}  # fmt: skip
+        shown = [_json(c, source) for c, source in checks]
+        typer.echo(json.dumps({"catalog": about, "profiles": shown}, indent=2))
+    else:
+        typer.echo(_catalog_line(catalog))
+        for found, source in checks:
+            _print(found, source, _unverified(catalog))
+    if failed := [c.profile.name for c, _ in checks if not c.ok]:
+        count = sum(len(c.stale) for c, _ in checks)
+        raise UsageError(
+            f"{count} model id{'s' if count != 1 else ''} gone or expired "
+            f"in profile{'s' if len(failed) > 1 else ''} {', '.join(failed)}"
+        )
 
 
 def _confirmed(question: str) -> bool:
@@ -194,44 +192,40 @@ def update(ctx: typer.Context, name: Name, yes: Yes = False) -> None:
 
     Shows the replacements and asks first (--yes does not). A built-in profile is saved as a
     user profile of the same name, which overrides it (hive profiles delete NAME restores it)."""
-    with error_edge(ctx.obj.debug):
-        from datetime import UTC, datetime
+    from datetime import UTC, datetime
 
-        from hive.cli.models import catalog_for
-        from hive.cli.profiles import warn_biased_judges
-        from hive.consensus.model_check import plan_update, replaced_stages
-        from hive.store.paths import resolve_paths
-        from hive.store.user_profiles import ProfileStore, derive_profile
+    from hive.cli.models import catalog_for
+    from hive.cli.profiles import warn_biased_judges
+    from hive.consensus.model_check import plan_update, replaced_stages
+    from hive.store.user_profiles import ProfileStore, derive_profile
 
-        paths = resolve_paths()
-        store = ProfileStore(paths)
-        entry = store.entry(name)
-        catalog = catalog_for(paths)
-        plan = plan_update(entry.profile, catalog, datetime.now(UTC).date())
-        typer.echo(_catalog_line(catalog))
-        for model in plan.unverified:
-            typer.echo(f"cannot verify {model}: {_unverified(catalog)}")
-        for skipped in plan.skipped:
-            typer.echo(
-                f"kept {skipped.old} (stale): {skipped.why}; change it with hive profiles edit"
-            )
-        if not plan.replacements:
-            typer.echo(f"nothing to update in profile {name!r}")
-            return
-        typer.echo(f"replacements in profile {name!r}:")
-        for found in plan.replacements:
-            typer.echo(f"  {found.old} → {found.new} (via {found.alias})")
-        built_in = entry.source == "built-in"
-        if built_in:
-            typer.echo(f"this saves a user profile {name!r} that overrides the built-in one "
-                       f"(hive profiles delete {name} restores it)")  # fmt: skip
-        if not yes and not _confirmed(f"Save profile {name!r}?"):
-            typer.echo("not changed")
-            return
-        models, fallbacks = replaced_stages(entry.profile, plan.mapping)
-        updated = derive_profile(entry.profile, name, models=models, fallbacks=fallbacks).profile
-        store.save(updated, force=True, replace=True)
-        what = "user profile overriding the built-in" if built_in else "profile"
-        count = len(plan.replacements)
-        typer.echo(f"updated {what} {name!r}: {count} model{'s' if count != 1 else ''} replaced")
-        warn_biased_judges(updated)
+    paths = state(ctx).paths
+    store = ProfileStore(paths)
+    entry = store.entry(name)
+    catalog = catalog_for(state(ctx))
+    plan = plan_update(entry.profile, catalog, datetime.now(UTC).date())
+    typer.echo(_catalog_line(catalog))
+    for model in plan.unverified:
+        typer.echo(f"cannot verify {model}: {_unverified(catalog)}")
+    for skipped in plan.skipped:
+        typer.echo(f"kept {skipped.old} (stale): {skipped.why}; change it with hive profiles edit")
+    if not plan.replacements:
+        typer.echo(f"nothing to update in profile {name!r}")
+        return
+    typer.echo(f"replacements in profile {name!r}:")
+    for found in plan.replacements:
+        typer.echo(f"  {found.old} → {found.new} (via {found.alias})")
+    built_in = entry.source == "built-in"
+    if built_in:
+        typer.echo(f"this saves a user profile {name!r} that overrides the built-in one "
+                   f"(hive profiles delete {name} restores it)")  # fmt: skip
+    if not yes and not _confirmed(f"Save profile {name!r}?"):
+        typer.echo("not changed")
+        return
+    models, fallbacks = replaced_stages(entry.profile, plan.mapping)
+    updated = derive_profile(entry.profile, name, models=models, fallbacks=fallbacks).profile
+    store.save(updated, force=True, replace=True)
+    what = "user profile overriding the built-in" if built_in else "profile"
+    count = len(plan.replacements)
+    typer.echo(f"updated {what} {name!r}: {count} model{'s' if count != 1 else ''} replaced")
+    warn_biased_judges(updated)

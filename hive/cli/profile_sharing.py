@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hive.cli.edge import error_edge
+from hive.cli.application import state
 from hive.cli.profiles import Force, Name, app
 
 
@@ -21,20 +21,18 @@ def export(
     ] = None,
 ) -> None:
     """Print a profile as TOML, ready for `hive profiles import` on another machine."""
-    with error_edge(ctx.obj.debug):
-        import tomli_w
+    import tomli_w
 
-        from hive.store.files import atomic_write
-        from hive.store.paths import resolve_paths
-        from hive.store.user_profiles import ProfileStore, profile_to_toml
+    from hive.store.files import atomic_write
+    from hive.store.user_profiles import ProfileStore, profile_to_toml
 
-        profile = ProfileStore(resolve_paths()).get(name)
-        text = tomli_w.dumps({name: profile_to_toml(profile)})
-        if output is None:
-            typer.echo(text, nl=False)
-        else:
-            atomic_write(output, text.encode("utf-8"))
-            typer.echo(f"exported {name!r} to {output}", err=True)
+    profile = ProfileStore(state(ctx).paths).get(name)
+    text = tomli_w.dumps({name: profile_to_toml(profile)})
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        atomic_write(output, text.encode("utf-8"))
+        typer.echo(f"exported {name!r} to {output}", err=True)
 
 
 @app.command("import")
@@ -44,26 +42,24 @@ def import_(
     force: Force = False,
 ) -> None:
     """Add the profiles in a TOML file (all are checked before any is stored)."""
-    with error_edge(ctx.obj.debug):
-        import tomllib
+    import tomllib
 
-        from hive.errors import ConfigError
-        from hive.store.files import read_toml
-        from hive.store.paths import resolve_paths
-        from hive.store.user_profiles import ProfileStore, parse_profiles
+    from hive.errors import ConfigError
+    from hive.store.files import read_toml
+    from hive.store.user_profiles import ProfileStore, parse_profiles
 
-        if file == "-":
-            try:
-                data = tomllib.loads(sys.stdin.read())
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(f"stdin: invalid TOML: {exc}") from exc
-        else:
-            if not Path(file).is_file():
-                raise ConfigError(f"{file}: no such file")
-            data = read_toml(Path(file))
-        profiles = parse_profiles(data, file)
-        if not profiles:
-            raise ConfigError(f"{file}: no profiles in it")
-        ProfileStore(resolve_paths()).save(*profiles.values(), force=force)
-        for profile_name in profiles:
-            typer.echo(f"imported profile {profile_name!r}")
+    if file == "-":
+        try:
+            data = tomllib.loads(sys.stdin.read())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"stdin: invalid TOML: {exc}") from exc
+    else:
+        if not Path(file).is_file():
+            raise ConfigError(f"{file}: no such file")
+        data = read_toml(Path(file))
+    profiles = parse_profiles(data, file)
+    if not profiles:
+        raise ConfigError(f"{file}: no profiles in it")
+    ProfileStore(state(ctx).paths).save(*profiles.values(), force=force)
+    for profile_name in profiles:
+        typer.echo(f"imported profile {profile_name!r}")
