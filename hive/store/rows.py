@@ -25,16 +25,6 @@ if TYPE_CHECKING:
     import sqlite3
 
 
-class ByColumn:
-    """A row's fields read by column name too (``run["status"]``), as ``tests/conftest.py``'s
-    ``last_run`` and the tests built on it read them."""
-
-    __slots__ = ()
-
-    def __getitem__(self, name: str) -> Any:
-        return getattr(self, name)
-
-
 @dataclass(frozen=True, slots=True)
 class Source:
     """A page a call's answer cited."""
@@ -47,7 +37,7 @@ class Source:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredCall(ByColumn):
+class StoredCall:
     """One model call as history recorded it (``CallRecord`` as written, with its row's ids and
     time). ``billable``: the server may have billed it (``CallRecord.billable``)."""
 
@@ -171,7 +161,7 @@ def run_totals(calls: Sequence[StoredCall]) -> RunTotals:
 
 
 @dataclass(frozen=True, slots=True)
-class RunSummary(ByColumn):
+class RunSummary:
     """One run without its calls, as ``hive history list`` shows it. ``status`` is as read:
     ``abandoned`` for a run left ``running`` by a process that is gone. JSON values (the
     ``consensus`` object, the ``panel``) are kept as they were written; None: not recorded."""
@@ -325,8 +315,7 @@ class ModelStats:
             "success_rate": self.success_rate,
             "median_latency_ms": self.median_latency_ms,
             "median_ttft_ms": self.median_ttft_ms,
-            # str(), not money_text: the text `hive models show` has always printed.
-            "total_cost": None if self.total_cost is None else str(self.total_cost),
+            "total_cost": money_text(self.total_cost),
             "unknown_cost_calls": self.unknown_cost_calls,
             "estimated_cost_calls": self.estimated_cost_calls,
         }
