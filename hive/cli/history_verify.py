@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from hive.cli.history import call_label
+from hive.ui.run_replay import call_label
 
 if TYPE_CHECKING:
     from hive.cli.application import App
