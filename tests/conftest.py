@@ -6,7 +6,6 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,14 +22,17 @@ from hive.errors import (
     RequestTimeout,
 )
 from hive.store.paths import resolve_paths
+from hive.store.rows import Run
 from hive.store.user_profiles import ProfileStore
-from tests.loopback import LoopbackOpenRouter
+from tests.loopback import KEEPALIVE, LoopbackOpenRouter
 
 # The team's captured OpenRouter data lives beside the repo; tests that need it skip without it.
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "openrouter"
 
 # What every run of a one-generator profile (``speed``) warns: no panel, no agreement.
 ONE_DRAFT_WARNING = f"agreement is unknown: {ONE_DRAFT}"
+
+DONE = b"data: [DONE]\n\n"  # the last event of every stream
 
 # Obviously fake: never a real key anywhere in this repository.
 FAKE_KEY = "sk-or-v1-test0000fake0000key0000not0000real0000abcd"
@@ -53,19 +55,50 @@ EXPECTED_ERROR_BY_STATUS: dict[int, type[ApiFailure]] = {
 }
 
 
-def chunk(model: str, content: str = "", finish: str | None = None, usage: str = "") -> bytes:
-    """One chat-completion SSE chunk; ``usage`` is raw JSON for a usage object."""
-    choice = {"index": 0, "delta": {"content": content}, "finish_reason": finish}
-    body = json.dumps({"id": "gen-1", "model": model, "choices": [choice]})
+def chunk(
+    model: str, content: str = "", finish: str | None = None, usage: str = "", *, full: bool = False
+) -> bytes:
+    """One chat-completion SSE chunk; ``usage`` is raw JSON for a usage object. ``full``: in
+    OpenRouter's whole envelope (object, created, provider, the delta's role, the native finish
+    reason), written compactly as OpenRouter writes it."""
+    if full:
+        choice = {"index": 0, "delta": {"role": "assistant", "content": content},
+                  "finish_reason": finish, "native_finish_reason": finish}  # fmt: skip
+        envelope = {"id": "gen-1786465029-HiveFaultTest0001", "object": "chat.completion.chunk",
+                    "created": 1786465029, "model": model, "provider": "Loopback",
+                    "choices": [choice]}  # fmt: skip
+        body = json.dumps(envelope, separators=(",", ":"))
+    else:
+        choice = {"index": 0, "delta": {"content": content}, "finish_reason": finish}
+        body = json.dumps({"id": "gen-1", "model": model, "choices": [choice]})
     extra = f',"usage":{{{usage}}}' if usage else ""
     return f"data: {body[:-1]}{extra}}}\n\n".encode()
 
 
-def stream(model: str, text: str) -> list[bytes]:
-    """A scripted model's whole reply: ``text`` word by word, then stop with usage, DONE."""
+def stream(
+    model: str,
+    text: str,
+    *,
+    finish: str = "stop",
+    cost: str = "0.00001",
+    prompt_tokens: int = 50,
+    full: bool = False,
+) -> list[bytes]:
+    """A scripted model's whole reply: ``text`` word by word, then ``finish`` with usage
+    (``cost`` as its exact literal), DONE. ``full``: as OpenRouter streams it, a keep-alive
+    comment first, chunks in the whole envelope (``chunk``), the finish reason in a chunk of
+    its own before the one with the usage."""
     words = re.findall(r"\S+\s*|\s+", text)
-    usage = f'"prompt_tokens":50,"completion_tokens":{len(words)},"cost":0.00001'
-    return [*(chunk(model, w) for w in words), chunk(model, "", "stop", usage), b"data: [DONE]\n\n"]
+    usage = f'"prompt_tokens":{prompt_tokens},"completion_tokens":{len(words)},"cost":{cost}'
+    if not full:
+        return [*(chunk(model, w) for w in words), chunk(model, "", finish, usage), DONE]
+    return [
+        KEEPALIVE,
+        *(chunk(model, w, full=True) for w in words),
+        chunk(model, "", finish, full=True),
+        chunk(model, "", finish, usage, full=True),
+        DONE,
+    ]
 
 
 def without_ledger(synthesis: str) -> str:
@@ -75,14 +108,15 @@ def without_ledger(synthesis: str) -> str:
     return parse_ledger(synthesis, labels(26)).answer
 
 
-def last_run() -> dict[str, Any]:
-    """The newest run in the test's history, with its calls."""
+def last_run() -> Run:
+    """The newest run in the test's history, with its calls (fields by attribute: ``run.status``,
+    ``run.calls[0].cost``)."""
     from hive.store.history import History
 
     history = History.open(resolve_paths())
     try:
         [summary] = history.runs(limit=1)
-        run = history.run(summary["id"])
+        run = history.run(summary.id)
     finally:
         history.close()
     assert run is not None

@@ -10,9 +10,12 @@ sockets with chunked transfer encoding, records every request (headers, JSON bod
 end times) and can be scripted per model with faults: an HTTP error status and body, a replaced
 event stream (e.g. a captured one), a stream cut off after N events, a delay, a hang, a
 connection reset before any reply, a stall after the events (no end of body), or a stretch of
-keep-alive comments before the stream.
+keep-alive comments before the stream. A ``script`` answers the rest as scripted models, each
+reply with its own pacing (``Scripted``): nothing at all for a while (not even headers), silence
+after the headers, events trickled over a given time.
 
-Used by the tests (through the ``openrouter`` fixture) and by benchmarks/overhead.py.
+Used by the tests (through the ``openrouter`` fixture) and by benchmarks/overhead.py and
+benchmarks/adaptive.py.
 """
 
 from __future__ import annotations
@@ -124,11 +127,13 @@ class Scripted:
     """A scripted model's reply to one request: the events, and when they come."""
 
     events: list[bytes]
-    first_byte: float = 0.0  # seconds before the first event
+    first_byte: float = 0.0  # seconds after the headers before the first event
     latency: float = 0.0  # seconds the events are spread over, after the first
+    delay: float = 0.0  # seconds before the response starts: not even the headers are sent
 
 
-# Per request (its JSON body): the reply, or None for the server's default.
+# Per request (its JSON body): the reply, or None for the server's default. It is called in the
+# request's own thread before anything is sent, so it may wait (e.g. for another request).
 Script = Callable[[dict[str, Any]], Scripted | None]
 
 KEEPALIVE_EVERY = 0.05  # seconds between keep-alive comments
@@ -142,6 +147,8 @@ class RecordedRequest:
     headers: dict[str, str]
     body: dict[str, Any]
     started: float
+    # When its last byte was about to go out (so a client that waited for the end cannot have
+    # sent another request before), or when it ended otherwise.
     finished: float = 0.0
 
 
@@ -327,13 +334,13 @@ def _make_handler(server: LoopbackOpenRouter) -> type[BaseHTTPRequestHandler]:
             with server._lock:
                 server.requests.append(record)
             try:
-                self._answer(body)
+                self._answer(body, record)
             except (BrokenPipeError, ConnectionResetError):
                 pass
             finally:
-                record.finished = time.monotonic()
+                record.finished = record.finished or time.monotonic()
 
-        def _answer(self, body: dict[str, Any]) -> None:
+        def _answer(self, body: dict[str, Any], record: RecordedRequest) -> None:
             if not self.path.endswith("/chat/completions"):
                 self._send(404, _error_body(404))
                 return
@@ -361,6 +368,7 @@ def _make_handler(server: LoopbackOpenRouter) -> type[BaseHTTPRequestHandler]:
                 events, first_byte, latency = (
                     scripted.events, scripted.first_byte, scripted.latency,
                 )  # fmt: skip
+                time.sleep(scripted.delay)
             else:
                 events = sse_events(body)
             self.send_response(200)
@@ -393,6 +401,7 @@ def _make_handler(server: LoopbackOpenRouter) -> type[BaseHTTPRequestHandler]:
             if fault.stall:
                 self._wait_for_disconnect()
                 return
+            record.finished = time.monotonic()
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
 

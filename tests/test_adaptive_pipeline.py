@@ -18,9 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.consensus.budget import SpendLimit
 from hive.consensus.caller import Caller
 from hive.consensus.events import ConsensusResult, Decided, PipelineEvent
@@ -32,6 +30,7 @@ from hive.openrouter.retry import RetryPolicy
 from hive.store.paths import resolve_paths
 from hive.store.user_profiles import ProfileStore
 from tests.conftest import FAKE_KEY, chunk, last_run, stream, without_ledger
+from tests.helpers import hive
 from tests.loopback import Fault, LoopbackOpenRouter, Scripted
 
 TODAY = date(2026, 11, 28)
@@ -43,7 +42,6 @@ REFINER = BALANCED.refine.models[0]
 VALIDATOR = BALANCED.stage("validate").models[0]
 CURATOR = BALANCED.curate.models[0]
 DRAFT = re.compile(r'<draft id="(\w+)">\n(.*?)\n</draft>', re.S)
-runner = CliRunner()
 
 
 # --- scripted models ------------------------------------------------------------------------
@@ -389,7 +387,7 @@ def test_decisions_reach_json_plain_and_history(keyed_env: LoopbackOpenRouter) -
     keyed_env.fail(REFINER, Fault(reply=refiner(agreeing)))
     keyed_env.fail(VALIDATOR, verdict(VALIDATOR, 0.97))
 
-    result = runner.invoke(app, ["consensus", QUESTION, "balanced", "--json"])
+    result = hive("consensus", QUESTION, "balanced", "--json")
 
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
@@ -401,18 +399,18 @@ def test_decisions_reach_json_plain_and_history(keyed_env: LoopbackOpenRouter) -
 
     keyed_env.fail(REFINER, Fault(reply=refiner(agreeing)))
     keyed_env.fail(VALIDATOR, verdict(VALIDATOR, 0.97))
-    plain = runner.invoke(app, ["consensus", QUESTION, "balanced", "--plain"])
+    plain = hive("consensus", QUESTION, "balanced", "--plain")
     assert plain.exit_code == 0, plain.stderr
     assert "hive: decided: the first 2 drafts agreed 1.00" in plain.stderr
     assert "hive: decided: curate skipped: the validator found no issues" in plain.stderr
     assert plain.stdout.strip() == "The refined answer."
-    assert last_run()["status"] == "ok"
+    assert last_run().status == "ok"
 
 
 def test_fixed_runs_every_stage_with_the_full_panel(keyed_env: LoopbackOpenRouter) -> None:
     keyed_env.fail(VALIDATOR, verdict(VALIDATOR, 0.99))
 
-    result = runner.invoke(app, ["consensus", QUESTION, "balanced", "--json", "--fixed"])
+    result = hive("consensus", QUESTION, "balanced", "--json", "--fixed")
 
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
@@ -426,7 +424,7 @@ def test_rounds_flag_overrides_the_profile(keyed_env: LoopbackOpenRouter) -> Non
     keyed_env.fail(VALIDATOR, verdict(VALIDATOR, 0.4, "thin"), verdict(VALIDATOR, 0.5, "thin"),
                    verdict(VALIDATOR, 0.6, "thin"))  # fmt: skip
 
-    result = runner.invoke(app, ["consensus", QUESTION, "balanced", "--json", "--rounds", "3"])
+    result = hive("consensus", QUESTION, "balanced", "--json", "--rounds", "3")
 
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
@@ -437,7 +435,7 @@ def test_rounds_flag_overrides_the_profile(keyed_env: LoopbackOpenRouter) -> Non
     assert [(s["stage"], s["index"]) for s in data["stages"] if s["stage"] == "refine"][-1] == (
         "refine", 2,
     )  # fmt: skip
-    bad = runner.invoke(app, ["consensus", QUESTION, "balanced", "--rounds", "9"])
+    bad = hive("consensus", QUESTION, "balanced", "--rounds", "9")
     assert bad.exit_code == 2
 
 

@@ -5,13 +5,13 @@ CI runs every marker."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import SUBPROCESS_TIMEOUT, run
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = sorted(path.stem for path in (ROOT / "benchmarks").glob("*.py"))
@@ -24,15 +24,8 @@ def test_every_benchmark_is_covered() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", BENCHMARKS)
 def test_benchmark_runs_in_smoke_mode(name: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--smoke"],
-        cwd=ROOT,
-        env=dict(os.environ),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    script = ROOT / "benchmarks" / f"{name}.py"
+    proc = run([sys.executable, str(script), "--smoke"], cwd=ROOT, timeout=2 * SUBPROCESS_TIMEOUT)
 
     assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
     assert "Traceback" not in proc.stderr

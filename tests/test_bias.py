@@ -13,28 +13,17 @@ import json
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.consensus.bias import author, base_model, judge_warnings
 from hive.consensus.profiles import BUILTIN_PROFILES, Profile
 from hive.openrouter.chat import ChatRequest
 from hive.openrouter.client import OpenRouterClient, make_http_client
 from tests.conftest import FAKE_KEY
+from tests.helpers import hive, ok
 from tests.loopback import LoopbackOpenRouter
 
-runner = CliRunner()
 OWN = "judges tend to favour their own answers; choose a validator that neither drafts nor refines"
 FAMILY = "judges tend to favour their own family's answers; choose a validator from another author"
-
-
-def hive(*args: str) -> Any:
-    return runner.invoke(app, list(args))
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    return result
 
 
 def warnings(result: Any) -> list[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -22,10 +21,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from hive.cli import models as models_cli
-from hive.cli.app import app as hive_app
 from hive.errors import (
     ApiFailure,
     HiveError,
@@ -48,6 +45,7 @@ from hive.openrouter.client import OpenRouterClient, make_http_client
 from hive.store.paths import Paths, resolve_paths
 from hive.store.rows import ModelStats
 from hive.ui.model_catalog import describe_price, per_million, plain, select
+from tests import helpers
 from tests.conftest import EXPECTED_ERROR_BY_STATUS, FAKE_KEY, fixture_path
 from tests.loopback import DEFAULT_MODELS, Fault, LoopbackOpenRouter
 
@@ -579,12 +577,9 @@ def test_list_models_hang_is_request_timeout(openrouter: LoopbackOpenRouter) -> 
 # --- hive models ------------------------------------------------------------------------------
 
 
-APP = hive_app  # the real app: its root builds the App and holds the one error net
-runner = CliRunner()
-
-
 def hive(*args: str) -> Any:
-    return runner.invoke(APP, ["models", *args])
+    """``hive models ARGS``, in-process through the real app."""
+    return helpers.hive("models", *args)
 
 
 @pytest.fixture
@@ -865,12 +860,11 @@ def test_offline_with_a_fresh_cache_says_nothing(offline: str, cache: CatalogCac
     assert result.exit_code == 0 and result.stderr == ""
 
 
+@pytest.mark.slow
 def test_importing_the_command_group_loads_nothing_heavy(tmp_path: Path) -> None:
     code = (
         "import sys, hive.cli.models; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'pydantic', 'rich')))"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
+    proc = helpers.run([sys.executable, "-c", code], check=True)
     assert proc.stdout.strip() == "[]"

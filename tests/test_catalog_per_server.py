@@ -16,9 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.cli.models import catalog_cache
 from hive.env import DEFAULT_BASE_URL
 from hive.errors import ProviderUnavailable
@@ -32,9 +30,9 @@ from hive.openrouter.catalog_cache import (
     write_cache,
 )
 from hive.store.paths import resolve_paths
+from tests.helpers import hive
 from tests.loopback import LoopbackOpenRouter
 
-runner = CliRunner()
 NOW = datetime(2026, 8, 20, 12, 0, tzinfo=UTC)
 
 
@@ -44,10 +42,6 @@ def body(*ids: str) -> dict[str, Any]:
             {"id": i, "pricing": {"prompt": "0.000001", "completion": "0.000002"}} for i in ids
         ]
     }
-
-
-def hive(*args: str) -> Any:
-    return runner.invoke(app, list(args))
 
 
 def listed(result: Any) -> set[str]:

@@ -12,58 +12,33 @@ import io
 import json
 import os
 import re
-import signal
 import subprocess
-import sys
-import time
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from hive import __version__
-from hive.cli.app import app
 from hive.cli.consensus import complete_profile
 from hive.consensus.profiles import BUILTIN_PROFILES, STAGES
 from hive.openrouter.simulator import sse_events
 from tests.conftest import FAKE_KEY, store_without_fallbacks
+from tests.helpers import (
+    complete_bash,
+    hive,
+    interrupt,
+    reaped,
+    run_hive,
+    start_hive,
+    wait_until,
+)
 from tests.loopback import Fault, LoopbackOpenRouter, RecordedRequest
 
 PROFILE_NAMES = ["balanced", "speed", "quality", "cost", "free"]
-SUBPROCESS_TIMEOUT = 60
-
-runner = CliRunner()
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def hive(*args: str, input: str | None = None) -> Any:
-    """Run the CLI in-process; stdin is ``input`` (empty, not a terminal, when None)."""
-    return runner.invoke(app, list(args), input=input)
-
-
-def run_hive(
-    *args: str,
-    input: str | None = None,
-    env: dict[str, str] | None = None,
-    stdin: Any = subprocess.DEVNULL,
-) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m hive`` in a real process with the (already isolated) environment."""
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "hive", *args],
-        input=input,
-        stdin=None if input is not None else stdin,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=SUBPROCESS_TIMEOUT,
-    )
 
 
 def served(body: dict[str, Any]) -> tuple[str, Decimal | None, dict[str, Any]]:
@@ -186,6 +161,7 @@ def test_request_count_matches_each_profile(keyed_env: LoopbackOpenRouter) -> No
             assert request.body["stream"] is True
 
 
+@pytest.mark.slow
 def test_python_dash_m_runs_against_the_server(keyed_env: LoopbackOpenRouter) -> None:
     proc = run_hive("consensus", "What is Rust?", "speed")
 
@@ -325,6 +301,7 @@ def test_no_question_with_piped_stdin_reads_it(keyed_env: LoopbackOpenRouter) ->
     assert user_message(requests[0]) == "What is a monad?"
 
 
+@pytest.mark.slow
 def test_piped_stdin_in_a_real_process(keyed_env: LoopbackOpenRouter) -> None:
     proc = run_hive("consensus", "-", "speed", "--json", input="What is a monad?\n")
 
@@ -363,6 +340,7 @@ def test_empty_question_is_a_usage_error(keyed_env: LoopbackOpenRouter) -> None:
     assert keyed_env.chat_requests() == []
 
 
+@pytest.mark.slow
 def test_empty_stdin_in_a_real_process() -> None:
     proc = run_hive("consensus", stdin=subprocess.DEVNULL)
 
@@ -372,6 +350,7 @@ def test_empty_stdin_in_a_real_process() -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_no_question_with_a_terminal_on_stdin_asks_for_one() -> None:
     primary, secondary = os.openpty()
     try:
@@ -510,6 +489,7 @@ def test_500_on_every_generator_exits_1(keyed_env: LoopbackOpenRouter) -> None:
     assert parse_json(json_result.stdout)["degraded"] is False
 
 
+@pytest.mark.slow
 def test_500_on_every_generator_in_a_real_process(keyed_env: LoopbackOpenRouter) -> None:
     generators = BUILTIN_PROFILES["balanced"].generate.models
     alone = store_without_fallbacks("balanced-alone", "balanced")  # no fallback to turn to
@@ -581,6 +561,7 @@ def test_simulation_mode_without_a_key() -> None:
     assert "\x1b" not in result.stdout
 
 
+@pytest.mark.slow
 def test_simulation_mode_in_a_real_process() -> None:
     proc = run_hive("consensus", "What is Rust?", "cost", "--json")
 
@@ -697,6 +678,7 @@ def test_detailed_prints_every_stage_readably_before_the_answer(
 # --- version, help, profiles ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_version() -> None:
     result = hive("--version")
     assert result.exit_code == 0
@@ -763,53 +745,25 @@ def test_complete_profile() -> None:
     assert complete_profile("x") == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("typed", "expected"), [("", PROFILE_NAMES), ("b", ["balanced"])])
 def test_bash_completion_of_the_profile(typed: str, expected: list[str]) -> None:
-    script = Path(sys.executable).parent / "hive"
-    if not script.exists():
-        pytest.skip("the hive console script is not installed beside this interpreter")
-    env = dict(os.environ)
-    env.update({"_HIVE_COMPLETE": "complete_bash", "COMP_WORDS": f"hive consensus q {typed}"})
-    env["COMP_CWORD"] = "3"
-    proc = subprocess.run(
-        [str(script)],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT,
-    )
-
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == expected
+    assert complete_bash(f"hive consensus q {typed}", 3) == expected
 
 
 # --- Ctrl-C -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_without_a_traceback(keyed_env: LoopbackOpenRouter) -> None:
     keyed_env.fail("*", *(Fault(hang=True) for _ in range(6)))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hive", "consensus", "q", "balanced"],
-        env=dict(os.environ),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        for _ in range(400):  # bounded: at most ~20 s for the interpreter to start and connect
-            if keyed_env.chat_requests() or proc.poll() is not None:
-                break
-            time.sleep(0.05)
+    proc = start_hive("consensus", "q", "balanced")
+    with reaped(proc):
+        # At most ~20 s for the interpreter to start and connect.
+        wait_until(keyed_env.chat_requests, proc, within=20)
         assert keyed_env.chat_requests(), "hive never reached the server"
         assert proc.poll() is None
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        out, err = interrupt(proc)
 
     assert proc.returncode == 130
     assert "interrupted" in err

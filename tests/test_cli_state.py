@@ -13,26 +13,22 @@ import json
 import os
 import shlex
 import stat
-import subprocess
 import sys
 import textwrap
-import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.cli.consensus import complete_profile
 from hive.consensus.profiles import BUILTIN_PROFILES, STAGES
 from hive.store.settings import ENVIRONMENT
 from tests.conftest import FAKE_KEY, FIXTURES, fixture_path
+from tests.helpers import answered_at_a_terminal, complete_bash, hive, ok, run_hive
 from tests.loopback import Fault, LoopbackOpenRouter, RecordedRequest
 
-SUBPROCESS_TIMEOUT = 60
 # More obviously fake keys, so tests can tell which one reached the server.
 ENV_KEY = "sk-or-v1-fake1111envkey1111fake1111fake1111fake1111eeee"
 FLAG_KEY = "sk-or-v1-fake2222flagkey2222fake2222fake2222fake2222ffff"
@@ -92,31 +88,8 @@ DEFAULTS: dict[str, Any] = {
     "zdr": False,
 }
 
-runner = CliRunner()
-
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def hive(*args: str, input: str | None = None) -> Any:
-    """Run the CLI in-process; stdin is ``input`` (empty and not a terminal when None)."""
-    return runner.invoke(app, list(args), input=input)
-
-
-def run_hive(
-    *args: str, input: str | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """``python -m hive`` in a real process, with the (already isolated) environment."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "hive", *args],
-        input=input,
-        stdin=None if input is not None else subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=SUBPROCESS_TIMEOUT,
-    )
 
 
 def home() -> Path:
@@ -141,11 +114,6 @@ def profiles_file() -> Path:
 
 def masked(key: str) -> str:
     return f"sk-or-v1-…{key[-4:]}"
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    return result
 
 
 def one_error(result: Any, code: int) -> str:
@@ -382,6 +350,7 @@ def test_keys_set_verify_with_a_rejected_key_exits_3(at_server: LoopbackOpenRout
     no_raw_key(result.stdout, result.stderr)
 
 
+@pytest.mark.slow
 def test_keys_set_from_a_real_pipe() -> None:
     proc = run_hive("keys", "set", input=FAKE_KEY + "\n")
 
@@ -391,55 +360,14 @@ def test_keys_set_from_a_real_pipe() -> None:
     no_raw_key(proc.stdout, proc.stderr)
 
 
-def _read_pty(fd: int, buf: bytearray, until: bytes | None, deadline: float) -> bool:
-    """Read from the pty into ``buf`` until ``until`` shows up (or EOF if None)."""
-    import select
-
-    while time.monotonic() < deadline:
-        if until is not None and until in buf:
-            return True
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # EIO: the child closed the terminal
-            return until is None
-        if not chunk:
-            return until is None
-        buf.extend(chunk)
-    return False
-
-
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 def test_keys_set_prompts_with_hidden_input_at_a_terminal() -> None:
-    pty = pytest.importorskip("pty")
-    try:
-        pid, fd = pty.fork()
-    except OSError as exc:
-        pytest.skip(f"no pseudo-terminal: {exc}")
-    if pid == 0:  # the child: hive on the pty's slave side
-        try:
-            os.execv(sys.executable, [sys.executable, "-m", "hive", "keys", "set"])
-        finally:
-            os._exit(127)
-    buf = bytearray()
-    deadline = time.monotonic() + SUBPROCESS_TIMEOUT
-    try:
-        prompted = _read_pty(fd, buf, b"(input hidden): ", deadline)
-        assert prompted, bytes(buf)
-        os.write(fd, (FAKE_KEY + "\n").encode())
-        assert _read_pty(fd, buf, None, deadline), bytes(buf)
-        _, status = os.waitpid(pid, 0)
-        pid = 0
-    finally:
-        if pid:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-        os.close(fd)
+    code, output = answered_at_a_terminal(
+        "keys", "set", prompt=b"(input hidden): ", reply=FAKE_KEY + "\n"
+    )
 
-    output = buf.decode("utf-8", "replace")
-    assert os.waitstatus_to_exitcode(status) == 0, output
+    assert code == 0, output
     assert output.startswith("OpenRouter API key (input hidden): ")
     assert FAKE_KEY not in output  # not echoed as typed, not printed after
     assert f"stored {masked(FAKE_KEY)} in {keys_file()}" in output
@@ -680,6 +608,7 @@ def test_an_unexpected_key_reply_echoing_a_flag_key_is_masked(
 # --- the key never shows up anywhere -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_no_command_ever_prints_a_raw_key(
     monkeypatch: pytest.MonkeyPatch, keyed_env: LoopbackOpenRouter, tmp_path: Path
 ) -> None:
@@ -790,6 +719,7 @@ def test_a_key_in_a_server_error_body_is_masked_in_every_view(
     no_raw_key(*(t for r in (plain, detailed, as_json) for t in (r.stdout, r.stderr)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["keys", "test"], ["keys", "show"]])
 def test_a_key_given_as_a_stray_argument_is_masked_in_the_usage_error(
     command: list[str],
@@ -1010,6 +940,7 @@ def test_a_corrupted_config_stops_every_command_in_one_line(kind: str) -> None:
     assert str(config_file()) in ok(hive("config", "path")).stdout
 
 
+@pytest.mark.slow
 def test_a_corrupted_config_in_a_real_process_has_no_traceback() -> None:
     config_dir().mkdir(parents=True)
     config_file().write_text("title = \n", "utf-8")
@@ -1048,6 +979,7 @@ def make_editor(tmp_path: Path, new_text: str) -> Path:
     return script
 
 
+@pytest.mark.slow
 def test_config_edit_saves_a_valid_edit(tmp_path: Path) -> None:
     script = make_editor(tmp_path, "# edited\nrequest_timeout = 42\noutput = 'plain'\n")
 
@@ -1064,6 +996,7 @@ def test_config_edit_saves_a_valid_edit(tmp_path: Path) -> None:
     assert not list(config_dir().glob("config.edit-*"))
 
 
+@pytest.mark.slow
 def test_config_edit_prefers_visual(tmp_path: Path) -> None:
     script = make_editor(tmp_path, "title = 'from-visual'\n")
 
@@ -1077,6 +1010,7 @@ def test_config_edit_prefers_visual(tmp_path: Path) -> None:
     assert ok(hive("config", "get", "title")).stdout == "from-visual\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "bad_edit", ['request_timeout = "soon"\n', "title = \n", "colour = 'never'\n"]
 )
@@ -1098,6 +1032,7 @@ def test_config_edit_keeps_an_invalid_edit_in_a_copy(tmp_path: Path, bad_edit: s
     assert ok(hive("config", "get", "title")).stdout == "before\n"
 
 
+@pytest.mark.slow
 def test_config_edit_without_changes(tmp_path: Path) -> None:
     ok(hive("config", "set", "title", "same"))
     original = config_file().read_bytes()
@@ -1111,6 +1046,7 @@ def test_config_edit_without_changes(tmp_path: Path) -> None:
     assert config_file().read_bytes() == original
 
 
+@pytest.mark.slow
 def test_config_edit_repairs_a_corrupted_config(tmp_path: Path) -> None:
     config_dir().mkdir(parents=True)
     config_file().write_text('title = "unterminated\n', "utf-8")
@@ -1685,6 +1621,7 @@ def test_a_user_profile_runs_exactly_like_the_built_in_it_copies(
     ]
 
 
+@pytest.mark.slow
 def test_a_user_profile_from_a_real_process(keyed_env: LoopbackOpenRouter) -> None:
     ok(hive("profiles", "create", "team", "--from", "speed", "--curate", SNAPSHOT_MODEL))
 
@@ -1716,33 +1653,7 @@ def test_a_corrupted_profiles_file_is_one_line() -> None:
 # --- shell completion ---------------------------------------------------------------------------
 
 
-def console_script() -> Path:
-    script = Path(sys.executable).parent / ("hive.exe" if sys.platform == "win32" else "hive")
-    if not script.exists():
-        pytest.skip("the hive console script is not installed beside this interpreter")
-    return script
-
-
-def complete_bash(words: str, cword: int) -> list[str]:
-    env = {
-        **os.environ,
-        "_HIVE_COMPLETE": "complete_bash",
-        "COMP_WORDS": words,
-        "COMP_CWORD": str(cword),
-    }
-    proc = subprocess.run(
-        [str(console_script())],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=SUBPROCESS_TIMEOUT,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return proc.stdout.split()
-
-
+@pytest.mark.slow
 def test_completion_offers_user_profiles() -> None:
     assert "team" not in complete_profile("t")
     ok(hive("profiles", "create", "team", "--from", "speed"))
@@ -1755,6 +1666,7 @@ def test_completion_offers_user_profiles() -> None:
     assert complete_bash("hive consensus q te", 3) == ["team"]
 
 
+@pytest.mark.slow
 def test_completion_survives_a_corrupted_profiles_file() -> None:
     config_dir().mkdir(parents=True)
     profiles_file().write_text("[team\nthis is not toml", "utf-8")
@@ -1764,6 +1676,7 @@ def test_completion_survives_a_corrupted_profiles_file() -> None:
     assert complete_bash("hive consensus q ", 3) == list(BUILTIN_PROFILES)
 
 
+@pytest.mark.slow
 def test_completion_survives_an_invalid_profile() -> None:
     config_dir().mkdir(parents=True)
     profiles_file().write_text("[team]\ndescription = 'no stages'\n", "utf-8")

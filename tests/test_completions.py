@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from hive.consensus.profiles import BUILTIN_PROFILES
+from tests.helpers import complete_bash, run
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPLETIONS = ROOT / "completions"
@@ -21,14 +20,9 @@ REGISTERS = {
 }
 
 
+@pytest.mark.slow
 def test_completion_scripts_are_up_to_date() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(COMPLETIONS / "generate.py"), "--check"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    proc = run([sys.executable, str(COMPLETIONS / "generate.py"), "--check"], cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -45,25 +39,18 @@ def test_zsh_script_starts_with_compdef() -> None:
 
 
 def _complete_bash(words: str, cword: int) -> list[str]:
-    """What hive answers when the bash script calls it back for ``words``."""
-    env = dict(os.environ)
-    env.update({"_HIVE_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)})
-    proc = subprocess.run(
-        [sys.executable, "-c", "from hive.cli.app import app; app(prog_name='hive')"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.split()
+    """What hive answers when the bash script calls it back for ``words`` (the app run by this
+    interpreter from the checkout: no installed console script needed)."""
+    app = [sys.executable, "-c", "from hive.cli.app import app; app(prog_name='hive')"]
+    return complete_bash(words, cword, app, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_profile_names_complete_dynamically() -> None:
     assert _complete_bash("hive consensus q ", 3) == list(BUILTIN_PROFILES)
     assert _complete_bash("hive consensus q qu", 3) == ["quality"]
 
 
+@pytest.mark.slow
 def test_commands_complete() -> None:
     assert {"consensus", "profiles"} <= set(_complete_bash("hive ", 1))

@@ -13,14 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.consensus.profiles import BUILTIN_PROFILES
 from tests.conftest import stream
+from tests.helpers import hive
 from tests.loopback import Fault, LoopbackOpenRouter
 
-runner = CliRunner()
 BALANCED = BUILTIN_PROFILES["balanced"]
 GENERATORS = list(BALANCED.generate.models)
 REFINER = BALANCED.refine.models[0]
@@ -29,10 +27,6 @@ CURATOR = BALANCED.curate.models[0]
 DRAFT = re.compile(r'<draft id="(\w+)">\n(.*?)\n</draft>', re.S)
 
 Ledger = Callable[[dict[str, str]], dict[str, Any] | None]  # label -> draft text => ledger
-
-
-def hive(*args: str) -> Any:
-    return runner.invoke(app, list(args))
 
 
 def drafts_shown(body: dict[str, Any]) -> dict[str, str]:

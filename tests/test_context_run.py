@@ -7,26 +7,19 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.consensus.context import FILES, FOLLOW_UP, INSTRUCTIONS, JOB
 from hive.consensus.profiles import BUILTIN_PROFILES
 from hive.store.history import db_path
 from hive.store.paths import resolve_paths
 from tests.conftest import last_run
+from tests.helpers import hive, ok
 from tests.loopback import DEFAULT_MODELS, LoopbackOpenRouter, RecordedRequest
 
-runner = CliRunner()
 DIFF = "--- a/app.py\n+++ b/app.py\n@@ -1 +1 @@\n-print('hi')\n+print('hello')\n"
 QUESTION = "review this"
-
-
-def hive(*args: str, input: str | None = None) -> Any:
-    return runner.invoke(app, list(args), input=input)
 
 
 def write(tmp_path: Path, name: str, data: str | bytes) -> str:
@@ -40,10 +33,6 @@ def write(tmp_path: Path, name: str, data: str | bytes) -> str:
 
 def flat(request: RecordedRequest) -> str:
     return "\n".join(str(m["content"]) for m in request.body["messages"])
-
-
-def ok(result: Any) -> None:
-    assert result.exit_code == 0, result.stderr + result.stdout
 
 
 # --- files ----------------------------------------------------------------------------------
@@ -208,7 +197,7 @@ def test_overrides_apply_exactly_to_the_calls_that_ran(keyed_env: LoopbackOpenRo
     ]
     assert bodies[2]["temperature"] == 0.25 and bodies[-1]["max_tokens"] == 777
     assert bodies[0]["seed"] != bodies[1]["seed"]  # one model twice: two different drafts
-    panel = last_run()["panel"]
+    panel = last_run().panel
     assert panel["generate"]["models"] == ["openai/gpt-4o-mini"] * 2
     assert panel["refine"]["models"] == ["openai/gpt-4.1-mini"]
 
@@ -233,7 +222,7 @@ def test_a_follow_up_sends_the_conversation_to_every_stage(
     ok(hive("consensus", "--continue", "and on Windows?", "-q"))
 
     second = last_run()
-    assert second["parent_id"] == first["id"] and second["profile"] == "speed"
+    assert second.parent_id == first.id and second.profile == "speed"
     follow = keyed_env.chat_requests()[sent:]
     assert len(follow) == 4
     for request in follow:
@@ -242,11 +231,11 @@ def test_a_follow_up_sends_the_conversation_to_every_stage(
         assert roles == ["system", "user", "assistant", "user"]
         assert DIFF.rstrip() in messages[0]["content"] and FOLLOW_UP in messages[0]["content"]
         assert messages[1]["content"] == QUESTION
-        assert messages[2]["content"] == first["answer"]
+        assert messages[2]["content"] == first.answer
         assert "and on Windows?" in messages[-1]["content"]
 
-    ok(hive("consensus", "--continue-run", str(first["id"]), "and on macOS?", "-q"))
-    assert last_run()["parent_id"] == first["id"]
+    ok(hive("consensus", "--continue-run", str(first.id), "and on macOS?", "-q"))
+    assert last_run().parent_id == first.id
     ok(hive("consensus", "-c", "and on BSD?", "-q"))  # follows the newest: a chain of three
     chain = keyed_env.chat_requests()[-1].body["messages"]
     assert [m["role"] for m in chain].count("assistant") == 2
@@ -274,13 +263,13 @@ def test_rerun_asks_again_with_its_files_instructions_and_panel(
     patch_path = Path(patch)
     patch_path.unlink()  # the rerun uses the recorded file, not the disk
 
-    ok(hive("history", "rerun", str(first["id"]), "-q"))
+    ok(hive("history", "rerun", str(first.id), "-q"))
 
     again = keyed_env.chat_requests()[len(before) :]
     assert [r.body["model"] for r in again] == [r.body["model"] for r in before]
     for old, new in zip(before, again, strict=True):
         assert old.body["messages"] == new.body["messages"]
-    assert last_run()["id"] != first["id"]
+    assert last_run().id != first.id
 
 
 def test_no_log_keeps_no_text_but_keeps_the_costs(
@@ -292,13 +281,13 @@ def test_no_log_keeps_no_text_but_keeps_the_costs(
     ok(result)
     answer = result.stdout.strip()
     run = last_run()
-    assert run["logged"] is False and run["question"] == ""
+    assert run.logged is False and run.question == ""
     db = db_path(resolve_paths())
     raw = b"".join(p.read_bytes() for p in db.parent.glob("history.db*"))
     for text in ("ZYXWV", "QWERTY-CONFIDENTIAL", answer[:40]):
         assert text.encode() not in raw, text
     with sqlite3.connect(db) as conn:
-        costs = conn.execute("SELECT cost FROM calls WHERE run_id = ?", (run["id"],)).fetchall()
+        costs = conn.execute("SELECT cost FROM calls WHERE run_id = ?", (run.id,)).fetchall()
     assert len(costs) == 4 and all(cost is not None for (cost,) in costs)
 
 
@@ -339,7 +328,7 @@ def test_instructions_in_a_conversation(keyed_env: LoopbackOpenRouter) -> None:
     assert "<instructions>" not in sent()  # cleared for this turn
     ok(hive("consensus", "-c", "q4", "-q"))
     assert "<instructions>" not in sent()  # and for the turns after it
-    assert last_run()["panel"]["system"] == ""
+    assert last_run().panel["system"] == ""
 
 
 def test_continue_and_continue_run_together_are_refused(keyed_env: LoopbackOpenRouter) -> None:

@@ -18,9 +18,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.consensus.controls import (
     ANSWER_ROOM,
     ENGINE_PRICE,
@@ -38,19 +36,10 @@ from hive.openrouter.sse import Event, SSEDecoder
 from hive.store.paths import resolve_paths
 from hive.store.user_profiles import ProfileStore
 from tests.conftest import chunk, fixture_path, last_run
+from tests.helpers import hive, ok
 from tests.loopback import Fault, LoopbackOpenRouter, RecordedRequest
 
-runner = CliRunner()
 TODAY = date(2026, 11, 28)
-
-
-def hive(*args: str) -> Any:
-    return runner.invoke(app, list(args))
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, result.stderr + result.stdout
-    return result
 
 
 # --- the request objects -------------------------------------------------------------------
@@ -422,7 +411,7 @@ def test_a_profile_s_controls_reach_each_stage_exactly(keyed_env: LoopbackOpenRo
     [curate] = bodies["curate"]
     assert curate["reasoning"] == {"effort": "none"}
     # History keeps the panel as sent: each stage's routing resolved.
-    panel = last_run()["panel"]
+    panel = last_run().panel
     assert panel["validate"]["provider"]["only"] == ["minimax"]
     assert panel["refine"]["provider"] == profile_wide
 
@@ -524,7 +513,7 @@ def test_a_reasoning_budget_with_no_room_is_a_warning_of_the_run(
         "validate: reasoning may take 1900 of its 2048 max_tokens, leaving 148 for the answer"
     )
     assert expected in result.stderr
-    assert any(expected in w for w in last_run()["warnings"])
+    assert any(expected in w for w in last_run().warnings)
     shown = ok(hive("profiles", "show", "deep"))
     assert expected in shown.stderr
     assert "reasoning: up to 1900 tokens" in shown.stdout
@@ -685,7 +674,7 @@ def test_cited_pages_are_shown_under_the_answer_kept_and_listed(
     assert len(titles) == 3 and all("· 1 web search ·" in t for t in titles)
 
     run = last_run()
-    shown = ok(hive("history", "show", str(run["id"])))
+    shown = ok(hive("history", "show", str(run.id)))
     assert "sources (2 web pages cited):" in shown.stdout
     assert "1 web search" in shown.stdout
     assert "generation gen-1" in shown.stdout
@@ -696,9 +685,9 @@ def test_no_log_keeps_no_cited_pages(keyed_env: LoopbackOpenRouter) -> None:
         keyed_env.fail(model, *[Fault(reply=searched)] * 3)
     ok(hive("consensus", "private", "balanced", "--fixed", "--web", "--no-log", "-q"))
     run = last_run()
-    assert all(call["sources"] == () for call in run["calls"])
+    assert all(call.sources == () for call in run.calls)
     # The searches themselves are counted: they are billed.
-    assert [c["web_searches"] for c in run["calls"] if c["stage"] == "generate"] == [1, 1, 1]
+    assert [c.web_searches for c in run.calls if c.stage == "generate"] == [1, 1, 1]
 
 
 # --- profiles round-trip ----------------------------------------------------------------------

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -22,9 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.consensus import stages
 from hive.consensus.profiles import BUILTIN_PROFILES, STAGES
 from hive.money import dollars
@@ -33,32 +29,14 @@ from hive.openrouter.simulator import sse_events
 from hive.store.paths import resolve_paths
 from hive.store.user_profiles import ProfileStore
 from tests.conftest import store_without_fallbacks
+from tests.helpers import hive, run_hive
 from tests.loopback import Fault, LoopbackOpenRouter, RecordedRequest
 
-SUBPROCESS_TIMEOUT = 60
 BAR_CHARS = set("█▉▊▋▌▍▎▏")
 ESTIMATE_MARGIN = Decimal("0.25")  # the estimate must land within ±25% of the actual cost
 
-runner = CliRunner()
-
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def hive(*args: str) -> Any:
-    return runner.invoke(app, list(args))
-
-
-def run_hive(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``python -m hive`` in a real process; its stdout is a pipe, not a terminal."""
-    return subprocess.run(
-        [sys.executable, "-m", "hive", *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=SUBPROCESS_TIMEOUT,
-    )
 
 
 def usage_of(events: list[bytes]) -> dict[str, Any]:
@@ -254,8 +232,9 @@ def test_cost_json_equals_what_the_server_billed(
     }
 
 
+@pytest.mark.slow
 def test_cost_table_has_a_bar_per_row_and_no_escapes_when_piped(
-    keyed_env: LoopbackOpenRouter,
+    keyed_env: LoopbackOpenRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for question, profile in [("What is Rust?", "speed"), ("What is Zig?", "cost")]:
         real_run(keyed_env, question, profile)
@@ -265,10 +244,11 @@ def test_cost_table_has_a_bar_per_row_and_no_escapes_when_piped(
     largest = max(costs.values())
 
     # A real process with colour allowed: stdout is a pipe, so no escapes either way.
-    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
-    env["TERM"] = "xterm-256color"
-    env["COLUMNS"] = "120"  # room for the full 30-cell bar beside the longest model id
-    proc = run_hive("cost", "--by", "model", env=env)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("COLUMNS", "120")  # room for the full 30-cell bar beside the longest id
+    proc = run_hive("cost", "--by", "model")
     assert proc.returncode == 0, proc.stderr
     assert "\x1b" not in proc.stdout and "\x1b" not in proc.stderr
     lines = proc.stdout.splitlines()

@@ -9,24 +9,18 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.consensus.budget import Budgets
 from hive.consensus.estimate import RunEstimate, estimate_run
 from hive.consensus.profiles import BUILTIN_PROFILES
 from hive.errors import BudgetError
 from hive.money import dollars
 from hive.openrouter.catalog import ModelPrice
+from tests.helpers import hive
 from tests.loopback import LoopbackOpenRouter
 
-runner = CliRunner()
 TODAY = date(2026, 11, 28)
 PRICE = ModelPrice(Decimal("0.000001"), Decimal("0.000002"))
-
-
-def hive(*args: str) -> Any:
-    return runner.invoke(app, list(args))
 
 
 def plan(profile: str, **options: Any) -> list[tuple[str, str, bool, bool]]:

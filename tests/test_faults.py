@@ -14,24 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import re
-import signal
 import socket
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
+from functools import partial
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.consensus.caller import Caller
 from hive.consensus.events import (
     CallFailed,
@@ -62,18 +57,26 @@ from hive.openrouter.retry import RetryPolicy
 from hive.openrouter.simulator import sse_events
 from hive.store.history import db_path
 from hive.store.paths import resolve_paths
+from hive.store.rows import Run
 from tests.conftest import (
     FAKE_KEY,
     ONE_DRAFT_WARNING,
+    chunk,
     fixture_path,
     last_run,
     store_without_fallbacks,
+    stream,
     without_fallbacks,
     without_ledger,
 )
+from tests.helpers import hive_without_key as hive  # checks that the key never shows
+from tests.helpers import interrupt, reaped, start_hive, wait_until
 from tests.loopback import Fault, LoopbackOpenRouter
 
 SPEED = BUILTIN_PROFILES["speed"]
+# A scripted reply as OpenRouter streams it (conftest's ``stream`` in the whole envelope), billed
+# $0.0000420 unless a test says otherwise.
+openrouter_stream = partial(stream, full=True, prompt_tokens=40, cost="0.0000420")
 GEN, REF, VAL, CUR = (SPEED.stage(stage).models[0] for stage in STAGES)
 # Speed's first choices with nothing to fall back to: what a failing model does on its own.
 SPEED_ALONE = without_fallbacks(SPEED)
@@ -82,10 +85,7 @@ FB1, FB2 = "openai/gpt-4o-mini", "google/gemma-3-27b-it:free"
 TRANSIENT = [408, 429, 500, 502, 503, 524, 529]
 POLICY = RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=30.0, max_total_wait=60.0)
 QUESTION = "Why is the sky blue?"
-SUBPROCESS_TIMEOUT = 60
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-
-runner = CliRunner()
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -176,50 +176,13 @@ def sent_text(events: list[bytes]) -> str:
     return "".join(text)
 
 
-def chunk(model: str, content: str = "", finish: str | None = None, usage: str = "") -> bytes:
-    head = json.dumps(
-        {
-            "id": "gen-1786465029-HiveFaultTest0001",
-            "object": "chat.completion.chunk",
-            "created": 1786465029,
-            "model": model,
-            "provider": "Loopback",
-            "choices": [{"index": 0, "delta": {"role": "assistant", "content": content},
-                         "finish_reason": finish, "native_finish_reason": finish}],
-        },
-        separators=(",", ":"),
-    )  # fmt: skip
-    extra = f',"usage":{{{usage}}}' if usage else ""
-    return f"data: {head[:-1]}{extra}}}\n\n".encode()
-
-
-def stream(model: str, text: str, *, finish: str = "stop", cost: str = "0.0000420") -> list[bytes]:
-    """A scripted reply: words as deltas, a finish chunk, usage with cost, [DONE]."""
-    pieces = re.findall(r"\S+\s*|\s+", text)
-    usage = f'"prompt_tokens":40,"completion_tokens":{len(pieces)},"cost":{cost}'
-    return [
-        b": OPENROUTER PROCESSING\n\n",
-        *(chunk(model, piece) for piece in pieces),
-        chunk(model, "", finish),
-        chunk(model, "", finish, usage),
-        b"data: [DONE]\n\n",
-    ]
-
-
-def hive(*args: str) -> Any:
-    result = runner.invoke(app, list(args))
-    assert FAKE_KEY not in result.stdout + result.stderr
-    return result
-
-
 def error_line(result: Any) -> str:
     [line] = [x for x in str(result.stderr).splitlines() if x.startswith("hive: error:")]
     return line
 
 
-def attempts_in(run: dict[str, Any], stage: str) -> list[tuple[str, int, bool]]:
-    return [(c["model"], c["attempt"], c["error"] is None) for c in run["calls"]
-            if c["stage"] == stage]  # fmt: skip
+def attempts_in(run: Run, stage: str) -> list[tuple[str, int, bool]]:
+    return [(c.model, c.attempt, c.error is None) for c in run.calls if c.stage == stage]
 
 
 def no_key_in_history() -> None:
@@ -452,7 +415,7 @@ def test_cli_exit_codes_for_requests_that_would_fail_again(
     assert "generate stage failed" in error_line(result)
     assert asked(keyed_env) == [GEN]  # immediately: no retry, no fallback
     run = last_run()
-    assert run["status"] == "failed"
+    assert run.status == "failed"
     assert attempts_in(run, "generate") == [(GEN, 1, False)]
     no_key_in_history()
 
@@ -585,10 +548,10 @@ def test_cli_connection_refused_exits_1(monkeypatch: pytest.MonkeyPatch) -> None
     result = hive("consensus", QUESTION, alone, "--json")
 
     assert result.exit_code == 1
-    assert json.loads(result.stdout)["run_id"] == last_run()["id"]
+    assert json.loads(result.stdout)["run_id"] == last_run().id
     assert error_line(result).endswith("check your connection, or run with --simulate")
     run = last_run()
-    assert run["status"] == "failed"
+    assert run.status == "failed"
     assert attempts_in(run, "generate") == [(GEN, 1, False), (GEN, 2, False), (GEN, 3, False)]
 
 
@@ -676,7 +639,7 @@ def test_a_malformed_stream_line_is_skipped_and_the_paid_call_kept(
 ) -> None:
     """Issue 8, item 4: the server streams and bills on after a bad line; retrying would pay
     twice and record once. The line is skipped, quoted in a warning the run keeps."""
-    events = stream(GEN, "Rayleigh scattering.", cost="0.0000420")
+    events = openrouter_stream(GEN, "Rayleigh scattering.", cost="0.0000420")
     events.insert(2, b'data: {"choices": [oops\n\n')
     openrouter.fail(GEN, Fault(events=events))
 
@@ -700,9 +663,13 @@ def test_a_stream_closed_without_a_finish_reason_is_retried_keeping_the_fragment
 ) -> None:
     """Issue 8, item 6: [DONE] without a finish reason is not a whole answer."""
     fragment = "The sky is blue because of Rayleigh scattering, wh"
-    events = [e for e in stream(REF, fragment, cost="0.0000077") if b'"finish_reason":"' not in e]
+    events = [
+        e
+        for e in openrouter_stream(REF, fragment, cost="0.0000077")
+        if b'"finish_reason":"' not in e
+    ]
     usage = '"prompt_tokens":40,"completion_tokens":9,"cost":0.0000077'
-    events.insert(-1, chunk(REF, "", None, usage))
+    events.insert(-1, chunk(REF, "", None, usage, full=True))
     openrouter.fail(REF, Fault(events=events))
 
     out = run_pipeline(openrouter.base_url)
@@ -747,7 +714,7 @@ def test_a_captured_in_band_error_is_retried(openrouter: LoopbackOpenRouter) -> 
 def test_an_empty_answer_is_retried_then_the_stage_degrades(
     openrouter: LoopbackOpenRouter,
 ) -> None:
-    empty = Fault(events=stream(REF, " \n ", cost="0.00001"))
+    empty = Fault(events=openrouter_stream(REF, " \n ", cost="0.00001"))
     openrouter.fail(REF, empty, empty, empty)
 
     out = run_pipeline(openrouter.base_url, SPEED_ALONE)
@@ -771,7 +738,7 @@ def test_an_empty_answer_is_retried_then_the_stage_degrades(
 
 
 def test_cli_history_keeps_every_attempt_with_its_cost(keyed_env: LoopbackOpenRouter) -> None:
-    keyed_env.fail(REF, Fault(events=stream(REF, " ", cost="0.00001")))
+    keyed_env.fail(REF, Fault(events=openrouter_stream(REF, " ", cost="0.00001")))
 
     result = hive("consensus", QUESTION, "speed", "--json")
 
@@ -779,16 +746,16 @@ def test_cli_history_keeps_every_attempt_with_its_cost(keyed_env: LoopbackOpenRo
     data = json.loads(result.stdout)
     assert data["degraded"] is False
     run = last_run()
-    assert run["status"] == "ok"
-    assert [(c["stage"], c["attempt"]) for c in run["calls"]] == [
+    assert run.status == "ok"
+    assert [(c.stage, c.attempt) for c in run.calls] == [
         ("generate", 1), ("refine", 1), ("refine", 2), ("validate", 1), ("curate", 1)
     ]  # fmt: skip
-    failed = run["calls"][1]
-    assert failed["error"] == "the model returned an empty answer"
-    assert failed["cost"] == Decimal("0.00001")
-    assert all(c["cost"] is not None for c in run["calls"])
-    assert run["total_cost"] == sum(c["cost"] for c in run["calls"])
-    assert any("retrying" in w for w in run["warnings"])
+    failed = run.calls[1]
+    assert failed.error == "the model returned an empty answer"
+    assert failed.cost == Decimal("0.00001")
+    assert all(c.cost is not None for c in run.calls)
+    assert run.total_cost == sum(c.cost for c in run.calls)
+    assert any("retrying" in w for w in run.warnings)
     no_key_in_history()
 
 
@@ -822,7 +789,7 @@ def test_cli_retry_attempts_setting_limits_the_tries(
 
 def test_a_length_cut_answer_is_kept_with_a_warning(openrouter: LoopbackOpenRouter) -> None:
     text = "The sky is blue because air scatters short"
-    openrouter.fail(CUR, Fault(events=stream(CUR, text, finish="length")))
+    openrouter.fail(CUR, Fault(events=openrouter_stream(CUR, text, finish="length")))
 
     out = run_pipeline(openrouter.base_url)
 
@@ -891,7 +858,7 @@ def test_model_used_says_which_model_openrouter_really_used(
     openrouter: LoopbackOpenRouter,
 ) -> None:
     # OpenRouter itself fell back (the body's `models`): the stream names the model that answered.
-    openrouter.fail(REF, Fault(events=stream(FB1, "An answer from the fallback.")))
+    openrouter.fail(REF, Fault(events=openrouter_stream(FB1, "An answer from the fallback.")))
 
     out = run_pipeline(openrouter.base_url, with_stage(SPEED, "refine", fallbacks=(FB1,)))
 
@@ -950,13 +917,13 @@ def test_cli_builtin_fallback_answers_when_the_refine_model_keeps_failing(
     user = next(m["content"] for m in validate.body["messages"] if m["role"] == "user")
     assert answered and f"<answer>\n{answered}\n</answer>" in user
     run = last_run()
-    assert run["status"] == "ok"
+    assert run.status == "ok"
     assert attempts_in(run, "refine") == [
         (REF, 1, False), (REF, 2, False), (REF, 3, False), (fallback, 4, True)
     ]  # fmt: skip
-    calls = [c for c in run["calls"] if c["stage"] == "refine"]
-    assert all("HTTP 503" in c["error"] for c in calls[:3])
-    assert [c["model_used"] for c in calls] == [None, None, None, fallback]
+    calls = [c for c in run.calls if c.stage == "refine"]
+    assert all("HTTP 503" in c.error for c in calls[:3])
+    assert [c.model_used for c in calls] == [None, None, None, fallback]
     no_key_in_history()
 
 
@@ -985,7 +952,7 @@ def test_a_failed_stage_degrades_the_answer_and_strict_exits_5(
     else:
         assert data["answer"] == without_ledger(stages["refine"]["content"])
     run = last_run()
-    assert run["status"] == "degraded"
+    assert run.status == "degraded"
     assert attempts_in(run, stage) == [(model, 1, False), (model, 2, False), (model, 3, False)]
     assert asked(keyed_env).count(model) == 3
 
@@ -1013,48 +980,38 @@ def test_every_call_failing_exits_1_with_the_real_cause(keyed_env: LoopbackOpenR
     assert "generate stage failed" in line and "Internal Server Error (HTTP 500)" in line
     assert sorted(asked(keyed_env)) == sorted(balanced.generate.models * 3)
     run = last_run()
-    assert run["status"] == "failed" and "HTTP 500" in run["error"]
+    assert run.status == "failed" and "HTTP 500" in run.error
     for model in balanced.generate.models:
-        mine = [(c["attempt"], c["error"] is None) for c in run["calls"] if c["model"] == model]
+        mine = [(c.attempt, c.error is None) for c in run.calls if c.model == model]
         assert mine == [(1, False), (2, False), (3, False)]
 
 
+@pytest.mark.slow
 @POSIX_ONLY
 def test_ctrl_c_during_a_retry_wait_exits_130(keyed_env: LoopbackOpenRouter) -> None:
     keyed_env.fail(GEN, Fault(status=503, headers={"Retry-After": "30"}))
     path = db_path(resolve_paths())
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hive", "consensus", QUESTION, "speed"],
-        env=dict(os.environ),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        recorded = False
-        for _ in range(600):  # bounded: ~30 s for start-up and the first request
-            if proc.poll() is not None:
-                break
-            if keyed_env.chat_requests() and path.exists():
-                recorded = any(c["error"] for c in last_run()["calls"])
-                if recorded:
-                    break  # the failed try is in history: hive is now waiting 30 s
-            time.sleep(0.05)
+    proc = start_hive("consensus", QUESTION, "speed")
+    with reaped(proc):
+        # Start-up and the first request, until the failed try is in history: hive is then
+        # waiting 30 s to retry.
+        recorded = wait_until(
+            lambda: (
+                bool(keyed_env.chat_requests())
+                and path.exists()
+                and any(c.error for c in last_run().calls)
+            ),
+            proc,
+        )
         assert proc.poll() is None, proc.communicate()
         assert recorded, "the failed try never reached history"
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        out, err = interrupt(proc)
 
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert asked(keyed_env) == [GEN]  # interrupted before the retry
     run = last_run()
-    assert run["status"] == "interrupted"
+    assert run.status == "interrupted"
     assert attempts_in(run, "generate") == [(GEN, 1, False)]
     assert FAKE_KEY not in out + err
     no_key_in_history()

@@ -12,9 +12,7 @@ import csv
 import io
 import json
 import os
-import signal
 import sqlite3
-import subprocess
 import sys
 import textwrap
 import time
@@ -25,9 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.consensus.events import CallRecord
 from hive.consensus.profiles import BUILTIN_PROFILES, STAGES
 from hive.money import dollars
@@ -38,12 +34,11 @@ from hive.store.paths import resolve_paths
 from hive.store.rows import ModelStats
 from hive.store.schema import MIGRATIONS, db_path, migrate, open_db
 from tests.conftest import FAKE_KEY, fixture_path
+from tests.helpers import hive, interrupt, outcomes, reaped, start, start_hive, wait_until
 from tests.loopback import Fault, LoopbackOpenRouter, RecordedRequest
 
-SUBPROCESS_TIMEOUT = 60
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and modes")
 
-runner = CliRunner()
 
 SPEED = BUILTIN_PROFILES["speed"]
 SPEED_GENERATOR = SPEED.generate.models[0]
@@ -65,14 +60,6 @@ RUN_COLUMNS = {
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def hive(*args: str, input: str | None = None) -> Any:
-    return runner.invoke(app, list(args), input=input)
-
-
-def python_m_hive(*args: str) -> list[str]:
-    return [sys.executable, "-m", "hive", *args]
 
 
 def billed(body: dict[str, Any]) -> tuple[str, str | None]:
@@ -334,29 +321,16 @@ CONCURRENT_OPEN = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_eight_processes_open_a_fresh_database_at_once(tmp_path: Path) -> None:
     db_file, log, go = tmp_path / "h.db", tmp_path / "applied.log", tmp_path / "go"
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", CONCURRENT_OPEN, str(db_file), str(log), str(go)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        start([sys.executable, "-c", CONCURRENT_OPEN, str(db_file), str(log), str(go)])
         for _ in range(8)
     ]
     go.touch()
-    outcomes = []
-    try:
-        for proc in procs:
-            outcomes.append((proc.communicate(timeout=SUBPROCESS_TIMEOUT), proc.returncode))
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
 
-    for (out, err), code in outcomes:
+    for out, err, code in outcomes(procs):
         assert code == 0, err
         assert out.strip() == str(len(MIGRATIONS))
     applied = log.read_text().splitlines()
@@ -528,38 +502,27 @@ def test_a_captured_mid_stream_error_is_recorded(keyed_env: LoopbackOpenRouter) 
 # --- Ctrl-C --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @POSIX_ONLY
 def test_ctrl_c_keeps_paid_calls_and_marks_the_run_interrupted(
     keyed_env: LoopbackOpenRouter,
 ) -> None:
     keyed_env.fail(SPEED_REFINER, Fault(hang=True))
     path = db_path(resolve_paths())
-    proc = subprocess.Popen(
-        python_m_hive("consensus", "What is Rust?", "speed"),
-        env=dict(os.environ),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        recorded = 0
-        for _ in range(600):  # bounded: ~30 s for start-up, the generator and the refine request
-            if proc.poll() is not None:
-                break
-            if len(keyed_env.chat_requests()) >= 2 and path.exists():
-                recorded = len(raw("SELECT id FROM calls"))
-                if recorded:
-                    break
-            time.sleep(0.05)
+    proc = start_hive("consensus", "What is Rust?", "speed")
+    with reaped(proc):
+        # Start-up, the generator and the refine request: until the generator's call is kept.
+        recorded = wait_until(
+            lambda: (
+                len(keyed_env.chat_requests()) >= 2
+                and path.exists()
+                and len(raw("SELECT id FROM calls"))
+            ),
+            proc,
+        )
         assert proc.poll() is None, proc.communicate()
         assert recorded == 1, "the generator's call never reached history"
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        out, err = interrupt(proc)
 
     assert proc.returncode == 130, err
     assert "Traceback" not in err
@@ -580,31 +543,13 @@ def test_ctrl_c_keeps_paid_calls_and_marks_the_run_interrupted(
 # --- many hive processes at once ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_twenty_concurrent_runs_record_everything_exactly(keyed_env: LoopbackOpenRouter) -> None:
-    procs = [
-        subprocess.Popen(
-            python_m_hive("consensus", f"q {n}", "speed", "--json"),
-            env=dict(os.environ),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for n in range(20)
-    ]
-    outcomes = []
-    try:
-        for proc in procs:
-            outcomes.append((*proc.communicate(timeout=SUBPROCESS_TIMEOUT), proc.returncode))
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+    ended = outcomes([start_hive("consensus", f"q {n}", "speed", "--json") for n in range(20)])
 
-    for _, err, code in outcomes:
+    for _, err, code in ended:
         assert code == 0, err
-    outputs = [json.loads(out, parse_float=Decimal) for out, _, _ in outcomes]
+    outputs = [json.loads(out, parse_float=Decimal) for out, _, _ in ended]
     assert sorted(o["question"] for o in outputs) == sorted(f"q {n}" for n in range(20))
 
     runs = raw("SELECT * FROM runs")

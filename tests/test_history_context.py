@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.consensus.events import CallFailed, CallFinished, CallRecord
 from hive.errors import UsageError
 from hive.openrouter.chat import ChunkReducer
@@ -29,9 +27,8 @@ from hive.store.rows import AttachedFile, ConversationTurn
 from hive.store.run_record import RunRecord
 from hive.store.schema import MIGRATIONS, db_path, utc_now
 from tests.conftest import fixture_path
+from tests.helpers import hive
 from tests.loopback import LoopbackOpenRouter, Scripted
-
-runner = CliRunner()
 
 # Text that must never reach the database file of a --no-log run.
 SECRET_QUESTION = "ZEBRA-QUESTION-7f3a what is in the vault?"
@@ -41,10 +38,6 @@ SECRET_ANSWER = "ZEBRA-ANSWER-b8e4 the vault holds gold"
 SECRETS = (SECRET_QUESTION, SECRET_SYSTEM, SECRET_FILE, SECRET_ANSWER, "ZEBRA")
 
 PANEL = {"name": "speed", "generate": {"models": ["openai/gpt-5.4-mini"]}}
-
-
-def hive(*args: str) -> Any:
-    return runner.invoke(app, list(args))
 
 
 @pytest.fixture

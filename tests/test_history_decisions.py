@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.consensus.adaptive import Decision
 from hive.consensus.events import CallFinished, CallRecord, Decided, PipelineEvent
 from hive.errors import StorageError, UnsavedError
@@ -21,12 +19,7 @@ from hive.store.history import History
 from hive.store.paths import resolve_paths
 from hive.store.run_record import RunRecord
 from hive.store.schema import MIGRATIONS, db_path
-
-runner = CliRunner()
-
-
-def hive(*args: str) -> Any:
-    return runner.invoke(app, list(args))
+from tests.helpers import hive
 
 
 def test_a_runs_decisions_are_replayed_as_they_were_reported() -> None:

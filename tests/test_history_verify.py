@@ -19,9 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.cli.history_verify import (
     EXIT_DIFFERS,
     EXIT_UNCHECKED,
@@ -43,9 +41,8 @@ from hive.store.paths import resolve_paths
 from hive.store.rows import StoredCall
 from hive.store.schema import db_path
 from tests.conftest import FAKE_KEY, fixture_path
+from tests.helpers import hive
 from tests.loopback import Fault, LoopbackOpenRouter
-
-runner = CliRunner()
 
 # OpenRouter's documented reply to GET /generation (the spec's example, 2026-08; the same as
 # the team's fixture generation_documented.json, checked below when it is present).
@@ -75,10 +72,6 @@ NOT_FOUND_BODY = b'{"error":{"code":404,"message":"Generation not found"}}'
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def hive(*args: str) -> Any:
-    return runner.invoke(app, list(args))
 
 
 def bill_body(call: StoredCall, total_cost: str) -> bytes:

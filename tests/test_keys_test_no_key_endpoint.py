@@ -10,20 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from tests.conftest import FAKE_KEY
+from tests.helpers import hive
 from tests.loopback import Fault, LoopbackOpenRouter
 
-runner = CliRunner()
 LLAMA_CPP_404 = b'{"error":{"code":404,"message":"File Not Found","type":"not_found_error"}}'
 HTML_404 = b"<html><head><title>404 Not Found</title></head><body>nginx</body></html>"
 HTML_PAGE = b"<!doctype html><html><body>Sign in to continue</body></html>"
 
 
 def keys_test() -> Any:
-    return runner.invoke(app, ["keys", "test"])
+    return hive("keys", "test")
 
 
 def error_line(result: Any) -> str:

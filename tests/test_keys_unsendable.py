@@ -9,21 +9,17 @@ its tail (whatever followed the line break) echoed on stderr and into history.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import tomli_w
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.redact import mask_key, redact
 from tests.conftest import FAKE_KEY
+from tests.helpers import hive, run_hive
 from tests.loopback import LoopbackOpenRouter
 
-runner = CliRunner()
 HEAD = FAKE_KEY[:30]  # what comes before the stray character
 TAIL = "TAILSECRET9876"  # what follows it: must never be shown
 STRAYS = {
@@ -89,7 +85,7 @@ def test_an_unsendable_key_is_refused_before_any_request(
     for name, argv in COMMANDS.items():
         if extra and name == "models refresh":
             continue  # `models refresh` has no --api-key option
-        result = runner.invoke(app, [*argv, *extra])
+        result = hive(*argv, *extra)
         line = assert_refused(result, source)
         assert "contains" in line, name
     assert keyed_env.requests == []
@@ -100,32 +96,22 @@ def test_the_refusal_says_what_is_wrong_and_where(
     keyed_env: LoopbackOpenRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENROUTER_API_KEY", bad_key("\n"))
-    line = assert_refused(runner.invoke(app, ["keys", "test"]), "OPENROUTER_API_KEY")
+    line = assert_refused(hive("keys", "test"), "OPENROUTER_API_KEY")
     assert f"contains a line break (character {len(HEAD) + 1} of {len(bad_key('')) + 1})" in line
 
     monkeypatch.delenv("OPENROUTER_API_KEY")
     give_key(bad_key("é"), "keys.toml", monkeypatch)
-    line = assert_refused(runner.invoke(app, ["keys", "test"]), str(keys_file()))
+    line = assert_refused(hive("keys", "test"), str(keys_file()))
     assert "a non-ASCII character" in line and "hive keys set" in line
     assert keyed_env.requests == []
 
 
+@pytest.mark.slow
 def test_a_real_process_with_a_newline_in_the_environment_key(
     openrouter: LoopbackOpenRouter,
 ) -> None:
-    env = {
-        **os.environ,
-        "OPENROUTER_API_KEY": bad_key("\n"),
-        "OPENROUTER_BASE_URL": openrouter.base_url,
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "hive", "consensus", "What is Rust?", "speed"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    env = {"OPENROUTER_API_KEY": bad_key("\n"), "OPENROUTER_BASE_URL": openrouter.base_url}
+    proc = run_hive("consensus", "What is Rust?", "speed", env=env)
 
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "contains a line break" in proc.stderr
@@ -135,21 +121,16 @@ def test_a_real_process_with_a_newline_in_the_environment_key(
 
 @pytest.mark.parametrize("stray", list(STRAYS.values()), ids=list(STRAYS))
 def test_keys_set_refuses_a_key_with_a_stray_character(stray: str) -> None:
-    result = runner.invoke(app, ["keys", "set"], input=bad_key(stray) + "\n")
+    result = hive("keys", "set", input=bad_key(stray) + "\n")
 
     assert_refused(result, "the input", nothing_sent="nothing stored")
     assert not keys_file().exists()
 
 
+@pytest.mark.slow
 def test_keys_set_from_a_pipe_refuses_a_key_broken_over_two_lines() -> None:
     """It used to read one line, so the head alone — a different, wrong key — was stored."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "hive", "keys", "set"],
-        input=f"{FAKE_KEY[:40]}\n{FAKE_KEY[40:]}\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_hive("keys", "set", input=f"{FAKE_KEY[:40]}\n{FAKE_KEY[40:]}\n")
 
     assert proc.returncode == 2, proc.stderr
     assert "contains a line break" in proc.stderr and "nothing stored" in proc.stderr
@@ -162,7 +143,7 @@ def test_keys_show_marks_an_unsendable_key_and_shows_none_of_it(
 ) -> None:
     monkeypatch.setenv("OPENROUTER_API_KEY", bad_key("\n"))
 
-    result = runner.invoke(app, ["keys", "show"])
+    result = hive("keys", "show")
 
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == [

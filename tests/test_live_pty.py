@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from hive.ui.live_screen import ENTER, LEAVE, SHOW_CURSOR, SYNC_BEGIN, SYNC_END
+from tests.helpers import python_m_hive
 
 pytestmark = [
     pytest.mark.slow,
@@ -59,7 +60,7 @@ class Terminal:
             "HIVE_SIMULATION_SPEED": "0.15",
         }
         self.process: subprocess.Popen[bytes] = subprocess.Popen(
-            [sys.executable, "-m", "hive", "consensus", "What is Rust?", "--simulate"],
+            python_m_hive("consensus", "What is Rust?", "--simulate"),
             stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
             preexec_fn=_controlling_tty(slave),
         )  # fmt: skip

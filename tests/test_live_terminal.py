@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 import pytest
 
+from tests.helpers import python_m_hive, run_hive
+
 pytestmark = pytest.mark.slow
 
 QUESTION = "What is Rust?"
@@ -140,7 +142,7 @@ def terminal(tmp_path: Path) -> Iterator[Start]:
         *hive_args: str, width: int, height: int, speed: float, stdout: Path | None = None
     ) -> Pane:
         pane = Pane(f"hive-test-{os.getpid()}-{uuid.uuid4().hex[:10]}")
-        command = shlex.join([sys.executable, "-m", "hive", *hive_args])
+        command = shlex.join(python_m_hive(*hive_args))
         if stdout is not None:
             command += f" > {shlex.quote(str(stdout))}"
         # A trap that runs a command (unlike one that ignores) is reset in hive, which gets
@@ -222,11 +224,9 @@ def call_rows(lines: list[str]) -> list[str]:
 
 
 def history(home: Path, *args: str) -> Any:
-    done = subprocess.run(
-        [sys.executable, "-m", "hive", "history", *args, "--json"],
-        capture_output=True, text=True, env={**os.environ, "HIVE_HOME": str(home)},
-        timeout=30, check=True,
-    )  # fmt: skip
+    done = run_hive(
+        "history", *args, "--json", env={"HIVE_HOME": str(home)}, timeout=30, check=True
+    )
     return json.loads(done.stdout)
 
 

@@ -4,9 +4,7 @@ startup that imports nothing heavy, and package metadata that says what it shoul
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 import tomllib
 from decimal import Decimal
@@ -18,6 +16,7 @@ import pytest
 from hive.consensus.profiles import BUILTIN_PROFILES, STAGES
 from hive.openrouter.catalog import builtin_prices
 from tests.conftest import fixture_path
+from tests.helpers import run
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILTIN_CATALOG = ROOT / "hive" / "openrouter" / "builtin_catalog.json"
@@ -108,14 +107,7 @@ def test_builtin_prices_equal_the_snapshot() -> None:
 
 def imported_modules(*args: str) -> set[str]:
     """Module names ``python -X importtime -m hive ARGS`` imported (names only, no timings)."""
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "hive", *args],
-        env=dict(os.environ),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run([sys.executable, "-X", "importtime", "-m", "hive", *args])
     assert proc.returncode == 0, proc.stderr[-2000:]
     names = set()
     for line in proc.stderr.splitlines():
@@ -130,6 +122,7 @@ def imported_modules(*args: str) -> set[str]:
     return names
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [["--help"], ["--version"]])
 def test_startup_imports_nothing_heavy(args: list[str]) -> None:
     names = imported_modules(*args)
@@ -138,6 +131,7 @@ def test_startup_imports_nothing_heavy(args: list[str]) -> None:
     assert not HEAVY_MODULES & names
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flag", ["--version", "-V"])
 def test_version_loads_neither_typer_nor_click(flag: str) -> None:
     """``hive --version`` is answered by hive/cli/entry.py before the Typer app is imported."""
@@ -147,26 +141,26 @@ def test_version_loads_neither_typer_nor_click(flag: str) -> None:
     assert "hive.cli.app" not in names
 
 
+@pytest.mark.slow
 def test_version_says_the_same_on_the_fast_path_and_through_typer() -> None:
-    def run(*argv: str) -> str:
-        proc = subprocess.run(
-            [sys.executable, *argv], capture_output=True, text=True, timeout=60, check=True
-        )
+    def python(*argv: str) -> str:
+        proc = run([sys.executable, *argv], check=True)
         assert proc.stderr == ""
         return proc.stdout
 
     from hive import __version__
 
     expected = f"hive {__version__}\n"
-    assert run("-m", "hive", "--version") == expected
-    assert run("-m", "hive", "-V") == expected
+    assert python("-m", "hive", "--version") == expected
+    assert python("-m", "hive", "-V") == expected
     # The console script's own function, as `hive --version` calls it.
     script = "import sys; sys.argv = ['hive', '--version']; from hive.cli.entry import main; main()"
-    assert run("-c", script) == expected
+    assert python("-c", script) == expected
     # Through Typer (a root option first, so the fast path does not apply): the same line.
-    assert run("-m", "hive", "--debug", "--version") == expected
+    assert python("-m", "hive", "--debug", "--version") == expected
 
 
+@pytest.mark.slow
 def test_consensus_help_imports_no_http_stack() -> None:
     # Not pydantic: Typer (0.29) imports it itself to coerce the root options of any subcommand.
     names = imported_modules("consensus", "--help")
@@ -174,6 +168,7 @@ def test_consensus_help_imports_no_http_stack() -> None:
     assert not {"rich.live", "hive.openrouter.client", "hive.consensus.pipeline"} & names
 
 
+@pytest.mark.slow
 def test_a_run_does_import_the_client() -> None:
     """The check above can fail: a real (simulated) run imports what --help must not."""
     names = imported_modules("consensus", "What is Rust?", "speed", "--quiet")

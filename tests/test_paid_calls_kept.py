@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from typer.testing import CliRunner
-
-from hive.cli.app import app
-from tests.conftest import last_run
+from tests.conftest import chunk, last_run
+from tests.helpers import hive
 from tests.loopback import Fault, LoopbackOpenRouter
-from tests.test_faults import GEN, REF, asked, chunk, run_pipeline, stream
+from tests.test_faults import GEN, REF, asked, openrouter_stream, run_pipeline
 
 USAGE = '"prompt_tokens":40,"completion_tokens":3,"cost":0.0000420'
 
@@ -23,7 +21,7 @@ def test_a_stall_after_the_model_finished_keeps_the_answer_and_its_cost(
     openrouter: LoopbackOpenRouter,
 ) -> None:
     """Finish and usage arrived, then nothing ([DONE] never came): retrying would pay twice."""
-    events = stream(GEN, "Rayleigh scattering.")[:-1]  # no [DONE]
+    events = openrouter_stream(GEN, "Rayleigh scattering.")[:-1]  # no [DONE]
     openrouter.fail(GEN, Fault(events=events, stall=True))
 
     out = run_pipeline(openrouter.base_url, timeout=0.5)
@@ -43,7 +41,7 @@ def test_a_stall_after_the_model_finished_keeps_the_answer_and_its_cost(
 def test_a_stall_after_the_finish_reason_keeps_the_answer_and_says_the_cost_is_missing(
     openrouter: LoopbackOpenRouter,
 ) -> None:
-    events = [e for e in stream(GEN, "Rayleigh scattering.") if b'"usage"' not in e][:-1]
+    events = [e for e in openrouter_stream(GEN, "Rayleigh scattering.") if b'"usage"' not in e][:-1]
     openrouter.fail(GEN, Fault(events=events, stall=True))
 
     out = run_pipeline(openrouter.base_url, timeout=0.5)
@@ -59,7 +57,7 @@ def test_a_timeout_after_usage_records_the_cost_of_the_failed_attempt(
     openrouter: LoopbackOpenRouter,
 ) -> None:
     """Usage came, the finish reason never did: a broken answer, but a billed one."""
-    events = [chunk(REF, "Half an "), chunk(REF, "", None, USAGE)]
+    events = [chunk(REF, "Half an ", full=True), chunk(REF, "", None, USAGE, full=True)]
     openrouter.fail(REF, Fault(events=events, stall=True))
 
     out = run_pipeline(openrouter.base_url, timeout=0.5)
@@ -76,7 +74,7 @@ def test_a_timeout_after_usage_records_the_cost_of_the_failed_attempt(
 def test_a_cut_after_usage_without_finish_records_the_cost(
     openrouter: LoopbackOpenRouter,
 ) -> None:
-    events = [chunk(REF, "Half an "), chunk(REF, "", None, USAGE)]
+    events = [chunk(REF, "Half an ", full=True), chunk(REF, "", None, USAGE, full=True)]
     openrouter.fail(REF, Fault(events=events, cut_after=len(events)))
 
     out = run_pipeline(openrouter.base_url)
@@ -90,18 +88,18 @@ def test_a_cut_after_usage_without_finish_records_the_cost(
 def test_cli_history_keeps_the_skipped_line_and_the_one_paid_call(
     keyed_env: LoopbackOpenRouter,
 ) -> None:
-    events = stream(GEN, "Rayleigh scattering.")
+    events = openrouter_stream(GEN, "Rayleigh scattering.")
     events.insert(2, b"data: <html>502 Bad Gateway</html>\n\n")
     keyed_env.fail(GEN, Fault(events=events))
 
-    result = CliRunner().invoke(app, ["consensus", "Why is the sky blue?", "speed", "--plain"])
+    result = hive("consensus", "Why is the sky blue?", "speed", "--plain")
 
     assert result.exit_code == 0, result.stderr
     warning = f"generate ({GEN}): skipped a malformed stream line: '<html>502 Bad Gateway</html>'"
     assert f"hive: warning: {warning}" in result.stderr
     run = last_run()
-    assert warning in run["warnings"]
-    [draft] = [c for c in run["calls"] if c["stage"] == "generate"]
-    assert (draft["attempt"], draft["error"], draft["content"]) == (1, None, "Rayleigh scattering.")
-    assert Decimal(str(draft["cost"])) == Decimal("0.0000420")
+    assert warning in run.warnings
+    [draft] = [c for c in run.calls if c.stage == "generate"]
+    assert (draft.attempt, draft.error, draft.content) == (1, None, "Rayleigh scattering.")
+    assert Decimal(str(draft.cost)) == Decimal("0.0000420")
     assert asked(keyed_env).count(GEN) == 1  # billed once, recorded once

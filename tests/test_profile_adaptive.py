@@ -4,18 +4,9 @@ on create and edit, validated with the rest of the profile, stored, and used by 
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from typer.testing import CliRunner
-
-from hive.cli.app import app
 from hive.consensus.profiles import BUILTIN_PROFILES
-
-runner = CliRunner()
-
-
-def hive(*args: str) -> Any:
-    return runner.invoke(app, list(args))
+from tests.helpers import hive
 
 
 def test_show_explains_each_rule_with_its_setting() -> None:

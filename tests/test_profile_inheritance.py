@@ -16,25 +16,14 @@ import json
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.consensus.profiles import BUILTIN_PROFILES
+from tests.helpers import hive, ok
 from tests.loopback import LoopbackOpenRouter
 
-runner = CliRunner()
 BALANCED = BUILTIN_PROFILES["balanced"]
 CHEAP = "openai/gpt-4o-mini"  # in the loopback server's model list
 OTHER = "openai/gpt-4.1-nano"
-
-
-def hive(*args: str) -> Any:
-    return runner.invoke(app, list(args))
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    return result
 
 
 def stages(name: str) -> dict[str, Any]:

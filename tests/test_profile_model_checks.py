@@ -15,28 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.cli.models import catalog_cache
 from hive.consensus.profiles import BUILTIN_PROFILES
 from hive.openrouter.catalog_cache import write_cache
 from hive.store.paths import resolve_paths
+from tests.helpers import hive, ok
 from tests.loopback import DEFAULT_MODELS, LoopbackOpenRouter
 
-runner = CliRunner()
 TYPO = "openai/gpt-4o-minii"  # in no catalog
 NEW = "vendor/brand-new-model"  # in no catalog either
 PROFILES = ", ".join(BUILTIN_PROFILES)
-
-
-def hive(*args: str) -> Any:
-    return runner.invoke(app, list(args))
-
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    return result
 
 
 def warnings(result: Any) -> list[str]:

@@ -12,17 +12,13 @@ commands read the real clock.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sys
-import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.consensus.controls import ProviderSpec
 from hive.consensus.model_check import (
     Successor,
@@ -41,16 +37,12 @@ from hive.openrouter.catalog import Catalog, CatalogSource
 from hive.store.paths import resolve_paths
 from hive.store.user_profiles import ProfileStore, parse_profiles
 from tests.conftest import fixture_path
+from tests.helpers import answered_at_a_terminal, hive
 from tests.loopback import LoopbackOpenRouter
 
-runner = CliRunner()
 TODAY = datetime.now(UTC).date()
 DAY = timedelta(days=1)
 ALL_PARAMS = ["max_tokens", "temperature", "seed", "reasoning"]
-
-
-def hive(*args: str) -> Any:
-    return runner.invoke(app, list(args))
 
 
 def model(
@@ -591,53 +583,15 @@ def test_update_of_a_builtin_saves_an_override(served: LoopbackOpenRouter) -> No
 # --- the confirmation at a terminal -------------------------------------------------------------
 
 
-def _read_until(fd: int, buf: bytearray, until: bytes | None, deadline: float) -> bool:
-    import select
-
-    while time.monotonic() < deadline:
-        if until is not None and until in buf:
-            return True
-        if not select.select([fd], [], [], 0.2)[0]:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # EIO: the child closed the terminal
-            return until is None
-        if not chunk:
-            return until is None
-        buf.extend(chunk)
-    return False
-
-
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 @pytest.mark.parametrize(("answer", "saved"), [("y", True), ("n", False)])
 def test_update_asks_at_a_terminal(served: LoopbackOpenRouter, answer: str, saved: bool) -> None:
-    pty = pytest.importorskip("pty")
-    try:
-        pid, fd = pty.fork()
-    except OSError as exc:
-        pytest.skip(f"no pseudo-terminal: {exc}")
-    if pid == 0:  # the child: hive on the pty's slave side
-        try:
-            os.execv(sys.executable, [sys.executable, "-m", "hive", "profiles", "update", "probe"])
-        finally:
-            os._exit(127)
-    buf = bytearray()
-    deadline = time.monotonic() + 60
-    try:
-        assert _read_until(fd, buf, b"Save profile 'probe'? [y/N]: ", deadline), bytes(buf)
-        os.write(fd, f"{answer}\n".encode())
-        assert _read_until(fd, buf, None, deadline), bytes(buf)
-        _, code = os.waitpid(pid, 0)
-        pid = 0
-    finally:
-        if pid:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-        os.close(fd)
+    code, output = answered_at_a_terminal(
+        "profiles", "update", "probe", prompt=b"Save profile 'probe'? [y/N]: ", reply=f"{answer}\n"
+    )
 
-    output = buf.decode("utf-8", "replace")
-    assert os.waitstatus_to_exitcode(code) == 0, output
+    assert code == 0, output
     probe = stored("probe")
     assert probe is not None
     if saved:

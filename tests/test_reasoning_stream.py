@@ -18,9 +18,7 @@ from typing import Any
 
 import pytest
 from rich.text import Span, Text
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.consensus.caller import Caller
 from hive.consensus.events import (
     CallFailed,
@@ -53,6 +51,7 @@ from hive.ui import live_layout as layout
 from hive.ui.json import call_to_json
 from hive.ui.run_board import TAIL_CHARS, Board
 from tests.conftest import FAKE_KEY, fixture_path
+from tests.helpers import hive
 from tests.loopback import Fault, LoopbackOpenRouter, Scripted
 
 CLAUDE = "anthropic/claude-sonnet-4.5"  # the model of stream_chat_reasoning.txt
@@ -65,8 +64,6 @@ MINIMAX_THINKING = ["We need", " to respond to a greeting. The user"]
 MESSAGES = [{"role": "user", "content": "What is 2+2?"}]
 POLICY = RetryPolicy(max_attempts=1, base_delay=1.0, max_delay=1.0, max_total_wait=1.0)
 SIZES = [(40, 15), (80, 24), (120, 40), (200, 50)]
-
-runner = CliRunner()
 
 
 def spec(model: str) -> StageSpec:
@@ -324,16 +321,16 @@ def test_reasoning_tokens_are_stored_shown_and_in_json() -> None:
     finally:
         history.close()
     assert run is not None
-    assert [c["reasoning_tokens"] for c in run["calls"]] == [CLAUDE_REASONING_TOKENS, None, 1234]
+    assert [c.reasoning_tokens for c in run.calls] == [CLAUDE_REASONING_TOKENS, None, 1234]
 
-    shown = runner.invoke(app, ["history", "show", str(run_id)])
+    shown = hive("history", "show", str(run_id))
     assert shown.exit_code == 0, shown.stderr
     figures = [line for line in shown.stdout.splitlines() if line.startswith("tokens ")]
     assert "tokens 43 in, 36 out · reasoning 13 · " in figures[0]
     assert "reasoning" not in figures[1]  # unknown is not shown as 0
     assert "reasoning 1,234" in figures[2]
 
-    as_json = runner.invoke(app, ["history", "show", str(run_id), "--json"])
+    as_json = hive("history", "show", str(run_id), "--json")
     assert as_json.exit_code == 0, as_json.stderr
     calls = json.loads(as_json.stdout)["calls"]
     assert [c["reasoning_tokens"] for c in calls] == [CLAUDE_REASONING_TOKENS, None, 1234]

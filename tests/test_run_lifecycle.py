@@ -8,22 +8,17 @@ tests drive the real CLI in-process against real SQLite files.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.consensus.events import CallFinished, CallRecord
 from hive.consensus.profiles import BUILTIN_PROFILES
 from hive.errors import StorageError
@@ -32,22 +27,22 @@ from hive.store.history import History
 from hive.store.paths import resolve_paths
 from hive.store.run_record import RunRecord
 from hive.store.schema import MIGRATIONS, db_path, open_db
+from tests.helpers import (
+    WAIT_S,
+    hive,
+    interrupt,
+    reaped,
+    start_hive,
+    wait_until,
+)
 from tests.loopback import Fault, LoopbackOpenRouter
 
-runner = CliRunner()
 SPEED = BUILTIN_PROFILES["speed"]
-WAIT_S = 30.0  # an upper bound on waiting for the server to see a request, never a measure
-
-
-def hive(*args: str) -> Any:
-    return runner.invoke(app, list(args))
 
 
 def wait_for_requests(server: LoopbackOpenRouter, count: int) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while len(server.chat_requests()) < count:
-        assert time.monotonic() < deadline, f"the server saw {len(server.chat_requests())}"
-        time.sleep(0.02)
+    seen = wait_until(lambda: len(server.chat_requests()) >= count, every=0.02)
+    assert seen, f"the server saw {len(server.chat_requests())}"
 
 
 def history_runs() -> list[dict[str, Any]]:
@@ -70,18 +65,10 @@ def calls_in_db(run_id: int) -> list[sqlite3.Row]:
 def hung_refine(keyed_env: LoopbackOpenRouter) -> Iterator[subprocess.Popen[str]]:
     """A real hive process whose generator has answered and whose refine call hangs."""
     keyed_env.fail(SPEED.refine.models[0], Fault(hang=True))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hive", "consensus", "What is Rust?", "speed", "--plain"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ),
-    )  # fmt: skip
-    try:
+    proc = start_hive("consensus", "What is Rust?", "speed", "--plain")
+    with reaped(proc):
         wait_for_requests(keyed_env, 2)  # the generator's, then the hanging refine's
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=WAIT_S)
 
 
 # --- 9. SIGTERM and SIGHUP end a run like Ctrl-C; SIGKILL leaves it abandoned -------------------
@@ -92,8 +79,7 @@ def hung_refine(keyed_env: LoopbackOpenRouter) -> Iterator[subprocess.Popen[str]
 def test_a_signal_ends_the_run_as_interrupted_and_keeps_what_was_spent(
     hung_refine: subprocess.Popen[str], signum: int, code: int
 ) -> None:
-    hung_refine.send_signal(signum)
-    _, stderr = hung_refine.communicate(timeout=WAIT_S)
+    _, stderr = interrupt(hung_refine, signum)
 
     assert hung_refine.returncode == code, stderr
     last = stderr.strip().splitlines()[-1]
@@ -141,20 +127,11 @@ def test_an_ignored_sighup_stays_ignored(keyed_env: LoopbackOpenRouter) -> None:
     def ignore_sighup() -> None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hive", "consensus", "What is Rust?", "speed", "--plain"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ), preexec_fn=ignore_sighup,
-    )  # fmt: skip
-    try:
+    proc = start_hive("consensus", "What is Rust?", "speed", "--plain", preexec_fn=ignore_sighup)
+    with reaped(proc):
         wait_for_requests(keyed_env, 2)
         proc.send_signal(signal.SIGHUP)  # ignored, as nohup asked
-        proc.send_signal(signal.SIGTERM)  # what actually ends it
-        _, stderr = proc.communicate(timeout=WAIT_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        _, stderr = interrupt(proc, signal.SIGTERM)  # what actually ends it
     assert proc.returncode == 143, stderr
     assert "interrupted (SIGTERM)" in stderr
 

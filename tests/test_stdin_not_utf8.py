@@ -10,21 +10,23 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
+
+from tests.helpers import run
+
+pytestmark = pytest.mark.slow  # every test here runs python -m hive
 
 BAD = b"\xff\xfe bad"
 
 
 def hive(*args: str | bytes, stdin: bytes | None, **env: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "hive", *args],
-        input=stdin,
-        stdin=None if stdin is not None else subprocess.DEVNULL,
-        capture_output=True,
-        env={**os.environ, **env},
-        timeout=60,
-    )
+    """``python -m hive ARGS`` in a real process, bytes in and out: ``stdin`` its input (empty
+    when None), ``env`` added to the test's environment."""
+    options: dict[str, Any] = {} if stdin is None else {"input": stdin}
+    argv = [sys.executable, "-m", "hive", *args]
+    return run(argv, text=False, env={**os.environ, **env}, **options)
 
 
 def assert_bad_input(proc: subprocess.CompletedProcess[bytes], where: str, detail: str) -> None:

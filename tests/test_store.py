@@ -13,7 +13,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-import time
 import tomllib
 from collections.abc import Callable
 from decimal import Decimal
@@ -57,8 +56,15 @@ from hive.store.settings import (
 )
 from hive.store.user_profiles import ProfileStore, derive, parse_profiles, profile_to_toml
 from tests.conftest import FAKE_KEY, fixture_path
+from tests.helpers import (
+    SUBPROCESS_TIMEOUT,
+    outcomes,
+    reaped,
+    start,
+    start_hive,
+    wait_until,
+)
 
-SUBPROCESS_TIMEOUT = 60
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
 
 # Built at runtime so no real-looking key literal ever sits in the repository.
@@ -131,26 +137,14 @@ def start_python(code: str, go_file: Path) -> subprocess.Popen[str]:
             time.sleep(0.005)
         """
     )
-    return subprocess.Popen(
-        [sys.executable, "-c", prelude + textwrap.dedent(code)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ),
-    )
+    return start([sys.executable, "-c", prelude + textwrap.dedent(code)])
 
 
 def run_all(procs: list[subprocess.Popen[str]], go_file: Path) -> None:
+    """Tell the children started by ``start_python`` to go; every one must succeed."""
     go_file.write_text("go")
-    try:
-        for proc in procs:
-            out, err = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
-            assert proc.returncode == 0, (out, err)
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    for out, err, code in outcomes(procs):
+        assert code == 0, (out, err)
 
 
 def user_profile(name: str, **changes: Any) -> Profile:
@@ -355,6 +349,7 @@ def test_a_lock_held_elsewhere_is_waited_for_then_named(paths: Paths) -> None:
 # --- locking across real processes -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_concurrent_set_setting_processes_lose_nothing(tmp_path: Path, paths: Paths) -> None:
     go = tmp_path / "go"
     procs = [
@@ -378,6 +373,7 @@ def test_concurrent_set_setting_processes_lose_nothing(tmp_path: Path, paths: Pa
     assert leftovers(paths.config_dir) == []
 
 
+@pytest.mark.slow
 def test_concurrent_profile_saves_lose_nothing(tmp_path: Path, paths: Paths) -> None:
     go = tmp_path / "go"
     names = [f"team-{i}" for i in range(6)]
@@ -407,28 +403,13 @@ def test_concurrent_profile_saves_lose_nothing(tmp_path: Path, paths: Paths) -> 
     assert leftovers(paths.config_dir) == []
 
 
+@pytest.mark.slow
 def test_concurrent_cli_config_set_processes_lose_nothing(paths: Paths) -> None:
     chosen = ["output", "color", "title", "request_timeout", "simulation_speed"]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "hive", "config", "set", name, VALID_VALUES[name][0]],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=dict(os.environ),
-        )
-        for name in chosen
-    ]
-    try:
-        for name, proc in zip(chosen, procs, strict=True):
-            out, err = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
-            assert proc.returncode == 0, err
-            assert out.strip() == f"{name} = {json.dumps(VALID_VALUES[name][1])}"
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    procs = [start_hive("config", "set", name, VALID_VALUES[name][0]) for name in chosen]
+    for name, (out, err, code) in zip(chosen, outcomes(procs), strict=True):
+        assert code == 0, err
+        assert out.strip() == f"{name} = {json.dumps(VALID_VALUES[name][1])}"
 
     loaded = load_settings(paths)
     for name in chosen:
@@ -436,24 +417,25 @@ def test_concurrent_cli_config_set_processes_lose_nothing(paths: Paths) -> None:
         assert loaded.sources[name] == "file"
 
 
+@pytest.mark.slow
 def test_a_held_lock_blocks_another_process_until_released(tmp_path: Path, paths: Paths) -> None:
-    ready = tmp_path / "ready"
-    with locked(paths.config_file):
-        proc = start_python(
-            f"""
-            from pathlib import Path
-            from hive.store.paths import resolve_paths
-            from hive.store.settings import set_setting
-            Path({str(ready)!r}).write_text("ready")
-            set_setting(resolve_paths(), "output", "plain")
-            """,
-            tmp_path / "go",
-        )
-        try:
-            (tmp_path / "go").write_text("go")
-            while not ready.exists():
-                assert proc.poll() is None, proc.communicate()
-                time.sleep(0.01)
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    proc = start_python(
+        f"""
+        from pathlib import Path
+        from hive.store.paths import resolve_paths
+        from hive.store.settings import set_setting
+        Path({str(ready)!r}).write_text("ready")
+        set_setting(resolve_paths(), "output", "plain")
+        """,
+        go,
+    )
+    with reaped(proc):
+        with locked(paths.config_file):
+            go.write_text("go")
+            wait_until(ready.exists, proc, every=0.01)
+            assert proc.poll() is None, proc.communicate()
+            assert ready.exists(), "the child never reached the lock"
             # The child is at (or past) the lock, so it cannot finish while we hold it: with a
             # working lock this wait always times out (no timing assumption can fail it).
             with pytest.raises(subprocess.TimeoutExpired):
@@ -461,11 +443,7 @@ def test_a_held_lock_blocks_another_process_until_released(tmp_path: Path, paths
             assert not paths.config_file.exists()
             # A change made under the lock is seen by the waiting read-modify-write.
             write_toml(paths.config_file, {"title": "held"})
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-    _, err = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
+        _, err = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
     assert proc.returncode == 0, err
     assert read_toml(paths.config_file) == {"title": "held", "output": "plain"}
 

@@ -1,21 +1,17 @@
 """Timeouts (connect, idle stream, first token) and client-side rate limiting.
 
-The timeout tests run over real sockets against a small scripted server on 127.0.0.1 defined
-here, whose streams are built to sit on either side of a timeout: keep-alive comments every
-50 ms for a second, a second of silence, or keep-alives with no answer text. They assert
-outcomes, never durations. The rate limiter's own tests run on a fake clock whose sleep records
-what it was asked to wait, so no test sleeps for a window to pass.
+The timeout tests run over real sockets against the loopback OpenRouter, whose scripted models
+(below) stream on either side of a timeout: keep-alive comments every 50 ms for a second, a
+second of silence, or keep-alives with no answer text. They assert outcomes, never durations.
+The rate limiter's own tests run on a fake clock whose sleep records what it was asked to wait,
+so no test sleeps for a window to pass.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import threading
-import time
 from collections.abc import Awaitable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -28,10 +24,10 @@ from hive.openrouter.client import OpenRouterClient, make_http_client
 from hive.openrouter.ratelimit import RateLimiter, is_free
 from hive.store.paths import resolve_paths
 from hive.store.settings import load_settings
-from tests.conftest import FAKE_KEY
+from tests.conftest import FAKE_KEY, stream
+from tests.loopback import KEEPALIVE, LoopbackOpenRouter, Script, Scripted
 
-KEEPALIVE = b": OPENROUTER PROCESSING\n\n"
-BEAT = 0.05  # seconds between the scripted server's keep-alive comments
+BEAT = 0.05  # seconds between the scripted models' keep-alive comments
 BEATS = 20  # keep-alives before the answer: a second of them in all
 ANSWER = "Keep-alives kept me alive."
 
@@ -40,163 +36,57 @@ KEEPS_ALIVE = "loop/keep-alive"  # headers, a keep-alive every BEAT for BEATS be
 SILENT = "loop/silent"  # headers, then a second of nothing at all, then the answer
 MUTE = "loop/mute"  # a second of nothing, not even headers, then the answer
 STARTS_THEN_PAUSES = "loop/starts-then-pauses"  # one word, the keep-alives, then the rest
-QUICK = "loop/quick"  # the answer in a few chunks, a beat apart
+QUICK = "loop/quick"  # the answer in a few chunks, a fifth of a beat apart
 MEET = "loop/meet"  # waits (at most a few seconds) until another MEET request has arrived
 
 
-# --- the scripted server -----------------------------------------------------------------------
+# --- the scripted models -----------------------------------------------------------------------
 
 
-def _sse(data: dict[str, Any] | str) -> bytes:
-    text = data if isinstance(data, str) else json.dumps(data)
-    return f"data: {text}\n\n".encode()
+def paced(events: list[bytes], every: float) -> Scripted:
+    """``events`` sent ``every`` seconds apart."""
+    return Scripted(events, latency=every * len(events))
 
 
-def _chunk(model: str, content: str | None = None, finish: str | None = None) -> bytes:
-    delta = {"role": "assistant", "content": content} if content is not None else {}
-    return _sse(
-        {
-            "id": "gen-loop-1",
-            "model": model,
-            "provider": "Loop",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-    )
+def scripted_models(meet: threading.Barrier) -> Script:
+    def reply(body: dict[str, Any]) -> Scripted | None:
+        model = str(body.get("model"))
+        answer, keep_alives = stream(model, ANSWER), [KEEPALIVE] * BEATS
+        if model == KEEPS_ALIVE:
+            return paced([*keep_alives, *answer], BEAT)
+        if model == STARTS_THEN_PAUSES:
+            return paced([answer[0], *keep_alives, *answer[1:]], BEAT)
+        if model == SILENT:
+            return Scripted(answer, first_byte=1.0)
+        if model == MUTE:
+            return Scripted(answer, delay=1.0)
+        if model == QUICK:
+            return paced(answer, BEAT / 5)  # long enough for an unlimited client to overlap
+        if model == MEET:
+            meet.wait(timeout=5)
+            return Scripted(answer)
+        return None
 
-
-def _ending(model: str) -> list[bytes]:
-    usage = {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8, "cost": 0.0001}
-    last = json.loads(_chunk(model, "", "stop")[len(b"data: ") :])
-    last["usage"] = usage
-    return [_sse(last), _sse("[DONE]")]
-
-
-class ScriptedServer:
-    """``with ScriptedServer() as server:``; records, in order, when each request started and
-    when its last byte was about to go out (``events``: ``("start"|"end", n, model)``)."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, int, str]] = []
-        self.bodies: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._closing = threading.Event()
-        self._meet = threading.Barrier(2)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/api/v1"
-
-    def note(self, kind: str, n: int, model: str) -> None:
-        with self._lock:
-            self.events.append((kind, n, model))
-
-    def __enter__(self) -> ScriptedServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._closing.set()
-        self._meet.abort()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
-def _handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def handle(self) -> None:
-            # The client hanging up on a stream it gave up on is the point of these tests.
-            with contextlib.suppress(ConnectionError):
-                super().handle()
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-            model = str(body.get("model"))
-            with server._lock:
-                server.bodies.append(body)
-                n = len(server.bodies)
-            server.note("start", n, model)
-            self._script(model, n)  # a client hanging up mid-script ends it (see handle)
-
-        def _script(self, model: str, n: int) -> None:
-            if model == MUTE:
-                self._pause(1.0)
-            self._headers()
-            if model == SILENT:
-                self._pause(1.0)
-            elif model == KEEPS_ALIVE:
-                self._keep_alive()
-            elif model == STARTS_THEN_PAUSES:
-                self._send(_chunk(model, "Keep-alives "))
-                self._keep_alive()
-                self._send(_chunk(model, "kept me alive."))
-                self._finish(model, n)
-                return
-            elif model == MEET:
-                server._meet.wait(timeout=5)
-            words = ANSWER.split(" ")
-            for i, word in enumerate(words):
-                self._send(_chunk(model, word if i == 0 else f" {word}"))
-                if model == QUICK:
-                    time.sleep(BEAT / 5)  # long enough for an unlimited client to overlap
-            self._finish(model, n)
-
-        def _headers(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            self.wfile.flush()
-
-        def _keep_alive(self) -> None:
-            for _ in range(BEATS):
-                self._send(KEEPALIVE)
-                time.sleep(BEAT)
-
-        def _finish(self, model: str, n: int) -> None:
-            for event in _ending(model):
-                self._send(event)
-            # Noted before the body's last chunk, so a client that waits for the end of this
-            # stream cannot have started another request before it is noted.
-            server.note("end", n, model)
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-
-        def _send(self, data: bytes) -> None:
-            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-            self.wfile.flush()
-
-        def _pause(self, seconds: float) -> None:
-            """Send nothing for ``seconds``, or until the client hangs up."""
-            self.connection.settimeout(BEAT)
-            deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline and not server._closing.is_set():
-                try:
-                    if self.connection.recv(1) == b"":
-                        raise ConnectionResetError("the client hung up")
-                except TimeoutError:
-                    continue
-            self.connection.settimeout(None)
-
-    return Handler
+    return reply
 
 
 @pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with ScriptedServer() as scripted:
-        yield scripted
+def server(openrouter: LoopbackOpenRouter) -> Iterator[LoopbackOpenRouter]:
+    meet = threading.Barrier(2)
+    openrouter.script = scripted_models(meet)
+    yield openrouter
+    meet.abort()
+
+
+def timeline(server: LoopbackOpenRouter) -> list[tuple[str, int]]:
+    """``("start" | "end", n)`` for each chat request the server saw (numbered from 1 as they
+    came), in the order these happened: a request ends as its last byte is about to go out."""
+    marks: list[tuple[float, str, int]] = []
+    for n, request in enumerate(server.chat_requests(), 1):
+        marks.append((request.started, "start", n))
+        if request.finished:
+            marks.append((request.finished, "end", n))
+    return [(kind, n) for _, kind, n in sorted(marks)]
 
 
 def _request(model: str) -> ChatRequest:
@@ -204,7 +94,7 @@ def _request(model: str) -> ChatRequest:
 
 
 async def _stream(
-    server: ScriptedServer,
+    server: LoopbackOpenRouter,
     model: str,
     items: list[StreamItem],
     *,
@@ -228,7 +118,7 @@ def _text(items: list[StreamItem]) -> str:
 # --- timeouts over real sockets ----------------------------------------------------------------
 
 
-def test_keep_alives_keep_a_stream_alive_past_the_idle_timeout(server: ScriptedServer) -> None:
+def test_keep_alives_keep_a_stream_alive_past_the_idle_timeout(server: LoopbackOpenRouter) -> None:
     items: list[StreamItem] = []
 
     # A second of keep-alives, with 0.3 s allowed between any two reads.
@@ -242,7 +132,7 @@ def test_keep_alives_keep_a_stream_alive_past_the_idle_timeout(server: ScriptedS
 
 
 @pytest.mark.parametrize("model", [SILENT, MUTE], ids=["after-headers", "before-headers"])
-def test_a_silent_stream_times_out(server: ScriptedServer, model: str) -> None:
+def test_a_silent_stream_times_out(server: LoopbackOpenRouter, model: str) -> None:
     items: list[StreamItem] = []
 
     with pytest.raises(RequestTimeout) as info:
@@ -255,7 +145,7 @@ def test_a_silent_stream_times_out(server: ScriptedServer, model: str) -> None:
 
 
 def test_keep_alives_without_an_answer_hit_the_first_token_timeout(
-    server: ScriptedServer,
+    server: LoopbackOpenRouter,
 ) -> None:
     items: list[StreamItem] = []
 
@@ -269,7 +159,7 @@ def test_keep_alives_without_an_answer_hit_the_first_token_timeout(
 
 
 def test_the_first_token_timeout_stops_counting_at_the_first_token(
-    server: ScriptedServer,
+    server: LoopbackOpenRouter,
 ) -> None:
     items: list[StreamItem] = []
 
@@ -283,7 +173,7 @@ def test_the_first_token_timeout_stops_counting_at_the_first_token(
 
 
 def test_a_generous_first_token_timeout_lets_a_thinking_model_answer(
-    server: ScriptedServer,
+    server: LoopbackOpenRouter,
 ) -> None:
     items: list[StreamItem] = []
 
@@ -547,7 +437,7 @@ def test_negative_limits_are_refused() -> None:
 
 
 def _run_together(
-    server: ScriptedServer, models: list[str], limiter: RateLimiter | None
+    server: LoopbackOpenRouter, models: list[str], limiter: RateLimiter | None
 ) -> list[list[StreamItem]]:
     results: list[list[StreamItem]] = [[] for _ in models]
 
@@ -566,27 +456,27 @@ def _run_together(
     return results
 
 
-def test_one_request_at_a_time_serializes_calls_to_the_server(server: ScriptedServer) -> None:
+def test_one_request_at_a_time_serializes_calls_to_the_server(server: LoopbackOpenRouter) -> None:
     results = _run_together(server, [QUICK] * 4, RateLimiter(max_concurrent=1))
 
     assert all(_text(items) == ANSWER for items in results)
-    kinds = [kind for kind, _, _ in server.events]
-    assert kinds == ["start", "end"] * 4
+    events = timeline(server)
+    assert [kind for kind, _ in events] == ["start", "end"] * 4
     # Each request ended before the next one started.
-    for (_, started, _), (_, ended, _) in zip(server.events[::2], server.events[1::2], strict=True):
+    for (_, started), (_, ended) in zip(events[::2], events[1::2], strict=True):
         assert started == ended
 
 
-def test_without_a_limit_calls_to_the_server_overlap(server: ScriptedServer) -> None:
+def test_without_a_limit_calls_to_the_server_overlap(server: LoopbackOpenRouter) -> None:
     # Each MEET request waits in the server until the other has arrived, so this finishes
     # only if both were in flight at once.
     results = _run_together(server, [MEET, MEET], RateLimiter(max_concurrent=0))
 
     assert all(_text(items) == ANSWER for items in results)
-    assert [kind for kind, _, _ in server.events[:2]] == ["start", "start"]
+    assert [kind for kind, _ in timeline(server)[:2]] == ["start", "start"]
 
 
-def test_a_timed_out_call_gives_its_slot_back(server: ScriptedServer) -> None:
+def test_a_timed_out_call_gives_its_slot_back(server: LoopbackOpenRouter) -> None:
     limiter = RateLimiter(max_concurrent=1)
     failed: list[StreamItem] = []
     answered: list[StreamItem] = []

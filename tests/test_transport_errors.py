@@ -11,9 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.consensus.profiles import BUILTIN_PROFILES
 from hive.errors import (
     ApiFailure,
@@ -27,6 +25,7 @@ from hive.openrouter.chat import ChatRequest, StreamItem
 from hive.openrouter.client import OpenRouterClient, make_http_client
 from hive.openrouter.retry import is_transient, worth_a_fallback
 from tests.conftest import FAKE_KEY, last_run
+from tests.helpers import hive_without_key as hive  # checks that the key never shows
 from tests.loopback import Fault, LoopbackOpenRouter
 from tests.test_faults import GEN, REF, SPEED_ALONE, asked, run_pipeline, with_stage
 
@@ -34,8 +33,6 @@ MODEL = "openai/gpt-4.1-mini"
 REQUEST = ChatRequest(MODEL, [{"role": "user", "content": "Name two famous penguins."}])
 NO_SUCH_HOST = "http://no-such-host.invalid/api/v1"  # .invalid never resolves (RFC 2606)
 GARBAGE_GZIP = Fault(events=[b"this is not gzip at all\n\n"], headers={"Content-Encoding": "gzip"})
-
-runner = CliRunner()
 
 
 def failure(base_url: str, *, follow_redirects: bool = False) -> ApiFailure:
@@ -52,12 +49,6 @@ def failure(base_url: str, *, follow_redirects: bool = False) -> ApiFailure:
         asyncio.run(go())
     assert FAKE_KEY not in str(info.value)
     return info.value
-
-
-def hive(*args: str) -> Any:
-    result = runner.invoke(app, list(args))
-    assert FAKE_KEY not in result.stdout + result.stderr
-    return result
 
 
 def error_lines(result: Any) -> list[str]:
@@ -178,7 +169,7 @@ def test_cli_a_host_that_does_not_resolve_is_one_line_and_one_attempt_per_genera
     assert line.endswith("and your network, or run with --simulate")
     assert "retrying" not in result.stderr and "falling back" not in result.stderr
     run = last_run()
-    calls = sorted((c["stage"], c["model"], c["attempt"]) for c in run["calls"])
+    calls = sorted((c.stage, c.model, c.attempt) for c in run.calls)
     assert calls == sorted(("generate", m, 1) for m in balanced.stage("generate").models)
 
 

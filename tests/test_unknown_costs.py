@@ -14,20 +14,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from hive.consensus.profiles import BUILTIN_PROFILES
 from hive.store.paths import resolve_paths
+from tests.helpers import hive
 from tests.loopback import Fault, LoopbackOpenRouter
 
-runner = CliRunner()
 SPEED = BUILTIN_PROFILES["speed"]
 CALLS_IN_SPEED = 4  # one generator, then refine, validate, curate
-
-
-def hive(*args: str) -> Any:
-    return runner.invoke(app, list(args))
 
 
 def bare_stream(text: str, model: str = "local/model") -> list[bytes]:

@@ -14,16 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from hive.cli.app import app
 from tests.conftest import FAKE_KEY
-
-runner = CliRunner()
-
-
-def hive(*args: str, input: str | None = None) -> Any:
-    return runner.invoke(app, list(args), input=input)
+from tests.helpers import hive
 
 
 def one_line(result: Any, code: int = 1) -> str:

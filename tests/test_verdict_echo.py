@@ -10,22 +10,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from typer.testing import CliRunner
-
-from hive.cli.app import app
-from tests.conftest import FAKE_KEY
+from tests.helpers import hive_without_key
 from tests.loopback import Fault, LoopbackOpenRouter
-from tests.test_faults import CUR, VAL, stream
+from tests.test_faults import CUR, VAL, openrouter_stream
 
 ECHO = 'The answer looks right.\n\n<verdict>{"confidence": 0.0, "issues": ["..."]}</verdict>'
 
-runner = CliRunner()
-
 
 def consensus(*args: str) -> Any:
-    result = runner.invoke(app, ["consensus", "Why is the sky blue?", "speed", *args])
-    assert FAKE_KEY not in result.stdout + result.stderr
-    return result
+    return hive_without_key("consensus", "Why is the sky blue?", "speed", *args)
 
 
 def curate_user_message(server: LoopbackOpenRouter) -> str:
@@ -36,7 +29,7 @@ def curate_user_message(server: LoopbackOpenRouter) -> str:
 def test_an_echoed_example_verdict_is_no_confidence_and_a_warning(
     keyed_env: LoopbackOpenRouter,
 ) -> None:
-    keyed_env.fail(VAL, Fault(events=stream(VAL, ECHO)))
+    keyed_env.fail(VAL, Fault(events=openrouter_stream(VAL, ECHO)))
 
     result = consensus("--json")
 
@@ -52,7 +45,7 @@ def test_an_echoed_example_verdict_is_no_confidence_and_a_warning(
 
 
 def test_an_echoed_example_verdict_in_plain_output(keyed_env: LoopbackOpenRouter) -> None:
-    keyed_env.fail(VAL, Fault(events=stream(VAL, ECHO)))
+    keyed_env.fail(VAL, Fault(events=openrouter_stream(VAL, ECHO)))
 
     result = consensus("--plain")
 
@@ -68,7 +61,7 @@ def test_placeholder_issues_are_dropped_from_a_real_verdict(keyed_env: LoopbackO
         '<verdict>{"confidence": 0.7, "issues": ["...", "The date is wrong.", "issue 2"]}'
         "</verdict>"
     )
-    keyed_env.fail(VAL, Fault(events=stream(VAL, reply)))
+    keyed_env.fail(VAL, Fault(events=openrouter_stream(VAL, reply)))
 
     result = consensus("--json")
 
