@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from hive.openrouter.catalog import to_decimal
 from hive.openrouter.client import OpenRouterClient
 
 # How the client words a 404 that is not OpenRouter's (the server lacks the endpoint).
@@ -60,33 +61,19 @@ def _flag(value: object) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def _usd(value: object) -> Decimal | None:
-    """An amount of money: a JSON number (parsed as Decimal) or a decimal string, finite."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, str):
-        try:
-            value = Decimal(value.strip())
-        except ArithmeticError:
-            return None
-    return value if isinstance(value, Decimal) and value.is_finite() else None
-
-
 def parse_generation(data: dict[str, Any]) -> Generation:
     """The ``data`` member of a ``/generation`` reply, parsed leniently (numbers as Decimal)."""
     return Generation(
         id=_text(data.get("id")),
-        total_cost=_usd(data.get("total_cost")),
+        total_cost=to_decimal(data.get("total_cost")),
         model=_text(data.get("model")),
         provider_name=_text(data.get("provider_name")),
         tokens_prompt=_count(data.get("tokens_prompt")),
         tokens_completion=_count(data.get("tokens_completion")),
         native_tokens_reasoning=_count(data.get("native_tokens_reasoning")),
         native_tokens_cached=_count(data.get("native_tokens_cached")),
-        cache_discount=_usd(data.get("cache_discount")),
-        upstream_inference_cost=_usd(data.get("upstream_inference_cost")),
+        cache_discount=to_decimal(data.get("cache_discount")),
+        upstream_inference_cost=to_decimal(data.get("upstream_inference_cost")),
         is_byok=_flag(data.get("is_byok")),
         cancelled=_flag(data.get("cancelled")),
         finish_reason=_text(data.get("finish_reason")),
