@@ -500,3 +500,46 @@ def test_terminal_safe_keeps_text_tabs_and_newlines_only() -> None:
     from hive.text import terminal_safe
 
     assert terminal_safe("a\x1b[31mb\tc\r\nd\x9b\x07é 中") == "a[31mb\tc\ndé 中"
+
+
+def test_ctrl_z_while_the_run_holds_the_view_lock_does_not_deadlock() -> None:
+    """The Ctrl-Z handler runs on the main thread, which may be inside ``handle()`` holding the
+    view's lock, while the drawing thread waits for that lock to read the state. The handler
+    must not wait for the drawing thread then (CI once hung here for good)."""
+    import threading
+
+    from rich.text import Text
+
+    from hive.ui.live_screen import Screen
+
+    state_lock = threading.Lock()
+    drawing = threading.Event()
+
+    def draw(width: int, height: int) -> list[Text]:
+        drawing.set()
+        with state_lock:  # as the live view's draw does
+            return [Text("frame")]
+
+    console = Console(file=io.StringIO(), width=80, height=24, force_terminal=True)
+    screen = Screen(console, draw)
+    stopped = threading.Event()
+    resumed = threading.Event()
+
+    def main_thread_in_handle() -> None:
+        with state_lock:  # handle() is applying an event when Ctrl-Z arrives
+            screen.start()
+            assert drawing.wait(5)
+            screen.pause(stopped.set)
+            resumed.set()
+
+    worker = threading.Thread(target=main_thread_in_handle, daemon=True)
+    worker.start()
+    assert resumed.wait(5), "the Ctrl-Z handler deadlocked with the drawing thread"
+    worker.join(5)
+    screen.stop()
+    written = console.file.getvalue()  # type: ignore[attr-defined]
+    assert stopped.is_set()
+    left = written.index(LEAVE)
+    back = written.index(ENTER, left)
+    assert SYNC_BEGIN not in written[left:back]  # nothing drawn while stopped
+    assert SYNC_BEGIN in written[back:]  # drawn again after resuming

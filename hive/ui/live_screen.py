@@ -132,11 +132,19 @@ class Screen:
                 self._stopping.wait(early)
 
     def _frame(self) -> None:
+        """Draw one frame. The state is read (``draw`` takes the view's lock) *before* the frame
+        lock is taken: the Ctrl-Z handler runs on the main thread, which may hold the view's
+        lock, and takes the frame lock — holding both here, in the other order, would deadlock
+        the two threads."""
+        if self._suspended:
+            return
+        text = self._render()
         with self._frame_lock:
             if not self._suspended:
-                self._draw_frame()
+                self._write(text)
+                self.frames += 1
 
-    def _draw_frame(self) -> None:
+    def _render(self) -> str:
         width, height = self._size()
         lines = self._draw(width, height)
         with self._console.capture() as capture:
@@ -147,8 +155,7 @@ class Screen:
         rows = capture.get().split("\n")
         body = "\n".join(ERASE_LINE + row for row in rows)
         begin, end = (SYNC_BEGIN, SYNC_END) if self._sync else ("", "")
-        self._write(f"{begin}{HOME}{body}\n{ERASE_BELOW}{end}")
-        self.frames += 1
+        return f"{begin}{HOME}{body}\n{ERASE_BELOW}{end}"
 
     def _size(self) -> tuple[int, int]:
         """The terminal's size now. Asked of the terminal itself: Rich prefers ``COLUMNS`` and
@@ -189,16 +196,35 @@ class Screen:
     def _suspend(self, signum: int, frame: FrameType | None) -> None:
         """Ctrl-Z: the shell gets its normal screen and cursor while hive is stopped, and the
         view comes back when it is resumed (``fg``)."""
-        with self._frame_lock:
-            self._suspended = True
-            self._write(LEAVE + SHOW_CURSOR)
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)  # stopped here until SIGCONT
-        signal.signal(signum, self._suspend)
-        with self._frame_lock:
-            self._write(ENTER + HIDE_CURSOR)
-            self._suspended = False
+
+        def stop_here() -> None:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)  # stopped here until SIGCONT
+            signal.signal(signum, self._suspend)
+
+        self.pause(stop_here)
+
+    def pause(self, stopped: Callable[[], None]) -> None:
+        """Leave the alternate screen, call ``stopped`` (which returns once the process goes
+        on), and come back. This runs in a signal handler, between two bytecodes of whatever
+        the main thread was doing — perhaps holding the view's lock — so it waits for nothing
+        but a frame being written, and for that only so long."""
+        self._suspended = True  # no frame begins from now on
+        self._between_frames(LEAVE + SHOW_CURSOR)
+        stopped()
+        self._between_frames(ENTER + HIDE_CURSOR)
+        self._suspended = False
         self._wake.set()
+
+    def _between_frames(self, text: str) -> None:
+        """Write ``text`` once the frame being written (if any) is out, not inside it. A
+        terminal that stopped reading holds that frame's write; then ``text`` goes anyway."""
+        held = self._frame_lock.acquire(timeout=JOIN_S)
+        try:
+            self._write(text)
+        finally:
+            if held:
+                self._frame_lock.release()
 
     def _unwatch_resize(self) -> None:
         for name, attr in (("SIGWINCH", "_previous_winch"), ("SIGTSTP", "_previous_tstp")):
