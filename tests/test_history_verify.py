@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from hive.cli.history_verify import (
+from hive.cli.bill_check import (
     EXIT_DIFFERS,
     EXIT_UNCHECKED,
     NO_ID,
@@ -30,8 +30,8 @@ from hive.cli.history_verify import (
     failure,
     read_bills,
     summary,
-    text_lines,
 )
+from hive.cli.history_verify import text_lines
 from hive.consensus.events import CallRecord
 from hive.errors import AuthError, HostNotFound, ModelNotFound, RateLimited
 from hive.openrouter.generation import NO_ENDPOINT, Generation, parse_generation
