@@ -15,7 +15,8 @@ Two rules follow from "nothing is reported that no model said":
 - The ledger never reaches the user's answer: every block, a cut-off fragment and any stray tag
   are cut from ``answer``, while the rest of the text (other code blocks included) is kept.
 
-Pure: no network, no UI; what hive computes from a ledger lives in ``agreement.py``.
+Pure: no network, no UI. Finding the block in the text is ``ledger_block.py``; what hive
+computes from a ledger lives in ``agreement.py``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from hive.consensus.ledger_block import cut_blocks, load_block, untagged_block
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,39 +108,18 @@ def labels(n: int) -> tuple[str, ...]:
 
 # --- the block ---------------------------------------------------------------------------------
 
-_OPEN = re.compile(r"<\s*ledger\b[^<>]*>", re.I)
-_CLOSE = re.compile(r"<\s*/\s*ledger\s*>", re.I)
-# A stream cut off inside the opening tag itself ("…answer.\n\n<led"): the start of a ledger.
-_PARTIAL_OPEN = re.compile(
-    r"(?:(?<=\s)|\A)<\s*(?:l(?:e(?:d(?:g(?:e(?:r\b[^<>]*)?)?)?)?)?)?\s*\Z", re.I
-)
-# A fence a model put around the whole tagged block (```xml <ledger>…</ledger> ```).
-_FENCE_BEFORE = re.compile(r"```[\w-]*[ \t]*\n?[ \t]*\Z")
-_FENCE_AFTER = re.compile(r"\A[ \t]*\n?[ \t]*```[ \t]*(?=\n|\Z)")
-# An untagged ledger: a fenced JSON object that ends the text (as the verdict is also found).
-_FENCE_OPEN = re.compile(r"```(?:json)?[ \t]*\n", re.I)
-_FENCED_TO_END = re.compile(r"(\{.*\})\s*```\s*\Z", re.S)
-_TRAILING_COMMA = re.compile(r",\s*([}\]])")
-_LEDGER_KEYS = frozenset({"claims", "disputes", "unique", "gaps"})
 NO_LEDGER = "no ledger in the synthesis"
-
-
-@dataclass(frozen=True, slots=True)
-class _Blocks:
-    answer: str  # the text without any ledger block, fragment or tag
-    bodies: tuple[str, ...]  # each complete block's content, in order
-    cut_off: bool  # an opening tag with no closing tag (or a cut-off opening tag) ends the text
 
 
 def parse_ledger(text: str, labels: Sequence[str]) -> LedgerReading:
     """Split the refiner's ``text`` into the answer and its ledger, keeping only the draft
     ``labels`` the refiner was shown. Never raises: whatever is wrong is in ``problems``."""
-    blocks = _blocks(text)
-    if not blocks.bodies and not blocks.cut_off and (untagged := _untagged(text)):
+    blocks = cut_blocks(text)
+    if not blocks.bodies and not blocks.cut_off and (untagged := untagged_block(text)):
         blocks = untagged
     failures = []
     for body in reversed(blocks.bodies):
-        data, failure = _load(body)
+        data, failure = load_block(body)
         failures.append(failure)
         if isinstance(data, dict):
             reader = _Reader(labels)
@@ -149,80 +131,6 @@ def parse_ledger(text: str, labels: Sequence[str]) -> LedgerReading:
         return LedgerReading(blocks.answer, None, ("the ledger was cut off",))
     # Of several unreadable blocks, the last one (the refiner's final word) says why.
     return LedgerReading(blocks.answer, None, (failures[0] if failures else NO_LEDGER,))
-
-
-def _blocks(text: str) -> _Blocks:
-    """Every ``<ledger>…</ledger>`` block cut out of ``text``: a block runs from an opening tag
-    to the next closing tag (its content starts after the last opening tag before that), and an
-    opening tag with no closing tag cuts off the rest of the text."""
-    pieces: list[str] = []
-    bodies: list[str] = []
-    cut_off = False
-    pos = 0
-    while opening := _OPEN.search(text, pos):
-        closing = _CLOSE.search(text, opening.end())
-        if closing is None:
-            pieces.append(text[pos : opening.start()])
-            pos = len(text)
-            cut_off = True
-            break
-        inner = list(_OPEN.finditer(text, opening.end(), closing.start()))
-        bodies.append(text[inner[-1].end() if inner else opening.end() : closing.start()])
-        start, end = opening.start(), closing.end()
-        before = _FENCE_BEFORE.search(text, pos, start)
-        after = _FENCE_AFTER.match(text[end:])
-        if before and after:  # the fence was only there to hold the block: it goes too
-            start, end = before.start(), end + after.end()
-        pieces.append(text[pos:start])
-        pos = end
-    pieces.append(text[pos:])
-    answer = "".join(pieces)
-    if partial := _PARTIAL_OPEN.search(answer):
-        answer = answer[: partial.start()]
-        cut_off = True
-    # Stray tags go too; cutting one out may join two halves into a new tag, so repeat.
-    while True:
-        cleaned = _CLOSE.sub("", _OPEN.sub("", answer))
-        if cleaned == answer:
-            break
-        answer = cleaned
-    return _Blocks(answer.strip(), tuple(bodies), cut_off)
-
-
-def _untagged(text: str) -> _Blocks | None:
-    """A ledger the model wrote without its tags: only a fenced JSON object that ends the text
-    and has nothing but ledger keys (with claims or disputes) counts, so that JSON which is part
-    of an answer stays in it."""
-    for fence in reversed(list(_FENCE_OPEN.finditer(text))):
-        if match := _FENCED_TO_END.match(text, fence.end()):
-            data, _ = _load(match.group(1))
-            if not isinstance(data, dict) or not data.keys() <= _LEDGER_KEYS:
-                return None
-            if not {"claims", "disputes"} & data.keys():
-                return None
-            return _Blocks(text[: fence.start()].strip(), (match.group(1),), False)
-    return None
-
-
-def _load(body: str) -> tuple[object, str]:
-    """The block's JSON (any type) and, when there is none, why."""
-    raw = body.strip()
-    if raw.startswith("```"):  # ```json … ``` (or a fence the stream never closed)
-        raw = raw.split("\n", 1)[1] if "\n" in raw else raw.lstrip("`").removeprefix("json")
-        raw = raw.strip().removesuffix("```").strip()
-    candidates = [raw]
-    if (first := raw.find("{")) > 0 and (last := raw.rfind("}")) > first:
-        candidates.append(raw[first : last + 1])  # prose around the object
-    for candidate in candidates:
-        for variant in (candidate, _TRAILING_COMMA.sub(r"\1", candidate)):
-            try:
-                data = json.loads(variant)
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(data, dict):
-                return data, ""
-            return data, "the ledger is not a JSON object"
-    return None, "the ledger is not valid JSON"
 
 
 # --- the values inside -------------------------------------------------------------------------
