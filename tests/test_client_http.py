@@ -34,7 +34,8 @@ from hive.errors import (
 )
 from hive.openrouter.chat import ChatRequest, Completion, KeepAlive, StreamItem, TextDelta
 from hive.openrouter.client import OpenRouterClient, make_http_client
-from hive.openrouter.simulator import reply_text, sse_events
+from hive.openrouter.simulated_replies import reply_text
+from hive.openrouter.simulator import sse_events
 from tests.conftest import EXPECTED_ERROR_BY_STATUS, FAKE_KEY, fixture_path
 from tests.loopback import Fault, LoopbackOpenRouter
 

@@ -353,9 +353,9 @@ def test_no_log_keeps_no_instructions_even_a_profiles(keyed_env: LoopbackOpenRou
 
 
 def test_the_simulator_finds_a_stage_job_where_context_puts_it() -> None:
-    from hive.openrouter import simulator
+    from hive.openrouter import simulated_replies
 
-    assert simulator._JOB == JOB
+    assert simulated_replies._JOB == JOB
 
 
 def test_recursive_never_follows_a_symbolic_link_or_loops(

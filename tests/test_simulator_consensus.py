@@ -24,7 +24,7 @@ from hive.consensus.stages import (
 )
 from hive.openrouter.chat import ChatRequest, Completion
 from hive.openrouter.client import OpenRouterClient, make_http_client
-from hive.openrouter.simulator import reply_text
+from hive.openrouter.simulated_replies import reply_text
 from tests.conftest import FAKE_KEY
 from tests.loopback import LoopbackOpenRouter
 
