@@ -241,6 +241,25 @@ def test_a_follow_up_sends_the_conversation_to_every_stage(
     assert [m["role"] for m in chain].count("assistant") == 2
 
 
+def test_json_names_the_run_followed_and_every_file_sent(
+    keyed_env: LoopbackOpenRouter, tmp_path: Path
+) -> None:
+    patch = write(tmp_path, "change.patch", DIFF)
+    notes = write(tmp_path, "notes.txt", "né\n")
+    first = json.loads(ok(hive("consensus", QUESTION, "speed", "-f", patch, "--json")).stdout)
+    assert first["parent_id"] is None
+    assert first["files"] == [{"name": patch, "bytes": len(DIFF.encode())}]
+
+    second = json.loads(
+        ok(hive("consensus", "-c", "and this?", "-f", notes, "--json")).stdout
+    )  # the conversation's file, then this run's; bytes, not characters
+    assert second["parent_id"] == first["run_id"]
+    assert second["files"] == [
+        {"name": patch, "bytes": len(DIFF.encode())},
+        {"name": notes, "bytes": 4},
+    ]
+
+
 def test_nothing_to_follow_up_is_refused(keyed_env: LoopbackOpenRouter) -> None:
     result = hive("consensus", "--continue", "and then?")
     assert result.exit_code == 2 and "no earlier run" in result.stderr

@@ -14,6 +14,7 @@ from hive.errors import StageError, Unreachable
 
 if TYPE_CHECKING:
     from hive.cli.application import App
+    from hive.cli.run import RunRequest
     from hive.consensus.profiles import Profile
     from hive.store.paths import Paths
     from hive.store.settings import Settings
@@ -106,7 +107,7 @@ def launch(asked: Asked, shown: Shown, paths: Paths, settings: Settings) -> None
         logged=asked.logged,
     )
     try:
-        run.run(request, _renderer(output, live, shown, settings.color))
+        run.run(request, _renderer(output, live, shown, settings.color, request))
     except StageError as exc:
         if isinstance(exc.cause, Unreachable):  # no server: this command can do without
             exc.args = (f"{exc}, or run with --simulate",)
@@ -144,11 +145,12 @@ def _dumb_terminal() -> bool:
     return os.environ.get("TERM", "") in ("dumb", "unknown")
 
 
-def _renderer(output: str, live: bool, shown: Shown, color: str) -> Renderer:
+def _renderer(output: str, live: bool, shown: Shown, color: str, request: RunRequest) -> Renderer:
     if output == "json":
         from hive.ui.json import JsonRenderer
 
-        return JsonRenderer()
+        files = [(f.name, len(f.text.encode())) for f in request.context.files]
+        return JsonRenderer(parent_id=request.parent_id, files=files)
     if live:
         from hive.ui.console import make_console
         from hive.ui.live import LiveRenderer

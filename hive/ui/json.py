@@ -107,8 +107,20 @@ def write_failure(exc: HiveError, out: TextIO | None = None) -> None:
 
 
 class JsonRenderer:
-    def __init__(self, *, out: TextIO | None = None) -> None:
+    """Prints nothing while the run goes on, then the one result object. ``parent_id`` (the
+    run this one follows up) and ``files`` (name and size in bytes of every file sent, the
+    conversation's and this run's) let a script follow a chain without reading history."""
+
+    def __init__(
+        self,
+        *,
+        out: TextIO | None = None,
+        parent_id: int | None = None,
+        files: Sequence[tuple[str, int]] = (),
+    ) -> None:
         self._out = out or sys.stdout
+        self._parent_id = parent_id
+        self._files = [{"name": name, "bytes": size} for name, size in files]
 
     def __enter__(self) -> JsonRenderer:
         return self
@@ -124,7 +136,12 @@ class JsonRenderer:
     def finish(
         self, result: ConsensusResult, *, run_id: int | None = None, notes: Sequence[str] = ()
     ) -> None:
-        data = {"run_id": run_id, **result_to_json(result)}
+        data = {
+            "run_id": run_id,
+            "parent_id": self._parent_id,
+            "files": self._files,
+            **result_to_json(result),
+        }
         json.dump(data, self._out, ensure_ascii=False, indent=2)
         self._out.write("\n")
         self._out.flush()
