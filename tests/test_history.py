@@ -774,7 +774,7 @@ def test_export_jsonl(seeded: dict[str, int]) -> None:
     stored_runs = {r["id"]: r for r in raw("SELECT * FROM runs")}
     stored_calls = raw("SELECT * FROM calls ORDER BY id")
     for run in runs:
-        assert set(run) == RUN_COLUMNS | {"calls", "decisions"}
+        assert set(run) == RUN_COLUMNS | {"calls", "decisions", "files"}
         assert run["total_cost"] == stored_runs[run["id"]]["total_cost"]
         mine = [c for c in stored_calls if c["run_id"] == run["id"]]
         assert [c["id"] for c in run["calls"]] == [c["id"] for c in mine]

@@ -445,3 +445,41 @@ def test_cached_tokens_from_the_wire_reach_history_and_json(
     assert calls and all(tuple(c) == (1200, 0) for c in calls)
     shown = hive("history", "show", str(out["run_id"]))
     assert shown.stdout.count("cached 1,200") == len(calls)
+
+
+def test_the_export_carries_files_chains_and_every_call_field(history: History) -> None:
+    import csv
+    import io
+
+    files = [("a.py", "print('hi')\n"), ("straße.txt", "Grüße\n")]
+    first = history.start_run("review this", "balanced", False, files=files)
+    call = CallRecord(
+        "generate", 0, "a/b", "a/b", "P", 10, 5, Decimal("0.00012"), 100.0, 200.0, "stop",
+        "text", accepted=True, cached_tokens=8, cache_write_tokens=2,
+        cache_discount=Decimal("0.00001"), reasoning_tokens=3, generation_id="gen-1",
+        web_searches=1,
+    )  # fmt: skip
+    history.record_call(first, call)
+    history.finish_run(first, "ok", answer="fine", rounds=1)
+    second = history.start_run("and then?", "balanced", False, parent_id=first)
+    history.finish_run(second, "ok", answer="also")
+
+    runs = [json.loads(line) for line in hive("history", "export").stdout.splitlines()]
+    assert runs[0]["files"] == [
+        {"name": "a.py", "bytes": 12, "text": "print('hi')\n"},
+        {"name": "straße.txt", "bytes": 8, "text": "Grüße\n"},
+    ]
+    assert runs[1]["files"] == [] and runs[1]["parent_id"] == first
+
+    rows = list(csv.DictReader(io.StringIO(hive("history", "export", "-f", "csv").stdout)))
+    assert rows[0]["files"] == "a.py\nstraße.txt" and rows[0]["rounds"] == "1"
+    assert rows[1]["parent_id"] == str(first) and rows[1]["files"] == ""
+    got = {k: rows[0][k] for k in (
+        "accepted", "billable", "cached_tokens", "cache_write_tokens", "cache_discount",
+        "reasoning_tokens", "generation_id", "web_searches",
+    )}  # fmt: skip
+    assert got == {
+        "accepted": "true", "billable": "true", "cached_tokens": "8",
+        "cache_write_tokens": "2", "cache_discount": "0.00001", "reasoning_tokens": "3",
+        "generation_id": "gen-1", "web_searches": "1",
+    }  # fmt: skip

@@ -24,6 +24,7 @@ from hive.store.recording import Recording
 from hive.store.rows import (
     AttachedFile,
     ConversationTurn,
+    ExportedFile,
     ExportedRun,
     ModelStats,
     Run,
@@ -226,6 +227,14 @@ class History(Recording):
             runs = self.db.execute("SELECT * FROM runs ORDER BY id").fetchall()
             calls = self.db.execute("SELECT * FROM calls ORDER BY run_id, id").fetchall()
             decisions = self.db.execute("SELECT * FROM decisions ORDER BY run_id, id").fetchall()
+            files = self.db.execute(
+                "SELECT run_id, name, bytes, text FROM run_files ORDER BY run_id, position"
+            ).fetchall()
+        attached: dict[int, list[ExportedFile]] = {}
+        for file in files:
+            attached.setdefault(int(file["run_id"]), []).append(
+                ExportedFile(file["name"], int(file["bytes"]), file["text"])
+            )
         by_run: dict[int, list[StoredCall]] = {}
         for call in calls:
             by_run.setdefault(int(call["run_id"]), []).append(StoredCall.from_row(call))
@@ -243,7 +252,10 @@ class History(Recording):
             decisions_of_run = tuple(decided.get(int(row["id"]), []))
             out.append(
                 ExportedRun(
-                    **run.summary_fields(), decisions=decisions_of_run, calls=tuple(calls_of_run)
+                    **run.summary_fields(),
+                    files=tuple(attached.get(int(row["id"]), [])),
+                    decisions=decisions_of_run,
+                    calls=tuple(calls_of_run),
                 )
             )
         return out

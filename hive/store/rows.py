@@ -147,6 +147,16 @@ class AttachedFile:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportedFile(AttachedFile):
+    """A file as ``hive history export`` writes it: with its text, as it was sent."""
+
+    text: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {**AttachedFile.as_json(self), "text": self.text}
+
+
+@dataclass(frozen=True, slots=True)
 class RunTotals:
     cost: Total  # known costs summed; billable calls of unknown cost counted
     tokens: int  # tokens the server reported
@@ -268,14 +278,17 @@ class Run(RunSummary):
 
 @dataclass(frozen=True, slots=True)
 class ExportedRun(RunSummary):
-    """One run as ``hive history export`` writes it: with its decisions and calls in order."""
+    """One run as ``hive history export`` writes it: with the files it was given (their text
+    too: an export is the whole record), its decisions and calls in order."""
 
+    files: tuple[ExportedFile, ...]
     decisions: tuple[StoredDecision, ...]
     calls: tuple[StoredCall, ...]
 
     def as_json(self) -> dict[str, Any]:
         return {
             **RunSummary.as_json(self),
+            "files": [file.as_json() for file in self.files],
             "decisions": [decision.as_json() for decision in self.decisions],
             "calls": [call.as_json() for call in self.calls],
         }
