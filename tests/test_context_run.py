@@ -260,6 +260,21 @@ def test_json_names_the_run_followed_and_every_file_sent(
     ]
 
 
+def test_a_real_follow_up_of_a_simulated_run_says_whose_answer_it_sends(
+    keyed_env: LoopbackOpenRouter,
+) -> None:
+    simulated = json.loads(ok(hive("consensus", QUESTION, "speed", "--simulate", "--json")).stdout)
+    result = ok(hive("consensus", "-c", "and then?", "--plain"))
+    note = f"note: run #{simulated['run_id']} was simulated: the simulator's answer is sent"
+    assert note in result.stderr
+    sent = keyed_env.chat_requests()[0].body["messages"]
+    assert sent[2] == {"role": "assistant", "content": simulated["answer"]}  # as it said
+
+    real = json.loads(ok(hive("consensus", QUESTION, "speed", "--json")).stdout)
+    assert "was simulated" not in ok(hive("consensus", "-c", "and then?", "--plain")).stderr
+    assert real["simulated"] is False
+
+
 def test_nothing_to_follow_up_is_refused(keyed_env: LoopbackOpenRouter) -> None:
     result = hive("consensus", "--continue", "and then?")
     assert result.exit_code == 2 and "no earlier run" in result.stderr

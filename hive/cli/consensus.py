@@ -305,7 +305,7 @@ def _asked(
     return Asked(
         question=text, profile=chosen, context=context, new_files=tuple(attached.files),
         parent_id=conversation.parent_id if conversation else None, logged=logged,
-        notices=notices,
+        notices=notices, simulated_turns=conversation.simulated if conversation else (),
     )  # fmt: skip
 
 

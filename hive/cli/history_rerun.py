@@ -103,4 +103,5 @@ def _recorded(paths: Paths, run_id: int, *, logged: bool) -> Asked:
     return Asked(
         question=this.question, profile=profile, context=context, new_files=files,
         parent_id=record.parent_id, logged=logged, notices=notices,
+        simulated_turns=tuple(r.id for r in earlier if r.answer and r.simulated),
     )  # fmt: skip

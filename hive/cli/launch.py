@@ -35,6 +35,7 @@ class Asked:
     parent_id: int | None = None
     logged: bool = True
     notices: list[str] = field(default_factory=list)
+    simulated_turns: tuple[int, ...] = ()  # earlier turns whose answer is the simulator's
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,10 @@ def launch(asked: Asked, shown: Shown, paths: Paths, settings: Settings) -> None
     speed = settings.simulation_speed
     notices = list(asked.notices)
     profile = sent_profile(asked.profile, settings, web=shown.web)
+    if resolved is not None and asked.simulated_turns:
+        from hive.cli.run_inputs import simulated_turns_note
+
+        notices.append(simulated_turns_note(asked.simulated_turns))
     if resolved is None and not shown.estimate:
         why = "--simulate" if shown.simulate else "no API key set"
         notices.append(f"simulation mode ({why}): no model is asked; a built-in simulator replies.")

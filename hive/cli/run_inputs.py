@@ -33,6 +33,7 @@ class FollowUp:
     system: str  # the last instructions given in the conversation
     profile_name: str
     panel: dict[str, Any] | None  # the profile that ran, as recorded
+    simulated: tuple[int, ...] = ()  # the turns whose answer is the simulator's
 
 
 def follow_up(history: History, run_id: int | None) -> FollowUp:
@@ -58,10 +59,22 @@ def follow_up(history: History, run_id: int | None) -> FollowUp:
     # The instructions the last turn was sent ("" when it was sent none, or they were
     # cleared with --system ""); a run from before hive recorded them (None) says nothing.
     system = next((r.system for r in reversed(chain) if r.system is not None), "")
+    simulated = tuple(r.id for r in chain if r.answer and r.simulated)
     record = history.run(run_id)
     if record is None:  # deleted meanwhile
-        return FollowUp(run_id, turns, files, system, "", None)
-    return FollowUp(run_id, turns, files, system, record.profile, record.panel)
+        return FollowUp(run_id, turns, files, system, "", None, simulated)
+    return FollowUp(run_id, turns, files, system, record.profile, record.panel, simulated)
+
+
+def simulated_turns_note(run_ids: Sequence[int]) -> str:
+    """What a real run is told when its conversation has simulated turns: their answers were
+    written by the simulator, and the models will read them as earlier answers."""
+    runs = ", ".join(f"#{n}" for n in run_ids)
+    were = "was" if len(run_ids) == 1 else "were"
+    return (
+        f"note: run {runs} {were} simulated: the simulator's answer is sent to the models as "
+        "an earlier turn of this conversation"
+    )
 
 
 def panel_of(follow: FollowUp) -> Profile | None:

@@ -174,7 +174,7 @@ class History(Recording):
         return ConversationTurn(
             id=int(row["id"]), question=row["question"], answer=row["answer"],
             system=row["system"], files=tuple((f["name"], f["text"]) for f in files),
-            logged=bool(row["logged"]), status=_status(row),
+            logged=bool(row["logged"]), status=_status(row), simulated=bool(row["simulated"]),
         )  # fmt: skip
 
     def last_run_id(self) -> int | None:

@@ -306,6 +306,7 @@ class ConversationTurn:
     files: tuple[tuple[str, str], ...]
     logged: bool
     status: str
+    simulated: bool = False  # its answer is the simulator's, not a model's
 
 
 @dataclass(frozen=True, slots=True)
