@@ -543,3 +543,26 @@ def test_ctrl_z_while_the_run_holds_the_view_lock_does_not_deadlock() -> None:
     back = written.index(ENTER, left)
     assert SYNC_BEGIN not in written[left:back]  # nothing drawn while stopped
     assert SYNC_BEGIN in written[back:]  # drawn again after resuming
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGTSTP"), reason="POSIX signals")
+def test_the_view_handles_ctrl_z_but_takes_no_lock_on_a_resize() -> None:
+    """A SIGWINCH handler that woke the drawing thread would take an Event's lock, which the
+    main thread may hold at that moment (inside ``redraw``): the next tick draws the new size
+    instead. Ctrl-Z has a handler while the view is up, and the old one is back after."""
+    import signal
+
+    from rich.text import Text
+
+    from hive.ui.live_screen import Screen
+
+    winch, tstp = signal.getsignal(signal.SIGWINCH), signal.getsignal(signal.SIGTSTP)
+    console = Console(file=io.StringIO(), width=80, height=24, force_terminal=True)
+    screen = Screen(console, lambda width, height: [Text("frame")])
+    screen.start()
+    try:
+        assert signal.getsignal(signal.SIGWINCH) is winch
+        assert signal.getsignal(signal.SIGTSTP) == screen._suspend
+    finally:
+        screen.stop()
+    assert signal.getsignal(signal.SIGTSTP) is tstp

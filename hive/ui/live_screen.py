@@ -10,7 +10,12 @@ and the run's lasting record is printed once, in the normal screen.
 Each frame is one write: synchronized-output markers around it (mode 2026: a terminal that
 knows it shows the frame at once; one that does not ignores them), the cursor home, each line
 erased before it is drawn, and the rest of the screen erased after it. The frame rate is the
-thread's clock (10 per second), never the token rate; a resize wakes the thread at once.
+thread's clock (10 per second), never the token rate. Each frame asks the terminal its size, so
+a resize is drawn at the next tick (within a tenth of a second). No handler wakes the thread on
+SIGWINCH: a signal handler runs on the main thread between two of its bytecodes, perhaps while
+that thread holds the very lock the handler would take (an ``Event``'s, inside ``redraw``), and
+would then wait for itself forever. The Ctrl-Z handler takes no lock but the frame lock, and
+that one only for so long.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ HOME, ERASE_LINE, ERASE_BELOW = "\x1b[H", "\x1b[2K", "\x1b[J"
 MAX_PER_SECOND = 30  # frames, however often a state change asks for one
 JOIN_S = 0.5  # how long stopping waits for a frame being written
 Draw = Callable[[int, int], list[Text]]  # (width, height) -> the frame's lines
+# What ``signal.signal`` returns and takes back: a function, SIG_DFL/SIG_IGN, or None.
+Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
 
 
 class Screen:
@@ -55,7 +62,6 @@ class Screen:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._out: IO[str] | None = None
-        self._previous_winch: object = None
         self.frames = 0  # frames written, for the benchmark
         self.written = 0  # characters written, escapes included
         self.failure: str | None = None  # why drawing stopped early, if it did
@@ -63,7 +69,7 @@ class Screen:
         self._leave_lock = threading.Lock()
         self._frame_lock = threading.Lock()  # a frame is written whole, or not while suspended
         self._suspended = False
-        self._previous_tstp: object = None
+        self._previous_tstp: Handler = None  # SIGTSTP's handler before the view's
 
     def start(self) -> None:
         """Take over the terminal. Not a terminal (a file, a pipe), a dumb one or a legacy
@@ -76,7 +82,7 @@ class Screen:
         self._entered = True
         atexit.register(self._leave)  # whatever happens, the terminal is given back
         self._write(ENTER + HIDE_CURSOR)
-        self._watch_resize()
+        self._watch_suspend()
         self._thread = threading.Thread(target=self._loop, name="hive-live", daemon=True)
         self._thread.start()
 
@@ -93,7 +99,7 @@ class Screen:
             self._thread.join(timeout=JOIN_S)
         finally:
             self._thread = None
-            self._unwatch_resize()
+            self._unwatch_suspend()
             self._leave()
 
     def _leave(self) -> None:
@@ -178,19 +184,13 @@ class Screen:
             out.flush()
             self.written += len(text)
 
-    def _watch_resize(self) -> None:
-        """A resize redraws at once (SIGWINCH, where it exists and from the main thread), and
-        Ctrl-Z (SIGTSTP) suspends the view with the process."""
-        winch = getattr(signal, "SIGWINCH", None)
-        if winch is None or threading.current_thread() is not threading.main_thread():
-            return
-
-        def resized(signum: int, frame: FrameType | None) -> None:
-            self._wake.set()
-
-        self._previous_winch = signal.signal(winch, resized)
+    def _watch_suspend(self) -> None:
+        """Ctrl-Z (SIGTSTP, where it exists, from the main thread, unless someone else handles
+        it) suspends the view with the process."""
         tstp = getattr(signal, "SIGTSTP", None)
-        if tstp is not None and signal.getsignal(tstp) is signal.SIG_DFL:
+        if tstp is None or threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(tstp) is signal.SIG_DFL:
             self._previous_tstp = signal.signal(tstp, self._suspend)
 
     def _suspend(self, signum: int, frame: FrameType | None) -> None:
@@ -213,8 +213,7 @@ class Screen:
         self._between_frames(LEAVE + SHOW_CURSOR)
         stopped()
         self._between_frames(ENTER + HIDE_CURSOR)
-        self._suspended = False
-        self._wake.set()
+        self._suspended = False  # drawn again at the next tick (no lock taken to wake it)
 
     def _between_frames(self, text: str) -> None:
         """Write ``text`` once the frame being written (if any) is out, not inside it. A
@@ -226,14 +225,13 @@ class Screen:
             if held:
                 self._frame_lock.release()
 
-    def _unwatch_resize(self) -> None:
-        for name, attr in (("SIGWINCH", "_previous_winch"), ("SIGTSTP", "_previous_tstp")):
-            signum, previous = getattr(signal, name, None), getattr(self, attr)
-            if signum is None or previous is None:
-                continue
-            with contextlib.suppress(ValueError, TypeError):
-                signal.signal(signum, previous)
-            setattr(self, attr, None)
+    def _unwatch_suspend(self) -> None:
+        signum, previous = getattr(signal, "SIGTSTP", None), self._previous_tstp
+        if signum is None or previous is None:
+            return
+        with contextlib.suppress(ValueError, TypeError):
+            signal.signal(signum, previous)
+        self._previous_tstp = None
 
 
 class CapturedStderr:
