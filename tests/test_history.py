@@ -280,7 +280,7 @@ def test_json_rows_keep_the_tables_column_order(history: History) -> None:
     assert list(run.as_json()) == [*columns("runs"), "files", "conversation", "decisions", "calls"]
     assert list(run.calls[0].as_json()) == [*columns("calls"), "billable"]
     [exported] = history.export_rows()
-    assert list(exported.as_json()) == [*columns("runs"), "decisions", "calls"]
+    assert list(exported.as_json()) == [*columns("runs"), "files", "decisions", "calls"]
     [summary] = history.runs()
     assert list(summary.as_json()) == columns("runs")
 
