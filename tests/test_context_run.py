@@ -269,6 +269,8 @@ def test_a_real_follow_up_of_a_simulated_run_says_whose_answer_it_sends(
     assert note in result.stderr
     sent = keyed_env.chat_requests()[0].body["messages"]
     assert sent[2] == {"role": "assistant", "content": simulated["answer"]}  # as it said
+    estimated = ok(hive("consensus", "--continue-run", str(simulated["run_id"]), "x", "--estimate"))
+    assert "was simulated" not in estimated.stderr  # an estimate sends nothing
 
     real = json.loads(ok(hive("consensus", QUESTION, "speed", "--json")).stdout)
     assert "was simulated" not in ok(hive("consensus", "-c", "and then?", "--plain")).stderr

@@ -16,12 +16,14 @@ import io
 import itertools
 import random
 import re
+import time
 from dataclasses import dataclass
 from datetime import date
 
 import pytest
 from rich.cells import cell_len
 from rich.console import Console
+from rich.text import Text
 
 from hive.consensus.caller import Caller
 from hive.consensus.events import (
@@ -44,7 +46,7 @@ from hive.openrouter.retry import RetryPolicy
 from hive.ui import live_layout as layout
 from hive.ui.answer_view import blocks, print_answer
 from hive.ui.live import LiveRenderer
-from hive.ui.live_screen import ENTER, LEAVE, SYNC_BEGIN, SYNC_END
+from hive.ui.live_screen import ENTER, HOME, LEAVE, SYNC_BEGIN, SYNC_END
 from hive.ui.run_board import Board, CallView
 from tests.conftest import FAKE_KEY, stream
 from tests.loopback import Fault, LoopbackOpenRouter
@@ -508,8 +510,6 @@ def test_ctrl_z_while_the_run_holds_the_view_lock_does_not_deadlock() -> None:
     must not wait for the drawing thread then (CI once hung here for good)."""
     import threading
 
-    from rich.text import Text
-
     from hive.ui.live_screen import Screen
 
     state_lock = threading.Lock()
@@ -536,13 +536,40 @@ def test_ctrl_z_while_the_run_holds_the_view_lock_does_not_deadlock() -> None:
     worker.start()
     assert resumed.wait(5), "the Ctrl-Z handler deadlocked with the drawing thread"
     worker.join(5)
+    drawn = screen.frames
+    deadline = time.monotonic() + 5
+    while screen.frames <= drawn + 1 and time.monotonic() < deadline:
+        time.sleep(0.01)  # a frame drawn after resuming, whole
     screen.stop()
     written = console.file.getvalue()  # type: ignore[attr-defined]
     assert stopped.is_set()
     left = written.index(LEAVE)
     back = written.index(ENTER, left)
-    assert SYNC_BEGIN not in written[left:back]  # nothing drawn while stopped
-    assert SYNC_BEGIN in written[back:]  # drawn again after resuming
+    assert HOME not in written[left:back]  # nothing drawn while stopped (each frame homes)
+    assert HOME in written[back:]  # drawn again after resuming
+
+
+def test_ctrl_z_after_a_drawing_failure_leaves_the_shell_its_screen() -> None:
+    """A view that gave the screen back because drawing failed is not brought back by a
+    Ctrl-Z and fg: the run's record and the shell stay on the normal screen."""
+    from hive.ui.live_screen import Screen
+
+    def draw(width: int, height: int) -> list[Text]:
+        raise ValueError("bug")
+
+    console = Console(file=io.StringIO(), width=80, height=24, force_terminal=True)
+    screen = Screen(console, draw)
+    screen.start()
+    deadline = time.monotonic() + 5
+    while screen.active and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not screen.active
+    stopped = []
+    screen.pause(lambda: stopped.append(True))
+    screen.stop()
+    written = console.file.getvalue()  # type: ignore[attr-defined]
+    assert stopped == [True]
+    assert written.rfind(ENTER) < written.rfind(LEAVE)  # the normal screen, to the end
 
 
 @pytest.mark.skipif(not hasattr(__import__("signal"), "SIGTSTP"), reason="POSIX signals")
@@ -551,8 +578,6 @@ def test_the_view_handles_ctrl_z_but_takes_no_lock_on_a_resize() -> None:
     main thread may hold at that moment (inside ``redraw``): the next tick draws the new size
     instead. Ctrl-Z has a handler while the view is up, and the old one is back after."""
     import signal
-
-    from rich.text import Text
 
     from hive.ui.live_screen import Screen
 

@@ -82,7 +82,7 @@ def launch(asked: Asked, shown: Shown, paths: Paths, settings: Settings) -> None
     speed = settings.simulation_speed
     notices = list(asked.notices)
     profile = sent_profile(asked.profile, settings, web=shown.web)
-    if resolved is not None and asked.simulated_turns:
+    if resolved is not None and asked.simulated_turns and not shown.estimate:
         from hive.cli.run_inputs import simulated_turns_note
 
         notices.append(simulated_turns_note(asked.simulated_turns))

@@ -15,7 +15,8 @@ a resize is drawn at the next tick (within a tenth of a second). No handler wake
 SIGWINCH: a signal handler runs on the main thread between two of its bytecodes, perhaps while
 that thread holds the very lock the handler would take (an ``Event``'s, inside ``redraw``), and
 would then wait for itself forever. The Ctrl-Z handler takes no lock but the frame lock, and
-that one only for so long.
+that one only for so long (its write to a terminal that stopped reading waits, as every write
+to it does, until the terminal reads again).
 """
 
 from __future__ import annotations
@@ -208,16 +209,23 @@ class Screen:
         """Leave the alternate screen, call ``stopped`` (which returns once the process goes
         on), and come back. This runs in a signal handler, between two bytecodes of whatever
         the main thread was doing — perhaps holding the view's lock — so it waits for nothing
-        but a frame being written, and for that only so long."""
+        but a frame being written, and for that only so long. A view that already gave the
+        screen back (a drawing failure) is not brought back: the shell keeps its screen."""
+        if not self._entered:
+            stopped()
+            return
         self._suspended = True  # no frame begins from now on
         self._between_frames(LEAVE + SHOW_CURSOR)
         stopped()
-        self._between_frames(ENTER + HIDE_CURSOR)
+        if self._entered:  # not given back meanwhile
+            self._between_frames(ENTER + HIDE_CURSOR)
         self._suspended = False  # drawn again at the next tick (no lock taken to wake it)
 
     def _between_frames(self, text: str) -> None:
         """Write ``text`` once the frame being written (if any) is out, not inside it. A
-        terminal that stopped reading holds that frame's write; then ``text`` goes anyway."""
+        terminal that stopped reading (Ctrl-S) holds that frame's write: after ``JOIN_S`` this
+        write is tried anyway, and waits with it on the stream's own lock until the terminal
+        reads again — as any write to a stopped terminal must."""
         held = self._frame_lock.acquire(timeout=JOIN_S)
         try:
             self._write(text)
