@@ -8,6 +8,7 @@ caching figures from the real captured usage chunk, and end to end from a loopba
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
@@ -458,6 +459,7 @@ def test_the_export_carries_files_chains_and_every_call_field(history: History) 
         "text", accepted=True, cached_tokens=8, cache_write_tokens=2,
         cache_discount=Decimal("0.00001"), reasoning_tokens=3, generation_id="gen-1",
         web_searches=1,
+        sources=(("https://a.example/1", "A"), ("https://b.example", None)),
     )  # fmt: skip
     history.record_call(first, call)
     history.finish_run(first, "ok", answer="fine", rounds=1)
@@ -483,3 +485,14 @@ def test_the_export_carries_files_chains_and_every_call_field(history: History) 
         "cache_write_tokens": "2", "cache_discount": "0.00001", "reasoning_tokens": "3",
         "generation_id": "gen-1", "web_searches": "1",
     }  # fmt: skip
+    assert rows[0]["sources"] == "https://a.example/1\nhttps://b.example"
+    assert rows[0]["pid"] == str(os.getpid()) and rows[0]["host"]
+
+
+def test_the_csv_export_has_a_column_for_every_column_of_calls(history: History) -> None:
+    """A column added to ``calls`` must reach the csv export too (``id`` is ``call_id``; the
+    run's id is the row's ``run_id``; ``billable`` is computed)."""
+    from hive.cli.history import CSV_CALL_FIELDS
+
+    columns = {r[1] for r in history.db.execute("PRAGMA table_info(calls)")}
+    assert set(CSV_CALL_FIELDS) == (columns - {"id", "run_id"}) | {"call_id", "billable"}

@@ -42,11 +42,12 @@ CSV_RUN_FIELDS = ("run_id", "started_at", "question", "profile", "status", "simu
 CSV_CALL_FIELDS = (
     "call_id", "finished_at", "stage", "idx", "attempt", "model", "model_used", "provider",
     "prompt_tokens", "completion_tokens", "cost", "cost_estimated", "ttft_ms", "latency_ms",
-    "finish_reason", "error", "content", "accepted", "billable", "cached_tokens",
+    "finish_reason", "error", "content", "accepted", "cached_tokens",
     "cache_write_tokens", "cache_discount", "reasoning_tokens", "generation_id", "web_searches",
+    "sources", "billable",
 )  # fmt: skip
 # The run's later fields, after the call's (columns added since keep the older ones' places).
-CSV_RUN_LATER_FIELDS = ("parent_id", "rounds", "files")
+CSV_RUN_LATER_FIELDS = ("parent_id", "rounds", "files", "pid", "host")
 
 
 def _open(app: App) -> History:
@@ -234,11 +235,14 @@ def _csv(rows: list[ExportedRun]) -> str:
     writer.writerow([*CSV_RUN_FIELDS, *CSV_CALL_FIELDS, *CSV_RUN_LATER_FIELDS])
     for run in rows:
         head = [run.id, run.started_at, run.question, run.profile, run.status, run.simulated]
-        # The files by name, one per line (their text is in the jsonl export).
-        later = [run.parent_id, run.rounds, "\n".join(file.name for file in run.files)]
+        # The files by name and the pages a call cited by address, one per line (the jsonl
+        # export has their text and titles).
+        files = "\n".join(file.name for file in run.files)
+        later = [run.parent_id, run.rounds, files, run.pid, run.host]
         tails: list[list[object]] = []
         for call in run.calls:
             values = {**call.as_json(), "call_id": call.id}
+            values["sources"] = "\n".join(source.url for source in call.sources)
             tails.append([values[name] for name in CSV_CALL_FIELDS])
         for tail in tails or [[""] * len(CSV_CALL_FIELDS)]:
             writer.writerow([cell(v) for v in [*head, *tail, *later]])
