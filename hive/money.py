@@ -18,8 +18,16 @@ def money_text(amount: Decimal | None) -> str | None:
     (``"0.0000001"``, never ``1E-7``, and never a float that rounds); None stays unknown
     (``null``). Every ``--json`` writes money this way; ``jq -r '.total_cost'`` reads it as
     text, ``jq '.total_cost | tonumber'`` as a (rounded) number."""
-    if amount is None:
-        return None
+    return None if amount is None else _plain(amount)
+
+
+def trimmed_money_text(amount: Decimal) -> str:
+    """``money_text`` without trailing zeros (``0.00012``; ``0`` for ``0E-7``): for a bill
+    compared with a record, and for a literal in a simulated stream."""
+    return _plain(amount.normalize())
+
+
+def _plain(amount: Decimal) -> str:
     text = format(amount, "f")
     return "0" if text == "-0" else text
 

@@ -729,3 +729,23 @@ def test_spending_module_agrees_with_the_budget_counter(keyed_env: LoopbackOpenR
         assert rows == []  # nothing finished after now
     finally:
         history.close()
+
+
+@pytest.mark.parametrize(
+    ("amount", "text", "trimmed"),
+    [
+        (Decimal("0.00176160"), "0.00176160", "0.0017616"),
+        (Decimal("1E-7"), "0.0000001", "0.0000001"),
+        (Decimal("0E-7"), "0.0000000", "0"),
+        (Decimal("-0"), "0", "0"),
+        (Decimal("100"), "100", "100"),
+        (Decimal("-0.50"), "-0.50", "-0.5"),
+    ],
+)
+def test_money_is_written_exactly_in_plain_notation(
+    amount: Decimal, text: str, trimmed: str
+) -> None:
+    from hive.money import money_text, trimmed_money_text
+
+    assert money_text(amount) == text and trimmed_money_text(amount) == trimmed
+    assert money_text(None) is None

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
+from hive.money import trimmed_money_text
+
 if TYPE_CHECKING:
     from hive.errors import HiveError
     from hive.openrouter.generation import Generation
@@ -235,12 +237,4 @@ def usd(value: Decimal | None) -> str:
     when there is no figure."""
     if value is None:
         return "-"
-    return ("-$" if value < 0 else "$") + plain(abs(value))
-
-
-def plain(value: Decimal) -> str:
-    """``money_text`` of the value without trailing zeros: ``0`` for a zero difference, never
-    ``0.0000000``."""
-    from hive.money import money_text
-
-    return money_text(value.normalize()) or "0"
+    return ("-$" if value < 0 else "$") + trimmed_money_text(abs(value))

@@ -23,12 +23,12 @@ from hive.cli.bill_check import (
     Unchecked,
     compare,
     failure,
-    plain,
     read_bills,
     summary,
     usd,
     with_status,
 )
+from hive.money import trimmed_money_text
 from hive.ui.run_replay import call_label
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def json_report(run_id: int, checks: Sequence[Check]) -> dict[str, Any]:
     exact decimal strings (null when unknown)."""
 
     def money(value: Decimal | None) -> str | None:
-        return None if value is None else plain(value)
+        return None if value is None else trimmed_money_text(value)
 
     def bill(generation: Generation | None) -> dict[str, Any] | None:
         if generation is None:
@@ -125,9 +125,9 @@ def json_report(run_id: int, checks: Sequence[Check]) -> dict[str, Any]:
             "differing": len(with_status(checks, "differs")),
             "unchecked": len(with_status(checks, "unchecked")),
             "not_billed": len(with_status(checks, "not_billed")),
-            "recorded": plain(recorded),
-            "billed": plain(billed),
-            "difference": plain(billed - recorded),
+            "recorded": trimmed_money_text(recorded),
+            "billed": trimmed_money_text(billed),
+            "difference": trimmed_money_text(billed - recorded),
         },
         "summary": summary(checks),
     }

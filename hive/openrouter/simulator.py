@@ -15,12 +15,11 @@ import hashlib
 import json
 import re
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from typing import Any
 
 import httpx
 
-from hive.money import money_text
+from hive.money import trimmed_money_text
 from hive.openrouter.catalog import ModelPrice, builtin_prices
 from hive.openrouter.simulated_replies import reply_text
 from hive.openrouter.tokens import approx_tokens, message_tokens
@@ -77,7 +76,7 @@ def sse_events(body: dict[str, Any], prices: dict[str, ModelPrice] | None = None
     price = prices.get(model)
     if price is not None and price.known:
         # Written as an exact decimal literal, as OpenRouter's own JSON numbers are.
-        usage += f',"cost":{_decimal_literal(price.cost(prompt_tokens, completion_tokens))}'
+        usage += f',"cost":{trimmed_money_text(price.cost(prompt_tokens, completion_tokens))}'
     usage += ',"is_byok":false'
 
     events = [b": OPENROUTER PROCESSING\n\n", chunk({"role": "assistant", "content": ""}, None)]
@@ -86,10 +85,6 @@ def sse_events(body: dict[str, Any], prices: dict[str, ModelPrice] | None = None
     events.append(chunk({"content": "", "role": "assistant"}, finish, f',"usage":{{{usage}}}'))
     events.append(b"data: [DONE]\n\n")
     return events
-
-
-def _decimal_literal(value: Decimal) -> str:
-    return money_text(value.normalize()) or "0"
 
 
 class _PacedStream(httpx.AsyncByteStream):
